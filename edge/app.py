@@ -1,0 +1,101 @@
+"""The edge's app factory and its run loop."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+import grpc
+from aiohttp import web
+
+from edge import handlers
+from edge.errors import error_response
+from edge.keys import CHANNEL, CORE, METRICS, SETTINGS
+from edge.metrics import EdgeMetrics
+from edge.settings import EdgeSettings
+from onekey.v1 import router_pb2_grpc
+
+logger = logging.getLogger(__name__)
+
+
+def channel_options(max_body_bytes: int) -> list[tuple[str, object]]:
+    """gRPC caps above the 4 MiB default, and round robin over several core replicas."""
+    cap = max(max_body_bytes * 2, 64 * 1024 * 1024)
+    return [
+        ("grpc.max_receive_message_length", cap),
+        ("grpc.max_send_message_length", cap),
+        ("grpc.lb_policy_name", "round_robin"),
+        ("grpc.keepalive_time_ms", 30_000),
+        ("grpc.enable_retries", 0),
+    ]
+
+
+@web.middleware
+async def openai_errors(request: web.Request, handler):
+    """Every answer is OpenAI-shaped, even for unknown URLs and unexpected failures."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code = {404: "unknown_url", 405: "method_not_allowed", 413: "request_too_large"}.get(exc.status)
+        return error_response(exc.status, f"{exc.reason}: {request.method} {request.path}",
+                              "invalid_request_error", code)
+    except (asyncio.CancelledError, ConnectionError):
+        raise
+    except Exception as exc:
+        logger.error("unexpected error: path=%s error=%s", request.path, type(exc).__name__)
+        return error_response(500, "internal error", "api_error", "internal_error")
+
+
+def create_app(settings: EdgeSettings, channel: grpc.aio.Channel | None = None) -> web.Application:
+    """The edge app; it opens its own channel to settings.core unless one is given."""
+    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[openai_errors])
+    app[SETTINGS] = settings
+    app[METRICS] = EdgeMetrics()
+
+    async def core_channel(app: web.Application):
+        own = channel is None
+        ch = channel or grpc.aio.insecure_channel(settings.core, options=channel_options(settings.max_body_bytes))
+        app[CHANNEL] = ch
+        app[CORE] = router_pb2_grpc.RouterServiceStub(ch)
+        yield
+        if own:
+            await ch.close()
+
+    app.cleanup_ctx.append(core_channel)
+    app.router.add_post("/v1/chat/completions", handlers.chat_completions)
+    app.router.add_post("/v1/responses", handlers.responses)
+    app.router.add_get("/v1/models", handlers.list_models)
+    app.router.add_get("/v1/models/{model_id:.+}", handlers.get_model)
+    app.router.add_get("/healthz", handlers.healthz)
+    app.router.add_get("/metrics", handlers.metrics)
+    return app
+
+
+async def start(settings: EdgeSettings, app: web.Application | None = None) -> tuple[web.AppRunner, int]:
+    """Start the edge on settings.listen (port 0 picks one); returns the runner and port."""
+    app = app or create_app(settings)
+    # handler_cancellation: a client that leaves cancels its handler at once, which cancels
+    # the Forward call and so the provider call (aiohttp's default notices only on a write).
+    runner = web.AppRunner(app, handler_cancellation=True, access_log=None,
+                           shutdown_timeout=settings.shutdown_timeout)
+    await runner.setup()
+    host, _, port = settings.listen.rpartition(":")
+    site = web.TCPSite(runner, host or "127.0.0.1", int(port))
+    await site.start()
+    return runner, runner.addresses[0][1]  # the real port when asked for port 0
+
+
+async def serve(settings: EdgeSettings) -> None:
+    """Run the edge until SIGTERM or SIGINT, then drain open streams and exit."""
+    runner, port = await start(settings)
+    logger.info("edge listening: port=%d core=%s", port, settings.core)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    logger.info("edge stopping: draining (up to %.0fs)", settings.shutdown_timeout)
+    await runner.cleanup()
+    logger.info("edge stopped")

@@ -1,0 +1,208 @@
+"""The edge's request handlers: each OpenAI call becomes one Forward RPC to the core."""
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+
+import grpc
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from edge.errors import error_response, from_rpc_error
+from edge.keys import CHANNEL, CORE, METRICS, SETTINGS
+from onekey.v1 import common_pb2, router_pb2
+
+logger = logging.getLogger(__name__)
+
+# Client headers that may travel to the provider. Everything else stays here: notably
+# Authorization, x-api-key, x-goog-api-key, cookies and forwarding headers.
+FORWARDED_HEADERS = ("openai-beta", "anthropic-beta", "anthropic-version", "user-agent", "idempotency-key")
+STREAM_HEADERS = {"Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache",
+                  "X-Accel-Buffering": "no"}
+
+
+def _request_id() -> str:
+    return f"req_{uuid.uuid4().hex}"
+
+
+def _bearer(request: web.Request) -> str:
+    value = request.headers.get("Authorization", "")
+    scheme, _, token = value.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
+def _id_headers(request_id: str) -> dict[str, str]:
+    return {"x-onekey-request-id": request_id, "x-request-id": request_id}
+
+
+def _no_key(request_id: str) -> web.Response:
+    return error_response(401, "You didn't provide an API key. Send it as `Authorization: Bearer <key>`.",
+                          "invalid_request_error", "invalid_api_key", headers=_id_headers(request_id))
+
+
+async def forward(request: web.Request, endpoint: str) -> web.StreamResponse:
+    """POST /v1/{endpoint}: one Forward call, the answer written as it arrives."""
+    started = time.perf_counter()
+    metrics = request.app[METRICS]
+    request_id = _request_id()
+    ids = _id_headers(request_id)
+    status = 0
+    metrics.in_flight.inc()
+    try:
+        response = await _forward(request, endpoint, request_id, ids, started)
+        status = response.status
+        return response
+    finally:
+        metrics.in_flight.dec()
+        metrics.requests.labels(endpoint, f"{status // 100}xx" if status else "aborted").inc()
+        metrics.latency.labels(endpoint).observe(time.perf_counter() - started)
+        if request.app[SETTINGS].access_log:
+            logger.info("request: id=%s endpoint=%s status=%d ms=%.1f", request_id, endpoint, status,
+                        (time.perf_counter() - started) * 1000)
+
+
+async def _forward(request: web.Request, endpoint: str, request_id: str, ids: dict[str, str],
+                   started: float) -> web.StreamResponse:
+    settings = request.app[SETTINGS]
+    key = _bearer(request)
+    if not key:
+        return _no_key(request_id)
+    limit = settings.max_body_bytes
+    if request.content_length is not None and request.content_length > limit:
+        return _too_large(limit, ids)
+    try:
+        body = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        return _too_large(limit, ids)
+    headers = [common_pb2.Header(name=n, value=request.headers[n]) for n in FORWARDED_HEADERS if n in request.headers]
+    call = request.app[CORE].Forward(
+        router_pb2.ForwardRequest(api_key=key, endpoint=endpoint, body=body, headers=headers,
+                                  request_id=request_id),
+        timeout=settings.core_timeout,
+    )
+    response: web.StreamResponse | None = None
+    try:
+        async for msg in call:
+            kind = msg.WhichOneof("kind")
+            if kind == "chunk":
+                await response.write(msg.chunk)
+            elif kind == "head":
+                head = msg.head
+                request.app[METRICS].first_byte.labels(endpoint).observe(time.perf_counter() - started)
+                out_headers = {**{h.name: h.value for h in head.headers}, **ids}
+                if head.HasField("body"):
+                    response = web.Response(status=head.status, body=head.body, headers=out_headers)
+                else:
+                    out_headers.pop("content-type", None)
+                    response = web.StreamResponse(status=head.status, headers={**out_headers, **STREAM_HEADERS})
+                    await response.prepare(request)
+        if response is None:
+            return error_response(502, "The routing core ended the call without an answer.", "api_error",
+                                  "empty_answer", headers=ids)
+        if not isinstance(response, web.Response):
+            await response.write_eof()
+        return response
+    except grpc.aio.AioRpcError as err:
+        if response is None or isinstance(response, web.Response):
+            return from_rpc_error(err, ids)
+        # Mid-stream: the head is gone, so end the stream with an error event the SDKs raise on.
+        logger.warning("stream broke: id=%s code=%s", request_id, err.code().name)
+        await response.write(b"data: " + json.dumps({"error": {
+            "message": "The stream was interrupted.", "type": "api_error", "param": None,
+            "code": "stream_interrupted"}}).encode() + b"\n\n")
+        await response.write_eof()
+        return response
+    except (ConnectionResetError, ConnectionError):
+        # The client left: stop the upstream call at once (cancelling the RPC cancels it).
+        call.cancel()
+        raise
+    finally:
+        if not call.done():
+            call.cancel()
+
+
+def _too_large(limit: int, ids: dict[str, str]) -> web.Response:
+    return error_response(413, f"The request body is larger than the limit of {limit} bytes.",
+                          "invalid_request_error", "request_too_large", headers=ids)
+
+
+async def chat_completions(request: web.Request) -> web.StreamResponse:
+    return await forward(request, "chat/completions")
+
+
+async def responses(request: web.Request) -> web.StreamResponse:
+    return await forward(request, "responses")
+
+
+def _model_json(m: common_pb2.Model) -> dict:
+    def usd(micro: int) -> str:
+        return f"{micro / 1_000_000:.6f}".rstrip("0").rstrip(".") if micro else "0"
+
+    return {
+        "id": m.id, "object": "model", "created": m.created, "owned_by": m.provider,
+        "provider": m.provider, "upstream_id": m.upstream_id, "name": m.display_name,
+        "context_window": m.context_window, "status": m.status, "test_model": m.status == "test",
+        "endpoints": [f"/v1/{e}" for e in m.endpoints],
+        "pricing": {
+            "currency": "USD", "per": "1M tokens", "input": usd(m.input_price), "output": usd(m.output_price),
+            "cached_input": usd(m.cached_input_price or m.input_price),
+            "input_micro_usd": m.input_price, "output_micro_usd": m.output_price,
+            "cached_input_micro_usd": m.cached_input_price or m.input_price,
+        },
+    }
+
+
+async def _authorized(request: web.Request, request_id: str) -> web.Response | None:
+    key = _bearer(request)
+    if not key:
+        return _no_key(request_id)
+    try:
+        await request.app[CORE].ValidateKey(router_pb2.ValidateKeyRequest(api_key=key), timeout=10)
+    except grpc.aio.AioRpcError as err:
+        return from_rpc_error(err, _id_headers(request_id))
+    return None
+
+
+async def list_models(request: web.Request) -> web.Response:
+    request_id = _request_id()
+    refused = await _authorized(request, request_id)
+    if refused is not None:
+        return refused
+    try:
+        listing = await request.app[CORE].ListModels(router_pb2.ListModelsRequest(), timeout=10)
+    except grpc.aio.AioRpcError as err:
+        return from_rpc_error(err, _id_headers(request_id))
+    return web.json_response({"object": "list", "data": [_model_json(m) for m in listing.models]},
+                             headers=_id_headers(request_id))
+
+
+async def get_model(request: web.Request) -> web.Response:
+    request_id = _request_id()
+    refused = await _authorized(request, request_id)
+    if refused is not None:
+        return refused
+    try:
+        resolved = await request.app[CORE].ResolveModel(
+            router_pb2.ResolveModelRequest(model=request.match_info["model_id"]), timeout=10)
+    except grpc.aio.AioRpcError as err:
+        return from_rpc_error(err, _id_headers(request_id))
+    return web.json_response(_model_json(resolved.model), headers=_id_headers(request_id))
+
+
+async def healthz(request: web.Request) -> web.Response:
+    state = request.app[CHANNEL].get_state(try_to_connect=True)
+    ready = state == grpc.ChannelConnectivity.READY
+    return web.json_response({"status": "ok" if ready else "degraded", "core": state.name.lower()},
+                             status=200 if ready else 503)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    body = generate_latest(request.app[METRICS].registry)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+async def not_found(request: web.Request) -> web.Response:
+    return error_response(404, f"Unknown request URL: {request.method} {request.path}.",
+                          "invalid_request_error", "unknown_url")

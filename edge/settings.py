@@ -1,0 +1,42 @@
+"""The edge's one typed settings object, built from its TOML section."""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """A configuration the edge cannot start with; the message names the offending key."""
+
+
+@dataclass(frozen=True)
+class EdgeSettings:
+    listen: str = "127.0.0.1:8080"
+    core: str = "127.0.0.1:50051"        # where the core listens (host:port or a gRPC target)
+    max_body_bytes: int = 10 * 1024 * 1024
+    shutdown_timeout: float = 60.0       # the drain budget on SIGTERM
+    access_log: bool = False
+    core_timeout: float = 3600.0         # a whole call, reasoning models included
+
+
+_KEYS = {"listen", "core", "max_body_bytes", "shutdown_timeout", "access_log", "core_timeout"}
+
+
+def load_edge_settings(section: Mapping[str, Any], core_listen: str) -> EdgeSettings:
+    """EdgeSettings from the [edge] table; the core defaults to [core].listen."""
+    unknown = sorted(set(section) - _KEYS)
+    if unknown:
+        raise ConfigError(f"unknown key{'s' if len(unknown) > 1 else ''} in [edge]: {', '.join(unknown)}")
+    defaults = EdgeSettings()
+    values: dict[str, Any] = {}
+    for name, kind in (("listen", str), ("core", str), ("max_body_bytes", int),
+                       ("shutdown_timeout", (int, float)), ("access_log", bool), ("core_timeout", (int, float))):
+        value = section.get(name, getattr(defaults, name) if name != "core" else core_listen)
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):
+            raise ConfigError(f"[edge].{name} has the wrong type: {type(value).__name__}")
+        values[name] = value
+    if values["max_body_bytes"] < 1024:
+        raise ConfigError("[edge].max_body_bytes must be at least 1024")
+    return EdgeSettings(**values)

@@ -1,0 +1,1 @@
+"""OneKey's gRPC contract: generated stubs in onekey.v1."""

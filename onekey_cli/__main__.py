@@ -1,0 +1,3 @@
+from onekey_cli.main import main
+
+raise SystemExit(main())

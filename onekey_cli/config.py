@@ -1,0 +1,106 @@
+"""The one settings loader: the TOML file (--config or ONEKEY_CONFIG) plus the environment.
+
+Each component's section becomes that component's typed settings object; any key the layout
+does not know is refused by name.
+"""
+from __future__ import annotations
+
+import os
+import pathlib
+import secrets
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from edge.settings import ConfigError as EdgeConfigError
+from edge.settings import EdgeSettings, load_edge_settings
+from router_core.settings import ConfigError as CoreConfigError
+from router_core.settings import CoreSettings, Secret, load_core_settings
+
+SECTIONS = {"core", "edge", "account", "channels"}
+ACCOUNT_KEYS_BASE = {"listen", "database_url"}
+STATE_DIR = pathlib.Path(".onekey")
+
+
+class ConfigError(ValueError):
+    """The configuration cannot be used; the message says where and why."""
+
+
+@dataclass(frozen=True)
+class Config:
+    path: pathlib.Path | None
+    raw: Mapping[str, Any]
+    core: CoreSettings
+    edge: EdgeSettings
+    env: Mapping[str, str]
+
+    @property
+    def account_section(self) -> Mapping[str, Any]:
+        return self.raw.get("account", {})
+
+
+def config_path(cli_value: str | None, env: Mapping[str, str]) -> pathlib.Path | None:
+    value = cli_value or env.get("ONEKEY_CONFIG")
+    return pathlib.Path(value) if value else None
+
+
+def load(cli_value: str | None = None, env: Mapping[str, str] | None = None) -> Config:
+    """Read and check the whole configuration; raises ConfigError naming what is wrong."""
+    env = dict(os.environ if env is None else env)
+    path = config_path(cli_value, env)
+    raw: dict[str, Any] = {}
+    if path is not None:
+        try:
+            raw = tomllib.loads(path.read_text())
+        except FileNotFoundError:
+            raise ConfigError(f"config file not found: {path}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
+    unknown = sorted(set(raw) - SECTIONS)
+    if unknown:
+        raise ConfigError(f"{path}: unknown section{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)}")
+    for name in ("core", "edge", "account"):
+        if not isinstance(raw.get(name, {}), dict):
+            raise ConfigError(f"{path}: [{name}] must be a table")
+    channels = raw.get("channels", [])
+    if not isinstance(channels, list):
+        raise ConfigError(f"{path}: channels must be an array of tables ([[channels]])")
+    try:
+        core = load_core_settings(raw.get("core", {}), channels, env)
+        edge = load_edge_settings(raw.get("edge", {}), core.listen)
+    except (CoreConfigError, EdgeConfigError) as exc:
+        raise ConfigError(f"{path or 'configuration'}: {exc}") from None
+    _check_account(raw.get("account", {}), path)
+    if not core.service_token:
+        core = _with_token(core, _local_service_token())
+    return Config(path=path, raw=raw, core=core, edge=edge, env=env)
+
+
+def _check_account(section: Mapping[str, Any], path: pathlib.Path | None) -> None:
+    allowed = set(ACCOUNT_KEYS_BASE)
+    try:
+        from account.settings import ACCOUNT_KEYS  # the account app names its own keys
+        allowed |= set(ACCOUNT_KEYS)
+    except ImportError:
+        pass
+    unknown = sorted(set(section) - allowed)
+    if unknown:
+        raise ConfigError(f"{path}: unknown key{'s' if len(unknown) > 1 else ''} in [account]: {', '.join(unknown)}")
+
+
+def _local_service_token() -> str:
+    """The service credential of a single-machine install, kept in .onekey/ (mode 0600)."""
+    token_file = STATE_DIR / "service-token"
+    if token_file.exists():
+        return token_file.read_text().strip()
+    STATE_DIR.mkdir(parents=True, exist_ok=True)
+    token = secrets.token_urlsafe(32)
+    fd = os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(token)
+    return token
+
+
+def _with_token(core: CoreSettings, token: str) -> CoreSettings:
+    return replace(core, service_token=Secret(token))

@@ -1,0 +1,87 @@
+"""Entry point of the `onekey` command."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+
+import grpc
+
+from onekey_cli import config as config_module
+from onekey_cli import operator
+
+
+def _run_async(coro) -> None:
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - platforms without uvloop
+        asyncio.run(coro)
+    else:
+        uvloop.run(coro)
+
+
+def _configure_logging() -> None:
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", metavar="FILE", help="TOML config (default: $ONEKEY_CONFIG)")
+    common.add_argument("--json", action="store_true", help="machine-readable output")
+    parser = argparse.ArgumentParser(prog="onekey", description="OneKey: one key, one base URL, 40+ models.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, text in (("up", "start core, edge and account together"), ("core", "start the routing core"),
+                       ("edge", "start the HTTP edge"), ("account", "start the account app")):
+        sub.add_parser(name, parents=[common], help=text).set_defaults(run=None)
+    operator.add_parsers(sub, common)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        config = config_module.load(args.config)
+    except config_module.ConfigError as exc:
+        print(f"onekey: {exc}", file=sys.stderr)
+        return 2
+    if args.command in ("up", "core", "edge", "account"):
+        _configure_logging()
+        if args.command == "up":
+            from onekey_cli.launcher import up
+
+            return up(config)
+        if args.command == "core":
+            from router_core.server import serve
+
+            _run_async(serve(config.core))
+        elif args.command == "edge":
+            from edge.app import serve
+
+            _run_async(serve(config.edge))
+        else:
+            try:
+                from account.server import serve as serve_account
+            except ImportError:
+                print("onekey: the account app is not installed", file=sys.stderr)
+                return 2
+            serve_account(config.account_section, config.core, config.env)
+        return 0
+    op = operator.Operator(config, args.json)
+    try:
+        args.run(op, args)
+    except grpc.RpcError as exc:
+        code = exc.code() if hasattr(exc, "code") else None
+        if code == grpc.StatusCode.UNAVAILABLE:
+            print(f"onekey: the core at {config.core.listen} is not reachable", file=sys.stderr)
+        else:
+            print(f"onekey: {exc.details() if hasattr(exc, 'details') else exc}", file=sys.stderr)
+        return 1
+    finally:
+        op.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,160 @@
+"""Operator commands: gRPC clients of the core's AdminService and MeteringService."""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+from decimal import Decimal, InvalidOperation
+
+import grpc
+from google.protobuf.json_format import MessageToDict
+
+from onekey.v1 import admin_pb2, admin_pb2_grpc, metering_pb2, metering_pb2_grpc
+from onekey_cli.config import Config
+
+
+def usd_to_micro(text: str) -> int:
+    """'12.34' -> 12_340_000; refuses fractions of a micro-dollar and non-numbers."""
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise argparse.ArgumentTypeError(f"not an amount in USD: {text!r}") from None
+    micro = value * 1_000_000
+    if micro != micro.to_integral_value() or not value.is_finite():
+        raise argparse.ArgumentTypeError(f"amount has more than 6 decimals: {text!r}")
+    return int(micro)
+
+
+def micro_to_usd(micro: int) -> str:
+    sign = "-" if micro < 0 else ""
+    whole, frac = divmod(abs(micro), 1_000_000)
+    return f"{sign}${whole}.{frac:06d}".rstrip("0").rstrip(".") if frac else f"{sign}${whole}.00"
+
+
+class Operator:
+    """One connection to the core with the service credential attached to every call."""
+
+    def __init__(self, config: Config, as_json: bool) -> None:
+        self._channel = grpc.insecure_channel(config.core.listen)
+        self._metadata = (("authorization", f"Bearer {config.core.service_token.reveal()}"),)
+        self.admin = admin_pb2_grpc.AdminServiceStub(self._channel)
+        self.metering = metering_pb2_grpc.MeteringServiceStub(self._channel)
+        self.as_json = as_json
+
+    def call(self, method, request):
+        return method(request, metadata=self._metadata, timeout=15)
+
+    def show(self, message, text: str) -> None:
+        if self.as_json:
+            print(json.dumps(MessageToDict(message, preserving_proto_field_name=True,
+                                           always_print_fields_with_no_presence=True), indent=2))
+        else:
+            print(text)
+
+    def close(self) -> None:
+        self._channel.close()
+
+
+def project_create(op: Operator, args) -> None:
+    project = op.call(op.admin.CreateProject, admin_pb2.CreateProjectRequest(
+        name=args.name or "", credit_micro_usd=args.credit, free_requests=args.free_requests))
+    op.show(project, project.id)
+
+
+def key_create(op: Operator, args) -> None:
+    created = op.call(op.admin.CreateKey, admin_pb2.CreateKeyRequest(project_id=args.project, name=args.name or ""))
+    op.show(created, created.secret)
+    if not op.as_json:
+        print(f"(key id {created.key.id}; the secret is shown only this once)", file=sys.stderr)
+
+
+def key_list(op: Operator, args) -> None:
+    listing = op.call(op.admin.ListKeys, admin_pb2.ListKeysRequest(project_id=args.project))
+    lines = [f"{'ID':36}  {'PREFIX':10}  {'NAME':20}  {'CREATED':20}  {'LAST USED':20}  STATE"]
+    for k in listing.keys:
+        created = k.created_at.ToDatetime().strftime("%Y-%m-%d %H:%M:%S")
+        used = k.last_used_at.ToDatetime().strftime("%Y-%m-%d %H:%M:%S") if k.HasField("last_used_at") else "never"
+        state = "revoked" if k.HasField("revoked_at") else "active"
+        lines.append(f"{k.id:36}  {k.prefix:10}  {k.name[:20]:20}  {created:20}  {used:20}  {state}")
+    op.show(listing, "\n".join(lines))
+
+
+def key_revoke(op: Operator, args) -> None:
+    key = op.call(op.admin.RevokeKey, admin_pb2.RevokeKeyRequest(key_id=args.key_id))
+    op.show(key, f"revoked {key.id} ({key.prefix}…)")
+
+
+def credit_add(op: Operator, args) -> None:
+    idem = args.idempotency_key or f"cli:{dt.datetime.now(dt.timezone.utc).isoformat()}:{args.project}"
+    result = op.call(op.admin.AddCredit, admin_pb2.AddCreditRequest(
+        project_id=args.project, amount_micro_usd=args.usd, idempotency_key=idem, reason="operator"))
+    note = "" if result.applied else " (already applied: nothing changed)"
+    op.show(result, f"balance {micro_to_usd(result.project.balance_micro_usd)}{note}")
+
+
+def balance(op: Operator, args) -> None:
+    b = op.call(op.metering.GetBalance, metering_pb2.GetBalanceRequest(project_id=args.project))
+    op.show(b, f"balance {micro_to_usd(b.balance_micro_usd)}, free requests left {b.free_requests}")
+
+
+def usage(op: Operator, args) -> None:
+    group = {"day": metering_pb2.GROUP_BY_DAY, "model": metering_pb2.GROUP_BY_MODEL,
+             "key": metering_pb2.GROUP_BY_KEY}[args.by]
+    summary = op.call(op.metering.GetUsageSummary,
+                      metering_pb2.GetUsageSummaryRequest(project_id=args.project, group_by=group))
+    lines = [f"{args.by.upper():40}  {'REQUESTS':>8}  {'INPUT':>10}  {'OUTPUT':>10}  {'COST':>12}"]
+    for r in [*summary.rows, summary.total]:
+        lines.append(f"{r.group[:40]:40}  {r.requests:>8}  {r.input_tokens:>10}  {r.output_tokens:>10}  "
+                     f"{micro_to_usd(r.cost_micro_usd):>12}")
+    op.show(summary, "\n".join(lines))
+
+
+def channels(op: Operator, args) -> None:
+    listing = op.call(op.admin.ListChannels, admin_pb2.ListChannelsRequest())
+    lines = [f"{'NAME':20}  {'PROVIDER':10}  {'PRIO':>4}  {'WEIGHT':>6}  {'STATE':10}  {'ERR%':>5}  {'P50 MS':>7}  {'REQS':>6}"]
+    for c in listing.channels:
+        lines.append(f"{c.name[:20]:20}  {c.provider:10}  {c.priority:>4}  {c.weight:>6}  {c.state:10}  "
+                     f"{c.error_rate * 100:>5.1f}  {c.latency_ms_p50:>7.1f}  {c.requests:>6}")
+    op.show(listing, "\n".join(lines))
+
+
+def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    """Register the operator commands on the `onekey` parser."""
+    project = sub.add_parser("project", help="projects").add_subparsers(dest="action", required=True)
+    p = project.add_parser("create", parents=[common], help="create a project; prints its id")
+    p.add_argument("--name")
+    p.add_argument("--credit", type=usd_to_micro, default=0, metavar="USD", help="initial credit in USD")
+    p.add_argument("--free-requests", type=int, default=0, metavar="N")
+    p.set_defaults(run=project_create)
+
+    key = sub.add_parser("key", help="API keys").add_subparsers(dest="action", required=True)
+    p = key.add_parser("create", parents=[common], help="create a key; prints the secret once")
+    p.add_argument("--project", required=True, metavar="ID")
+    p.add_argument("--name")
+    p.set_defaults(run=key_create)
+    p = key.add_parser("list", parents=[common], help="list a project's keys")
+    p.add_argument("--project", required=True, metavar="ID")
+    p.set_defaults(run=key_list)
+    p = key.add_parser("revoke", parents=[common], help="revoke a key")
+    p.add_argument("key_id", metavar="KEY_ID")
+    p.set_defaults(run=key_revoke)
+
+    credit = sub.add_parser("credit", help="credits").add_subparsers(dest="action", required=True)
+    p = credit.add_parser("add", parents=[common], help="add credit in USD")
+    p.add_argument("--project", required=True, metavar="ID")
+    p.add_argument("--usd", required=True, type=usd_to_micro, metavar="AMOUNT")
+    p.add_argument("--idempotency-key", help="credit once per key (default: a new key each call)")
+    p.set_defaults(run=credit_add)
+
+    p = sub.add_parser("balance", parents=[common], help="a project's balance")
+    p.add_argument("--project", required=True, metavar="ID")
+    p.set_defaults(run=balance)
+
+    p = sub.add_parser("usage", parents=[common], help="a project's usage over the last 30 days")
+    p.add_argument("--project", required=True, metavar="ID")
+    p.add_argument("--by", choices=("day", "model", "key"), default="day")
+    p.set_defaults(run=usage)
+
+    p = sub.add_parser("channels", parents=[common], help="provider channels and their health")
+    p.set_defaults(run=channels)

@@ -1,0 +1,84 @@
+"""Projects, keys and credits: the domain behind AdminService. Each call is one transaction."""
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from router_core import tables
+from router_core.errors import InvalidRequest, NotFound
+from router_core.keys import KeyValidator, mint_key
+from router_core.repositories import CreditRepository, KeyRepository, ProjectRepository
+
+MAX_CREDIT_MICRO_USD = 1_000_000 * 1_000_000  # $1M in one operation
+
+
+class AdminService:
+    def __init__(self, sessions: async_sessionmaker, keys: KeyValidator) -> None:
+        self._sessions = sessions
+        self._keys = keys
+
+    async def create_project(self, name: str, credit_micro_usd: int, free_requests: int) -> tables.Project:
+        if credit_micro_usd < 0 or free_requests < 0:
+            raise InvalidRequest("credit and free requests cannot be negative")
+        _check_amount(credit_micro_usd)
+        async with self._sessions() as session, session.begin():
+            project = await ProjectRepository(session).create(name, free_requests)
+            if credit_micro_usd:
+                await CreditRepository(session).apply(
+                    project.id, credit_micro_usd, f"initial:{project.id}", "initial credit")
+            return await ProjectRepository(session).get(project.id)
+
+    async def get_project(self, project_id: str) -> tables.Project:
+        async with self._sessions() as session:
+            return await ProjectRepository(session).get(project_id)
+
+    async def rename_project(self, project_id: str, name: str) -> tables.Project:
+        async with self._sessions() as session, session.begin():
+            return await ProjectRepository(session).rename(project_id, name)
+
+    async def create_key(self, project_id: str, name: str) -> tuple[tables.ApiKey, str]:
+        """A new key and its secret (the only time the secret exists outside the client)."""
+        secret, prefix, digest = mint_key()
+        async with self._sessions() as session, session.begin():
+            await ProjectRepository(session).get(project_id)
+            key = await KeyRepository(session).add(project_id, name, prefix, digest)
+        return key, secret
+
+    async def list_keys(self, project_id: str) -> list[tables.ApiKey]:
+        async with self._sessions() as session:
+            await ProjectRepository(session).get(project_id)
+            return await KeyRepository(session).list(project_id)
+
+    async def revoke_key(self, key_id: str, project_id: str = "") -> tables.ApiKey:
+        async with self._sessions() as session, session.begin():
+            repo = KeyRepository(session)
+            key = await repo.get(key_id)
+            if project_id and key.project_id != project_id:
+                raise NotFound(f"key {key_id} not found", param="key_id")
+            key = await repo.revoke(key_id)
+        self._keys.forget(key.secret_hash)
+        return key
+
+    async def add_credit(self, project_id: str, amount: int, idempotency_key: str, reason: str
+                         ) -> tuple[tables.Project, bool]:
+        """Credit (or debit) once per idempotency key; returns the project and whether it applied."""
+        if not idempotency_key:
+            raise InvalidRequest("an idempotency key is required", param="idempotency_key")
+        if amount == 0:
+            raise InvalidRequest("the amount must not be zero", param="amount_micro_usd")
+        _check_amount(abs(amount))
+        async with self._sessions() as session, session.begin():
+            projects = ProjectRepository(session)
+            await projects.get(project_id)
+            applied = await CreditRepository(session).apply(project_id, amount, idempotency_key, reason)
+            return await projects.get(project_id), applied
+
+    async def add_free_requests(self, project_id: str, count: int) -> tables.Project:
+        async with self._sessions() as session, session.begin():
+            projects = ProjectRepository(session)
+            await projects.add_free_requests(project_id, count)
+            return await projects.get(project_id)
+
+
+def _check_amount(amount: int) -> None:
+    if amount > MAX_CREDIT_MICRO_USD:
+        raise InvalidRequest("the amount is over the limit of one operation", param="amount_micro_usd")

@@ -1,0 +1,67 @@
+"""Domain errors of the core: one class per failure, each carrying its gRPC status code.
+
+The servicers turn them into a gRPC status with trailing metadata `onekey-error-code` (the
+OpenAI `code`) and `onekey-error-param`; the edge owns the one table from gRPC code to HTTP.
+"""
+from __future__ import annotations
+
+import grpc
+
+
+class CoreError(Exception):
+    """Base of the errors a client may see. The message must never hold a secret or content."""
+
+    grpc_code = grpc.StatusCode.INTERNAL
+    code = "internal_error"
+
+    def __init__(self, message: str, *, param: str | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        if code is not None:
+            self.code = code
+
+
+class InvalidRequest(CoreError):
+    grpc_code = grpc.StatusCode.INVALID_ARGUMENT
+    code = "invalid_request"
+
+
+class InvalidApiKey(CoreError):
+    grpc_code = grpc.StatusCode.UNAUTHENTICATED
+    code = "invalid_api_key"
+
+
+class PermissionDenied(CoreError):
+    grpc_code = grpc.StatusCode.PERMISSION_DENIED
+    code = "permission_denied"
+
+
+class ModelNotFound(CoreError):
+    grpc_code = grpc.StatusCode.NOT_FOUND
+    code = "model_not_found"
+
+
+class NotFound(CoreError):
+    grpc_code = grpc.StatusCode.NOT_FOUND
+    code = "not_found"
+
+
+class InsufficientQuota(CoreError):
+    grpc_code = grpc.StatusCode.FAILED_PRECONDITION
+    code = "insufficient_quota"
+
+
+class RateLimited(CoreError):
+    grpc_code = grpc.StatusCode.RESOURCE_EXHAUSTED
+    code = "rate_limit_exceeded"
+
+
+class ProviderUnavailable(CoreError):
+    grpc_code = grpc.StatusCode.UNAVAILABLE
+    code = "provider_unavailable"
+
+
+class AlreadyExists(CoreError):
+    grpc_code = grpc.StatusCode.ALREADY_EXISTS
+    code = "already_exists"

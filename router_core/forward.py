@@ -1,0 +1,252 @@
+"""The hot path: one client request in, one provider call out, bytes streamed back, metered.
+
+Steps: validate the key (cached), decode the body, resolve the model, rewrite only `model`
+(and, for chat streams, ask for usage), try channels in order until one answers, pass the
+answer back as it arrives, and record one usage event (metadata only) off the hot path.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+
+from router_core.catalog import Catalog, ModelInfo
+from router_core.channels import ChannelPool
+from router_core.errors import ProviderUnavailable
+from router_core.keys import KeyIdentity, KeyValidator
+from router_core.metering import UsageRecorder
+from router_core.providers import REGISTRY, Provider, UpstreamCall, UpstreamError, UpstreamResponse
+from router_core.providers.base import openai_error
+from router_core.requests import decode
+from router_core.settings import ChannelSettings
+from router_core.tables import utcnow
+from router_core.usage import StreamScanner, Usage, cost_micro_usd, usage_of_body
+
+logger = logging.getLogger(__name__)
+
+# Provider answers worth another channel when they come before the first byte to the client.
+RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504, 520, 521, 522, 524, 529})
+# Headers of the provider's answer that the client may see.
+PASSED_RESPONSE_HEADERS = ("content-type", "retry-after", "retry-after-ms")
+# Client headers never sent upstream, whatever the edge let through.
+BLOCKED_CLIENT_HEADERS = frozenset({
+    "authorization", "x-api-key", "x-goog-api-key", "api-key", "cookie", "host", "content-length",
+    "forwarded", "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto", "x-real-ip",
+})
+MAX_ERROR_BODY = 64 * 1024
+
+
+@dataclass(slots=True)
+class Head:
+    status: int
+    headers: list[tuple[str, str]]
+    request_id: str
+    model: str = ""
+    provider: str = ""
+    channel: str = ""
+    body: bytes | None = None
+
+
+@dataclass(slots=True)
+class Trailer:
+    usage: Usage
+    cost_micro_usd: int
+    request_id: str
+
+
+@dataclass(slots=True)
+class ForwardInput:
+    api_key: str
+    endpoint: str
+    body: bytes
+    headers: Mapping[str, str] = field(default_factory=dict)
+    request_id: str = ""
+
+
+@dataclass(slots=True)
+class _Meter:
+    """What one request has produced so far, for its usage event."""
+
+    identity: KeyIdentity
+    model: ModelInfo
+    endpoint: str
+    stream: bool
+    request_bytes: int
+    started: float
+    status: int = 0
+    channel: str = ""
+    ttfb: float = 0.0
+    usage: Usage | None = None
+    output_bytes: int = 0
+
+
+class Forwarder:
+    """Carries requests to providers and answers back. Holds no request content after a call."""
+
+    def __init__(self, catalog: Catalog, pool: ChannelPool, keys: KeyValidator, http: object,
+                 recorder: UsageRecorder, providers: Mapping[str, Provider] = REGISTRY,
+                 max_attempts: int = 3) -> None:
+        self.catalog = catalog
+        self.pool = pool
+        self.keys = keys
+        self.http = http
+        self.recorder = recorder
+        self.providers = providers
+        self.max_attempts = max_attempts
+
+    async def forward(self, call: ForwardInput) -> AsyncIterator[Head | bytes | Trailer]:
+        """Yield one Head, then body chunks for a stream, then one Trailer."""
+        started = time.monotonic()
+        request_id = call.request_id or f"req_{uuid.uuid4().hex}"
+        identity = await self.keys.validate(call.api_key)
+        req = decode(call.endpoint, call.body)
+        model = self.catalog.resolve(req.model_name, call.endpoint)
+        provider = self.providers.get(model.provider)
+        channels = self.pool.candidates(model)
+        if provider is None or not channels:
+            raise ProviderUnavailable(
+                f"No channel is configured for the provider `{model.provider}` of `{model.id}`.",
+                param="model", code="provider_not_configured")
+        body = dict(req.body)
+        body["model"] = model.upstream_id
+        drop_usage_chunk = False
+        if req.stream and call.endpoint == "chat/completions":
+            body["stream_options"] = {**(req.body.get("stream_options") or {}), "include_usage": True}
+            drop_usage_chunk = not req.wants_usage
+        body = provider.prepare(body, call.endpoint)
+        upstream = UpstreamCall(
+            endpoint=call.endpoint, body=json.dumps(body, ensure_ascii=False).encode(), model=model,
+            stream=req.stream, headers=_client_headers(call.headers), parsed=body,
+        )
+        meter = _Meter(identity, model, call.endpoint, req.stream, len(call.body), started)
+        try:
+            async for item in self._exchange(provider, channels, upstream, meter, request_id, drop_usage_chunk):
+                yield item
+        finally:
+            self._record(meter, request_id)
+
+    async def _exchange(self, provider: Provider, channels: list[ChannelSettings], upstream: UpstreamCall,
+                        meter: _Meter, request_id: str, drop_usage_chunk: bool) -> AsyncIterator[Head | bytes | Trailer]:
+        resp, channel, failure = await self._open(provider, channels, upstream)
+        meter.channel = channel.name
+        head = Head(status=0, headers=[], request_id=request_id, model=meter.model.id,
+                    provider=meter.model.provider, channel=channel.name)
+        if resp is None:
+            head.status, head.body = failure
+            head.headers = [("content-type", "application/json"), ("x-should-retry", "false")]
+            meter.status = head.status
+            yield head
+            return
+        head.headers = [(k.lower(), v) for k, v in resp.headers.items() if k.lower() in PASSED_RESPONSE_HEADERS]
+        try:
+            if resp.status >= 400:
+                raw = await _read_bounded(resp)
+                head.status, head.body = provider.error_body(resp.status, raw, channel)
+                head.headers = [("content-type", "application/json")] + [h for h in head.headers if h[0] != "content-type"]
+                meter.status = head.status
+                yield head
+                return
+            head.status = meter.status = resp.status
+            if not upstream.stream:
+                head.body = await resp.read()
+                meter.ttfb = time.monotonic()
+                meter.output_bytes = len(head.body)
+                meter.usage = usage_of_body(head.body)
+                yield head
+            else:
+                yield head
+                async for piece in self._stream(resp, meter, drop_usage_chunk, channel):
+                    yield piece
+        except UpstreamError as exc:
+            # Nothing was sent yet for a non-stream answer: a clean error response.
+            if head.body is None and not upstream.stream:
+                head.status = meter.status = exc.status
+                head.body = openai_error(exc.message, "api_error", exc.code)
+                head.headers = [("content-type", "application/json"), ("x-should-retry", "false")]
+                yield head
+                return
+            raise
+        finally:
+            resp.close()
+        usage = meter.usage or _estimate(meter)
+        yield Trailer(usage=usage, cost_micro_usd=cost_micro_usd(meter.model, usage), request_id=request_id)
+
+    async def _stream(self, resp: UpstreamResponse, meter: _Meter, drop_usage_chunk: bool,
+                      channel: ChannelSettings) -> AsyncIterator[bytes]:
+        scanner = StreamScanner(drop_usage_chunk)
+        try:
+            async for data in resp.chunks():
+                if not meter.ttfb:
+                    meter.ttfb = time.monotonic()
+                meter.output_bytes += len(data)
+                out = scanner.feed(data)
+                if out:
+                    yield out
+            rest = scanner.finish()
+            if rest:
+                yield rest
+        except UpstreamError as exc:
+            # After the first byte there is no failover: end the stream with an error event
+            # the OpenAI SDKs raise on.
+            meter.status = exc.status
+            yield b"data: " + openai_error(exc.message, "api_error", exc.code) + b"\n\n"
+        finally:
+            meter.usage = scanner.usage
+
+    async def _open(self, provider: Provider, channels: list[ChannelSettings], upstream: UpstreamCall
+                    ) -> tuple[UpstreamResponse | None, ChannelSettings, tuple[int, bytes]]:
+        """Try channels in order; the first answer that is not worth a retry wins."""
+        failure: tuple[int, bytes] = (502, openai_error("No provider channel answered.", "api_error", "upstream_error"))
+        channel = channels[0]
+        for attempt, channel in enumerate(channels[: self.max_attempts]):
+            try:
+                resp = await provider.send(self.http, channel, upstream)
+            except UpstreamError as exc:
+                logger.warning("upstream failed: channel=%s provider=%s code=%s attempt=%d",
+                               channel.name, provider.name, exc.code, attempt + 1)
+                failure = (exc.status, openai_error(exc.message, "api_error", exc.code))
+                continue
+            if resp.status in RETRYABLE_STATUS and attempt + 1 < min(len(channels), self.max_attempts):
+                raw = await _read_bounded(resp)
+                resp.close()
+                logger.warning("upstream status: channel=%s provider=%s status=%d attempt=%d",
+                               channel.name, provider.name, resp.status, attempt + 1)
+                failure = provider.error_body(resp.status, raw, channel)
+                continue
+            return resp, channel, failure
+        return None, channel, failure
+
+    def _record(self, meter: _Meter, request_id: str) -> None:
+        now = time.monotonic()
+        usage = meter.usage or _estimate(meter)
+        cost = cost_micro_usd(meter.model, usage) if meter.status and meter.status < 400 or meter.usage else 0
+        self.recorder.record({
+            "request_id": request_id, "time": utcnow(), "project_id": meter.identity.project_id,
+            "key_id": meter.identity.key_id, "model": meter.model.id, "provider": meter.model.provider,
+            "channel": meter.channel, "endpoint": meter.endpoint, "stream": meter.stream,
+            "input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens,
+            "cached_input_tokens": usage.cached_input_tokens, "reasoning_tokens": usage.reasoning_tokens,
+            "estimated": usage.estimated, "cost_micro_usd": cost, "charged_micro_usd": cost,
+            "status": meter.status or 499, "latency_ms": int((now - meter.started) * 1000),
+            "ttfb_ms": int(((meter.ttfb or now) - meter.started) * 1000),
+        })
+
+
+def _client_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    return {k: v for k, v in headers.items() if k.lower() not in BLOCKED_CLIENT_HEADERS}
+
+
+def _estimate(meter: _Meter) -> Usage:
+    """A rough count (4 bytes a token) when the provider gave none; flagged as estimated."""
+    return Usage(input_tokens=meter.request_bytes // 4, output_tokens=meter.output_bytes // 4, estimated=True)
+
+
+async def _read_bounded(resp: UpstreamResponse) -> bytes:
+    try:
+        data = await resp.read()
+    except UpstreamError:
+        return b""
+    return data[:MAX_ERROR_BODY]

@@ -1,0 +1,85 @@
+"""The pooled HTTP client the core uses for every provider, with per-phase timeouts."""
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping
+
+import aiohttp
+
+from router_core.providers.base import UpstreamError
+from router_core.settings import Timeouts
+
+
+class HttpResponse:
+    """An aiohttp response read under the first-byte and idle timeouts."""
+
+    __slots__ = ("_resp", "status", "headers", "_timeouts")
+
+    def __init__(self, resp: aiohttp.ClientResponse, timeouts: Timeouts) -> None:
+        self._resp = resp
+        self.status = resp.status
+        self.headers = resp.headers
+        self._timeouts = timeouts
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        content = self._resp.content
+        limit = self._timeouts.first_byte
+        while True:
+            try:
+                async with asyncio.timeout(limit):
+                    data = await content.readany()
+            except TimeoutError:
+                raise UpstreamError("The provider stopped sending data.", 504, "upstream_timeout") from None
+            except (aiohttp.ClientError, OSError):
+                raise UpstreamError("The provider's connection broke mid-answer.", 502, "upstream_error") from None
+            if not data:
+                return
+            limit = self._timeouts.idle
+            yield data
+
+    async def read(self) -> bytes:
+        try:
+            async with asyncio.timeout(self._timeouts.first_byte):
+                return await self._resp.read()
+        except TimeoutError:
+            raise UpstreamError("The provider did not finish its answer in time.", 504, "upstream_timeout") from None
+        except (aiohttp.ClientError, OSError):
+            raise UpstreamError("The provider's connection broke mid-answer.", 502, "upstream_error") from None
+
+    def close(self) -> None:
+        self._resp.close()
+
+
+class HttpClient:
+    """One aiohttp ClientSession shared by every request of the core (connection pooling)."""
+
+    def __init__(self, timeouts: Timeouts, session: aiohttp.ClientSession | None = None) -> None:
+        self.timeouts = timeouts
+        self._session = session
+
+    async def start(self) -> None:
+        if self._session is None:
+            connector = aiohttp.TCPConnector(limit=1000, limit_per_host=0, ttl_dns_cache=300, keepalive_timeout=60)
+            # total=None: a reasoning model may think for many minutes; the phases are bounded
+            # one by one (connect here, first byte and idle in HttpResponse).
+            timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.timeouts.connect, connect=self.timeouts.connect)
+            self._session = aiohttp.ClientSession(connector=connector, timeout=timeout, auto_decompress=True)
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> HttpResponse:
+        """POST and wait for the status line and headers; UpstreamError if none came."""
+        assert self._session is not None, "HttpClient.start() was not awaited"
+        try:
+            async with asyncio.timeout(self.timeouts.first_byte):
+                resp = await self._session.post(url, data=body, headers=headers, allow_redirects=False)
+        except TimeoutError:
+            raise UpstreamError("The provider did not answer in time.", 504, "upstream_timeout") from None
+        except aiohttp.ClientConnectorError:
+            raise UpstreamError("Could not connect to the provider.", 502, "upstream_unreachable") from None
+        except (aiohttp.ClientError, OSError):
+            raise UpstreamError("The connection to the provider failed.", 502, "upstream_error") from None
+        return HttpResponse(resp, self.timeouts)

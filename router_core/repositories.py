@@ -1,0 +1,171 @@
+"""Data access for the routing store. Repositories take a session and never commit it: the
+RPC that calls them owns the unit of work."""
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Iterable
+
+from sqlalchemy import case, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from router_core import tables
+from router_core.errors import NotFound
+from router_core.tables import utcnow
+
+
+class ProjectRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def create(self, name: str, free_requests: int) -> tables.Project:
+        project = tables.Project(
+            id=str(uuid.uuid4()), name=name, balance_micro_usd=0, free_requests=free_requests,
+            created_at=utcnow(),
+        )
+        self.session.add(project)
+        await self.session.flush()
+        return project
+
+    async def get(self, project_id: str) -> tables.Project:
+        project = await self.session.get(tables.Project, project_id, populate_existing=True)
+        if project is None:
+            raise NotFound(f"project {project_id} not found", param="project_id")
+        return project
+
+    async def rename(self, project_id: str, name: str) -> tables.Project:
+        project = await self.get(project_id)
+        project.name = name
+        await self.session.flush()
+        return project
+
+    async def add_free_requests(self, project_id: str, count: int) -> None:
+        await self.get(project_id)
+        total = tables.Project.free_requests + count
+        await self.session.execute(
+            update(tables.Project)
+            .where(tables.Project.id == project_id)
+            .values(free_requests=case((total < 0, 0), else_=total))
+        )
+
+
+class KeyRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(self, project_id: str, name: str, prefix: str, secret_hash: str) -> tables.ApiKey:
+        key = tables.ApiKey(
+            id=str(uuid.uuid4()), project_id=project_id, name=name, prefix=prefix,
+            secret_hash=secret_hash, created_at=utcnow(),
+        )
+        self.session.add(key)
+        await self.session.flush()
+        return key
+
+    async def by_hash(self, secret_hash: str) -> tables.ApiKey | None:
+        result = await self.session.execute(
+            select(tables.ApiKey).where(tables.ApiKey.secret_hash == secret_hash)
+        )
+        return result.scalar_one_or_none()
+
+    async def list(self, project_id: str) -> list[tables.ApiKey]:
+        result = await self.session.execute(
+            select(tables.ApiKey)
+            .where(tables.ApiKey.project_id == project_id)
+            .order_by(tables.ApiKey.created_at, tables.ApiKey.id)
+        )
+        return list(result.scalars())
+
+    async def get(self, key_id: str) -> tables.ApiKey:
+        key = await self.session.get(tables.ApiKey, key_id)
+        if key is None:
+            raise NotFound(f"key {key_id} not found", param="key_id")
+        return key
+
+    async def revoke(self, key_id: str) -> tables.ApiKey:
+        key = await self.get(key_id)
+        if key.revoked_at is None:
+            key.revoked_at = utcnow()
+            await self.session.flush()
+        return key
+
+    async def touch(self, last_used: dict[str, dt.datetime]) -> None:
+        """Record when keys were last used (batched, off the hot path)."""
+        for key_id, when in last_used.items():
+            await self.session.execute(
+                update(tables.ApiKey).where(tables.ApiKey.id == key_id).values(last_used_at=when)
+            )
+
+
+class CreditRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def apply(self, project_id: str, amount: int, idempotency_key: str, reason: str) -> bool:
+        """Write a ledger entry and move the balance; False if the key was used before.
+
+        The unique idempotency key makes a replay a no-op even across replicas: the insert of
+        the second one fails inside a savepoint and nothing else is written.
+        """
+        try:
+            async with self.session.begin_nested():
+                await self.session.execute(
+                    insert(tables.CreditEntry).values(
+                        project_id=project_id, amount_micro_usd=amount,
+                        idempotency_key=idempotency_key, reason=reason, created_at=utcnow(),
+                    )
+                )
+        except IntegrityError:
+            return False
+        await self.session.execute(
+            update(tables.Project)
+            .where(tables.Project.id == project_id)
+            .values(balance_micro_usd=tables.Project.balance_micro_usd + amount)
+        )
+        return True
+
+
+class UsageRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add_many(self, rows: Iterable[dict]) -> None:
+        rows = list(rows)
+        if rows:
+            await self.session.execute(insert(tables.UsageEvent), rows)
+
+    def _day(self):
+        col = tables.UsageEvent.time
+        if self.session.bind.dialect.name == "sqlite":
+            return func.strftime("%Y-%m-%d", col)
+        return func.to_char(func.timezone("UTC", col), "YYYY-MM-DD")
+
+    async def summary(self, project_id: str, start: dt.datetime, end: dt.datetime, group: str) -> list[tuple]:
+        """Totals per day, model or key: (group, requests, in, out, cached, reasoning, cost, charged)."""
+        e = tables.UsageEvent
+        key = {"day": self._day(), "model": e.model, "key": e.key_id}[group]
+        result = await self.session.execute(
+            select(
+                key, func.count(), func.sum(e.input_tokens), func.sum(e.output_tokens),
+                func.sum(e.cached_input_tokens), func.sum(e.reasoning_tokens),
+                func.sum(e.cost_micro_usd), func.sum(e.charged_micro_usd),
+            )
+            .where(e.project_id == project_id, e.time >= start, e.time < end)
+            .group_by(key)
+            .order_by(key)
+        )
+        return [tuple(int(v or 0) if i else str(v) for i, v in enumerate(row)) for row in result]
+
+    async def page(self, project_id: str, start: dt.datetime, end: dt.datetime, limit: int,
+                   before: tuple[dt.datetime, str] | None) -> list[tables.UsageEvent]:
+        """Newest first; `before` is the (time, request_id) of the last row of the previous page."""
+        e = tables.UsageEvent
+        query = select(e).where(e.project_id == project_id, e.time >= start, e.time < end)
+        if before is not None:
+            query = query.where((e.time < before[0]) | ((e.time == before[0]) & (e.request_id < before[1])))
+        result = await self.session.execute(query.order_by(e.time.desc(), e.request_id.desc()).limit(limit))
+        return list(result.scalars())
+
+    async def get(self, request_id: str) -> tables.UsageEvent | None:
+        return await self.session.get(tables.UsageEvent, request_id)

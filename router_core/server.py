@@ -1,0 +1,112 @@
+"""The core's server factory and its run loop."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import grpc
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from onekey.v1 import admin_pb2_grpc, metering_pb2_grpc, router_pb2_grpc
+from router_core.admin import AdminService
+from router_core.auth import ServiceTokenInterceptor
+from router_core.catalog import Catalog
+from router_core.channels import ChannelPool
+from router_core.db import create_engine, create_schema, session_factory
+from router_core.forward import Forwarder
+from router_core.keys import KeyValidator
+from router_core.metering import UsageRecorder
+from router_core.providers import REGISTRY, Provider
+from router_core.providers.http import HttpClient
+from router_core.servicers.admin import AdminServicer
+from router_core.servicers.metering import MeteringServicer
+from router_core.servicers.router import RouterServicer
+from router_core.settings import ChannelSettings, CoreSettings, Secret
+from router_core.usage_reports import UsageReports
+
+logger = logging.getLogger(__name__)
+
+SANDBOX_CHANNEL = ChannelSettings(name="sandbox", provider="sandbox", base_url="", api_key=Secret(""))
+
+
+def grpc_options(max_body_bytes: int) -> list[tuple[str, int]]:
+    """Message caps above gRPC's 4 MiB default: a body at the configured limit must fit."""
+    cap = max(max_body_bytes * 2, 64 * 1024 * 1024)
+    return [
+        ("grpc.max_receive_message_length", cap),
+        ("grpc.max_send_message_length", cap),
+        ("grpc.so_reuseport", 0),
+    ]
+
+
+@dataclass
+class CoreServer:
+    """A started core: the grpc.aio server, its port and what must be closed after it."""
+
+    server: grpc.aio.Server
+    port: int
+    engine: AsyncEngine
+    http: HttpClient
+    recorder: UsageRecorder
+    settings: CoreSettings
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Drain in-flight calls, then flush usage and close the pools."""
+        await self.server.stop(self.settings.shutdown_grace if grace is None else grace)
+        await self.recorder.stop()
+        await self.http.close()
+        await self.engine.dispose()
+
+
+async def create_server(settings: CoreSettings, *, providers: Mapping[str, Provider] = REGISTRY,
+                        catalog: Catalog | None = None) -> CoreServer:
+    """Build and start the core on settings.listen (port 0 picks a free port)."""
+    engine = create_engine(settings.database_url)
+    await create_schema(engine)
+    sessions = session_factory(engine)
+    catalog = catalog or Catalog.load()
+    channels = list(settings.channels)
+    if settings.sandbox and not any(c.provider == "sandbox" for c in channels):
+        channels.append(SANDBOX_CHANNEL)
+    pool = ChannelPool(channels)
+    keys = KeyValidator(sessions, ttl=settings.key_cache_ttl)
+    http = HttpClient(settings.timeouts)
+    await http.start()
+    recorder = UsageRecorder(sessions, keys, interval=settings.usage_flush_interval)
+    recorder.start()
+    forwarder = Forwarder(catalog, pool, keys, http, recorder, providers, settings.max_attempts)
+
+    server = grpc.aio.server(
+        interceptors=[ServiceTokenInterceptor(settings.service_token)],
+        options=grpc_options(settings.max_body_bytes),
+    )
+    router_pb2_grpc.add_RouterServiceServicer_to_server(
+        RouterServicer(forwarder, catalog, keys, pool.providers()), server)
+    admin_pb2_grpc.add_AdminServiceServicer_to_server(AdminServicer(AdminService(sessions, keys), pool), server)
+    metering_pb2_grpc.add_MeteringServiceServicer_to_server(
+        MeteringServicer(UsageReports(sessions, recorder)), server)
+    port = server.add_insecure_port(settings.listen)
+    if port == 0:
+        raise OSError(f"could not listen on {settings.listen}")
+    await server.start()
+    if not settings.service_token:
+        logger.warning("no service token configured: AdminService and MeteringService refuse every call")
+    return CoreServer(server, port, engine, http, recorder, settings)
+
+
+async def serve(settings: CoreSettings) -> None:
+    """Run the core until SIGTERM or SIGINT, then drain and exit."""
+    core = await create_server(settings)
+    host = settings.listen.rsplit(":", 1)[0]
+    logger.info("core listening: address=%s:%d channels=%d", host, core.port, len(settings.channels))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    logger.info("core stopping: draining in-flight calls (grace %.0fs)", settings.shutdown_grace)
+    await core.stop()
+    logger.info("core stopped")

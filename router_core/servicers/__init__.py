@@ -1,0 +1,1 @@
+"""Thin gRPC servicers: protos in, domain calls, protos or a status out."""

@@ -1,0 +1,74 @@
+"""AdminService: projects, keys, credits, channels. Protos in and out; the domain does the work."""
+from __future__ import annotations
+
+from onekey.v1 import admin_pb2, admin_pb2_grpc
+from router_core import tables
+from router_core.admin import AdminService
+from router_core.channels import ChannelPool
+from router_core.servicers.common import timestamp, unary
+
+
+def project_proto(p: tables.Project) -> admin_pb2.Project:
+    return admin_pb2.Project(
+        id=p.id, name=p.name, balance_micro_usd=p.balance_micro_usd, free_requests=p.free_requests,
+        created_at=timestamp(p.created_at),
+    )
+
+
+def key_proto(k: tables.ApiKey) -> admin_pb2.ApiKey:
+    return admin_pb2.ApiKey(
+        id=k.id, project_id=k.project_id, name=k.name, prefix=k.prefix,
+        created_at=timestamp(k.created_at), last_used_at=timestamp(k.last_used_at),
+        revoked_at=timestamp(k.revoked_at),
+    )
+
+
+class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
+    def __init__(self, admin: AdminService, pool: ChannelPool) -> None:
+        self._admin = admin
+        self._pool = pool
+
+    @unary
+    async def CreateProject(self, request, context):
+        project = await self._admin.create_project(request.name, request.credit_micro_usd, request.free_requests)
+        return project_proto(project)
+
+    @unary
+    async def GetProject(self, request, context):
+        return project_proto(await self._admin.get_project(request.project_id))
+
+    @unary
+    async def RenameProject(self, request, context):
+        return project_proto(await self._admin.rename_project(request.project_id, request.name))
+
+    @unary
+    async def CreateKey(self, request, context):
+        key, secret = await self._admin.create_key(request.project_id, request.name)
+        return admin_pb2.CreateKeyResponse(key=key_proto(key), secret=secret)
+
+    @unary
+    async def ListKeys(self, request, context):
+        keys = await self._admin.list_keys(request.project_id)
+        return admin_pb2.ListKeysResponse(keys=[key_proto(k) for k in keys])
+
+    @unary
+    async def RevokeKey(self, request, context):
+        return key_proto(await self._admin.revoke_key(request.key_id, request.project_id))
+
+    @unary
+    async def AddCredit(self, request, context):
+        project, applied = await self._admin.add_credit(
+            request.project_id, request.amount_micro_usd, request.idempotency_key, request.reason)
+        return admin_pb2.AddCreditResponse(project=project_proto(project), applied=applied)
+
+    @unary
+    async def AddFreeRequests(self, request, context):
+        return project_proto(await self._admin.add_free_requests(request.project_id, request.count))
+
+    @unary
+    async def ListChannels(self, request, context):
+        return admin_pb2.ListChannelsResponse(channels=[
+            admin_pb2.Channel(name=c.name, provider=c.provider, base_url=c.base_url, priority=c.priority,
+                              weight=c.weight, state="closed", models=list(c.models))
+            for c in self._pool.channels
+        ])

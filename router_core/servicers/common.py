@@ -1,0 +1,66 @@
+"""Shared servicer plumbing: domain errors to gRPC status, timestamps."""
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import logging
+
+import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from router_core.errors import CoreError
+
+logger = logging.getLogger(__name__)
+
+
+async def abort_with(context: grpc.aio.ServicerContext, error: CoreError) -> None:
+    """End the call with the error's status; code and param travel as trailing metadata."""
+    context.set_trailing_metadata((
+        ("onekey-error-code", error.code),
+        ("onekey-error-param", error.param or ""),
+    ))
+    await context.abort(error.grpc_code, error.message)
+
+
+def unary(method):
+    """Wrap a unary servicer method: CoreError -> its status, anything else -> INTERNAL."""
+
+    @functools.wraps(method)
+    async def wrapper(self, request, context):
+        try:
+            return await method(self, request, context)
+        except CoreError as exc:
+            await abort_with(context, exc)
+        except Exception as exc:
+            logger.error("%s failed: %s at %s", method.__name__, type(exc).__name__, where(exc))
+            await context.abort(grpc.StatusCode.INTERNAL, "internal error")
+
+    return wrapper
+
+
+def where(exc: BaseException) -> str:
+    """file:line where an exception was raised: enough to find a bug, without its message.
+
+    Exception messages can quote data (a JSON key, a value), and request content must never
+    reach a log line, so unexpected errors are logged by type and place only.
+    """
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    if tb is None:
+        return "?"
+    return f"{tb.tb_frame.f_code.co_filename.rsplit('/', 1)[-1]}:{tb.tb_lineno}"
+
+
+def timestamp(value: dt.datetime | None) -> Timestamp | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.timezone.utc)
+    ts = Timestamp()
+    ts.FromDatetime(value)
+    return ts
+
+
+def from_timestamp(ts: Timestamp, has: bool) -> dt.datetime | None:
+    return ts.ToDatetime(tzinfo=dt.timezone.utc) if has else None

@@ -1,0 +1,83 @@
+"""RouterService: key validation, model resolution and listing, and the Forward stream."""
+from __future__ import annotations
+
+import logging
+
+import grpc
+
+from onekey.v1 import common_pb2, router_pb2, router_pb2_grpc
+from router_core.catalog import Catalog, ModelInfo
+from router_core.errors import CoreError
+from router_core.forward import Forwarder, ForwardInput, Head, Trailer
+from router_core.keys import KeyValidator
+from router_core.servicers.common import abort_with, unary, where
+
+logger = logging.getLogger(__name__)
+
+
+def model_proto(m: ModelInfo) -> common_pb2.Model:
+    return common_pb2.Model(
+        id=m.id, provider=m.provider, upstream_id=m.upstream_id, display_name=m.display_name,
+        input_price=m.input_price, output_price=m.output_price,
+        cached_input_price=m.cached_input_price, context_window=m.context_window,
+        status=m.status, endpoints=sorted(m.endpoints), created=m.created,
+    )
+
+
+class RouterServicer(router_pb2_grpc.RouterServiceServicer):
+    def __init__(self, forwarder: Forwarder, catalog: Catalog, keys: KeyValidator,
+                 available_providers: set[str]) -> None:
+        self._forwarder = forwarder
+        self._catalog = catalog
+        self._keys = keys
+        self._models = router_pb2.ListModelsResponse(models=[
+            model_proto(m) for m in catalog.all() if m.provider in available_providers or not m.is_test
+        ])
+
+    @unary
+    async def ValidateKey(self, request, context):
+        identity = await self._keys.validate(request.api_key)
+        return router_pb2.ValidateKeyResponse(project_id=identity.project_id, key_id=identity.key_id)
+
+    @unary
+    async def ResolveModel(self, request, context):
+        model = self._catalog.resolve(request.model, request.endpoint or None)
+        return router_pb2.ResolveModelResponse(model=model_proto(model))
+
+    async def ListModels(self, request, context):
+        return self._models
+
+    async def Forward(self, request, context):
+        call = ForwardInput(
+            api_key=request.api_key, endpoint=request.endpoint, body=request.body,
+            headers={h.name: h.value for h in request.headers}, request_id=request.request_id,
+        )
+        try:
+            async for item in self._forwarder.forward(call):
+                if isinstance(item, bytes):
+                    yield router_pb2.ForwardResponse(chunk=item)
+                elif isinstance(item, Head):
+                    yield router_pb2.ForwardResponse(head=_head(item))
+                elif isinstance(item, Trailer):
+                    yield router_pb2.ForwardResponse(trailer=router_pb2.ResponseTrailer(
+                        usage=common_pb2.Usage(
+                            input_tokens=item.usage.input_tokens, output_tokens=item.usage.output_tokens,
+                            cached_input_tokens=item.usage.cached_input_tokens,
+                            reasoning_tokens=item.usage.reasoning_tokens, estimated=item.usage.estimated),
+                        cost_micro_usd=item.cost_micro_usd, request_id=item.request_id))
+        except CoreError as exc:
+            await abort_with(context, exc)
+        except Exception as exc:
+            logger.error("forward failed: request_id=%s error=%s at %s", request.request_id,
+                         type(exc).__name__, where(exc))
+            await context.abort(grpc.StatusCode.INTERNAL, "internal error")
+
+
+def _head(head: Head) -> router_pb2.ResponseHead:
+    proto = router_pb2.ResponseHead(
+        status=head.status, headers=[common_pb2.Header(name=k, value=v) for k, v in head.headers],
+        request_id=head.request_id, model=head.model, provider=head.provider, channel=head.channel,
+    )
+    if head.body is not None:  # presence says "whole answer, no chunks follow"
+        proto.body = head.body
+    return proto

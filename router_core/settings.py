@@ -1,0 +1,187 @@
+"""The core's one typed settings object, built from its TOML section and the environment."""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """A configuration the core cannot start with; the message names the offending key."""
+
+
+class Secret:
+    """A string that never prints: repr and str show a mask, reveal() gives the value."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __repr__(self) -> str:
+        return "Secret('***')" if self._value else "Secret('')"
+
+    __str__ = __repr__
+
+
+PROVIDERS = ("openai", "anthropic", "google", "xai", "sandbox")
+
+# Official OpenAI-compatible bases and the environment variables that hold their keys, used
+# when the config lists no channel at all.
+DEFAULT_CHANNELS = {
+    "openai": ("https://api.openai.com/v1", "OPENAI_API_KEY"),
+    "anthropic": ("https://api.anthropic.com/v1", "ANTHROPIC_API_KEY"),
+    "google": ("https://generativelanguage.googleapis.com/v1beta/openai", "GEMINI_API_KEY"),
+    "xai": ("https://api.x.ai/v1", "XAI_API_KEY"),
+}
+
+
+@dataclass(frozen=True)
+class ChannelSettings:
+    """One way to reach a provider: a base URL and the key to use there."""
+
+    name: str
+    provider: str
+    base_url: str
+    api_key: Secret
+    priority: int = 0
+    weight: int = 1
+    models: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Per-phase upstream timeouts in seconds (reasoning models think for minutes)."""
+
+    connect: float = 10.0
+    first_byte: float = 600.0
+    idle: float = 120.0
+
+
+@dataclass(frozen=True)
+class CoreSettings:
+    listen: str = "127.0.0.1:50051"
+    database_url: str = "sqlite:///.onekey/router.db"
+    service_token: Secret = field(default_factory=lambda: Secret(""))
+    channels: tuple[ChannelSettings, ...] = ()
+    timeouts: Timeouts = Timeouts()
+    max_body_bytes: int = 10 * 1024 * 1024
+    key_cache_ttl: float = 2.0
+    usage_flush_interval: float = 0.5
+    shutdown_grace: float = 30.0
+    sandbox: bool = True
+    new_project_free_requests: int = 20
+    max_attempts: int = 3
+
+
+_CORE_KEYS = {
+    "listen", "database_url", "service_token", "service_token_env", "connect_timeout",
+    "first_byte_timeout", "idle_timeout", "max_body_bytes", "key_cache_ttl",
+    "usage_flush_interval", "shutdown_grace", "sandbox", "new_project_free_requests",
+    "max_attempts",
+}
+_CHANNEL_KEYS = {"name", "provider", "base_url", "api_key", "api_key_env", "priority", "weight", "models"}
+
+
+def _check_keys(where: str, table: Mapping[str, Any], allowed: set[str]) -> None:
+    unknown = sorted(set(table) - allowed)
+    if unknown:
+        raise ConfigError(f"unknown key{'s' if len(unknown) > 1 else ''} in {where}: {', '.join(unknown)}")
+
+
+def _typed(where: str, key: str, value: Any, kind: type | tuple[type, ...]) -> Any:
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):
+        expected = " or ".join(k.__name__ for k in kinds)
+        raise ConfigError(f"{where}.{key} must be {expected}, not {type(value).__name__}")
+    return value
+
+
+def _channel(index: int, raw: Mapping[str, Any], env: Mapping[str, str]) -> ChannelSettings:
+    where = f"channels[{index}]"
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{where} must be a table")
+    _check_keys(where, raw, _CHANNEL_KEYS)
+    name = raw.get("name")
+    if not name or not isinstance(name, str):
+        raise ConfigError(f"{where} needs a name")
+    where = f"channel {name!r} ({where})"
+    provider = raw.get("provider")
+    if provider not in PROVIDERS:
+        raise ConfigError(f"{where}: unknown provider {provider!r}; expected one of {', '.join(PROVIDERS)}")
+    base_url = raw.get("base_url") or DEFAULT_CHANNELS.get(provider, ("", ""))[0]
+    if provider != "sandbox" and not base_url:
+        raise ConfigError(f"{where} needs a base_url")
+    if "api_key" in raw and "api_key_env" in raw:
+        raise ConfigError(f"{where}: give api_key or api_key_env, not both")
+    if "api_key_env" in raw:
+        key = env.get(_typed(where, "api_key_env", raw["api_key_env"], str), "")
+        if not key and provider != "sandbox":
+            raise ConfigError(f"{where}: environment variable {raw['api_key_env']} is not set")
+    else:
+        key = _typed(where, "api_key", raw.get("api_key", ""), str)
+    if not key and provider != "sandbox":
+        raise ConfigError(f"{where} has no key: set api_key or api_key_env")
+    priority = _typed(where, "priority", raw.get("priority", 0), int)
+    weight = _typed(where, "weight", raw.get("weight", 1), int)
+    if weight < 1:
+        raise ConfigError(f"{where}.weight must be at least 1")
+    models = raw.get("models", [])
+    if not isinstance(models, list) or not all(isinstance(m, str) for m in models):
+        raise ConfigError(f"{where}.models must be a list of model ids")
+    return ChannelSettings(
+        name=name, provider=provider, base_url=str(base_url).rstrip("/"), api_key=Secret(key),
+        priority=priority, weight=weight, models=tuple(models),
+    )
+
+
+def default_channels(env: Mapping[str, str]) -> tuple[ChannelSettings, ...]:
+    """One channel per provider whose usual environment variable holds a key."""
+    return tuple(
+        ChannelSettings(name=provider, provider=provider, base_url=base, api_key=Secret(env[var]))
+        for provider, (base, var) in DEFAULT_CHANNELS.items()
+        if env.get(var)
+    )
+
+
+def load_core_settings(
+    section: Mapping[str, Any], channels: list[Any], env: Mapping[str, str]
+) -> CoreSettings:
+    """Build CoreSettings from the [core] table, the [[channels]] list and the environment."""
+    _check_keys("[core]", section, _CORE_KEYS)
+    if channels:
+        built = tuple(_channel(i, raw, env) for i, raw in enumerate(channels))
+    else:
+        built = default_channels(env)
+    names = [c.name for c in built]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ConfigError(f"duplicate channel name: {', '.join(duplicates)}")
+    token_env = section.get("service_token_env", "ONEKEY_SERVICE_TOKEN")
+    token = env.get(token_env) or section.get("service_token", "")
+    defaults = CoreSettings()
+    timeouts = Timeouts(
+        connect=float(_typed("[core]", "connect_timeout", section.get("connect_timeout", Timeouts.connect), (int, float))),
+        first_byte=float(_typed("[core]", "first_byte_timeout", section.get("first_byte_timeout", Timeouts.first_byte), (int, float))),
+        idle=float(_typed("[core]", "idle_timeout", section.get("idle_timeout", Timeouts.idle), (int, float))),
+    )
+    return CoreSettings(
+        listen=_typed("[core]", "listen", section.get("listen", defaults.listen), str),
+        database_url=_typed("[core]", "database_url", section.get("database_url", defaults.database_url), str),
+        service_token=Secret(token),
+        channels=built,
+        timeouts=timeouts,
+        max_body_bytes=_typed("[core]", "max_body_bytes", section.get("max_body_bytes", defaults.max_body_bytes), int),
+        key_cache_ttl=float(_typed("[core]", "key_cache_ttl", section.get("key_cache_ttl", defaults.key_cache_ttl), (int, float))),
+        usage_flush_interval=float(section.get("usage_flush_interval", defaults.usage_flush_interval)),
+        shutdown_grace=float(section.get("shutdown_grace", defaults.shutdown_grace)),
+        sandbox=_typed("[core]", "sandbox", section.get("sandbox", True), bool),
+        new_project_free_requests=_typed("[core]", "new_project_free_requests", section.get("new_project_free_requests", 20), int),
+        max_attempts=_typed("[core]", "max_attempts", section.get("max_attempts", defaults.max_attempts), int),
+    )

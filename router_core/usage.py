@@ -1,0 +1,141 @@
+"""Reading token usage out of provider answers, and pricing it in integer micro-USD."""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+
+from router_core.catalog import ModelInfo
+
+# Counts above this are not believed (no model has a context this large): estimate instead.
+MAX_BELIEVABLE_TOKENS = 50_000_000
+_NULL_USAGE = re.compile(rb'"usage"\s*:\s*null')
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_input_tokens: int = 0
+    reasoning_tokens: int = 0
+    estimated: bool = False
+
+
+def _count(value: object) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        return None
+    if value < 0 or value > MAX_BELIEVABLE_TOKENS:
+        return None
+    return value
+
+
+def parse_usage(obj: object) -> Usage | None:
+    """A Usage from a chat (`prompt_tokens`…) or Responses (`input_tokens`…) usage object.
+
+    None when it is missing or not believable (negative, absurd, wrong types).
+    """
+    if not isinstance(obj, dict):
+        return None
+    if "prompt_tokens" in obj or "completion_tokens" in obj:
+        inp, out = _count(obj.get("prompt_tokens", 0)), _count(obj.get("completion_tokens", 0))
+        in_details, out_details = obj.get("prompt_tokens_details"), obj.get("completion_tokens_details")
+    elif "input_tokens" in obj or "output_tokens" in obj:
+        inp, out = _count(obj.get("input_tokens", 0)), _count(obj.get("output_tokens", 0))
+        in_details, out_details = obj.get("input_tokens_details"), obj.get("output_tokens_details")
+    else:
+        return None
+    if inp is None or out is None:
+        return None
+    cached = _count((in_details or {}).get("cached_tokens") or 0) if isinstance(in_details or {}, dict) else None
+    reasoning = _count((out_details or {}).get("reasoning_tokens") or 0) if isinstance(out_details or {}, dict) else None
+    if cached is None or reasoning is None:
+        return None
+    return Usage(inp, out, min(cached, inp), min(reasoning, out))
+
+
+def usage_of_body(body: bytes) -> Usage | None:
+    """Usage of a complete (non-stream) JSON answer."""
+    try:
+        obj = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if not isinstance(obj, dict):
+        return None
+    return parse_usage(obj.get("usage"))
+
+
+def cost_micro_usd(model: ModelInfo, usage: Usage) -> int:
+    """The price of the tokens in micro-USD, rounded up to a whole micro-dollar."""
+    cached_price = model.cached_input_price or model.input_price
+    uncached = usage.input_tokens - usage.cached_input_tokens
+    scaled = uncached * model.input_price + usage.cached_input_tokens * cached_price + usage.output_tokens * model.output_price
+    return -(-scaled // 1_000_000)
+
+
+class StreamScanner:
+    """Splits an SSE stream into whole events, picks up usage, drops the usage-only chunk.
+
+    Upstream reads can end anywhere, even inside a line; only whole events are passed on, so a
+    dropped chunk never leaves half an event behind. Everything else passes byte for byte.
+    """
+
+    __slots__ = ("_buf", "_drop_usage_chunk", "usage")
+
+    def __init__(self, drop_usage_chunk: bool) -> None:
+        self._buf = b""
+        self._drop_usage_chunk = drop_usage_chunk
+        self.usage: Usage | None = None
+
+    def feed(self, data: bytes) -> bytes:
+        """The whole events completed by this read, to pass on (may be empty)."""
+        buf = self._buf + data if self._buf else data
+        end = max(buf.rfind(b"\n\n"), buf.rfind(b"\r\n\r\n"))
+        if end < 0:
+            self._buf = buf
+            return b""
+        cut = end + (4 if buf.startswith(b"\r\n\r\n", end) else 2)
+        ready, self._buf = buf[:cut], buf[cut:]
+        if b'"usage"' not in ready or not self._has_real_usage(ready):
+            return ready
+        return self._scan(ready)
+
+    def finish(self) -> bytes:
+        """Whatever is left when the stream ends (an unterminated last event)."""
+        rest, self._buf = self._buf, b""
+        if rest and b'"usage"' in rest:
+            return self._scan(rest)
+        return rest
+
+    @staticmethod
+    def _has_real_usage(ready: bytes) -> bool:
+        return ready.count(b'"usage"') > len(_NULL_USAGE.findall(ready))
+
+    def _scan(self, ready: bytes) -> bytes:
+        kept: list[bytes] = []
+        for event in re.split(rb"(?<=\n\n)|(?<=\r\n\r\n)", ready):
+            if not event:
+                continue
+            if b'"usage"' in event and self._take_usage(event):
+                continue
+            kept.append(event)
+        return b"".join(kept)
+
+    def _take_usage(self, event: bytes) -> bool:
+        """Record the usage an event carries; True if the event should be dropped."""
+        for line in event.splitlines():
+            if not line.startswith(b"data:"):
+                continue
+            try:
+                obj = json.loads(line[5:])
+            except (ValueError, UnicodeDecodeError):
+                return False
+            if not isinstance(obj, dict):
+                return False
+            raw = obj.get("usage")
+            if raw is None and isinstance(obj.get("response"), dict):
+                raw = obj["response"].get("usage")
+            usage = parse_usage(raw)
+            if usage is not None:
+                self.usage = usage
+                return self._drop_usage_chunk and obj.get("choices") == []
+        return False
