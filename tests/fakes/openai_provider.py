@@ -1,0 +1,231 @@
+"""A fake OpenAI-compatible provider on loopback: speaks the wire format, records what it got.
+
+Each request is answered by the next queued behaviour (`fake.queue(...)`), or normally:
+the reply echoes the last user message, with real-looking usage. Behaviours cover what a
+gateway must survive: error statuses, HTML, hangs, resets, splits across TCP reads.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+
+@dataclass
+class Received:
+    path: str
+    headers: dict[str, str]
+    body: dict | None
+    raw: bytes
+
+
+@dataclass
+class Behaviour:
+    kind: str = "ok"            # ok | status | html | hang | reset_mid_body | split | slow | no_usage
+    status: int = 200
+    body: dict | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+    chunk_delay: float = 0.0
+    usage: dict | None = None
+
+
+def _words(text: str) -> list[str]:
+    out, cur = [], ""
+    for ch in text:
+        cur += ch
+        if ch == " ":
+            out.append(cur)
+            cur = ""
+    if cur:
+        out.append(cur)
+    return out or [""]
+
+
+def last_user_text(body: dict) -> str:
+    source = body.get("messages", body.get("input"))
+    if isinstance(source, str):
+        return source
+    for m in reversed(source or []):
+        if isinstance(m, dict) and m.get("role", "user") == "user":
+            content = m.get("content")
+            if isinstance(content, str):
+                return content
+            if isinstance(content, list):
+                return " ".join(p.get("text", "") for p in content if isinstance(p, dict))
+    return ""
+
+
+class FakeOpenAI:
+    """Start with `await fake.start()`; `fake.url` is its base URL (…/v1)."""
+
+    def __init__(self, api_key: str = "sk-fake-provider-key-0123456789", name: str = "fake") -> None:
+        self.api_key = api_key
+        self.name = name
+        self.received: list[Received] = []
+        self.behaviours: deque[Behaviour] = deque()
+        self.cancelled = 0
+        self.port = 0
+        self._runner: web.AppRunner | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def queue(self, *behaviours: Behaviour) -> None:
+        self.behaviours.extend(behaviours)
+
+    async def start(self, port: int = 0) -> None:
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_post("/v1/chat/completions", self._chat)
+        app.router.add_post("/v1/responses", self._responses)
+        self._runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", port)
+        await site.start()
+        self.port = self._runner.addresses[0][1]
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def _record(self, request: web.Request) -> tuple[Received, Behaviour]:
+        raw = await request.read()
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            body = None
+        got = Received(request.path, dict(request.headers), body, raw)
+        self.received.append(got)
+        return got, (self.behaviours.popleft() if self.behaviours else Behaviour())
+
+    def _auth_error(self, request: web.Request) -> web.Response | None:
+        if request.headers.get("Authorization") != f"Bearer {self.api_key}":
+            return web.json_response({"error": {"message": "Incorrect API key provided: "
+                                                f"{request.headers.get('Authorization', '')[7:]}",
+                                                "type": "invalid_request_error", "code": "invalid_api_key",
+                                                "param": None}}, status=401)
+        return None
+
+    async def _common(self, request: web.Request, b: Behaviour) -> web.StreamResponse | None:
+        if b.delay:
+            await asyncio.sleep(b.delay)
+        if b.kind == "status":
+            return web.json_response(b.body or {"error": {"message": f"fake error {b.status}",
+                                                           "type": "server_error", "code": None, "param": None}},
+                                     status=b.status, headers=b.headers)
+        if b.kind == "html":
+            return web.Response(status=b.status if b.status != 200 else 502,
+                                text="<html><body><h1>502 Bad Gateway</h1></body></html>",
+                                content_type="text/html")
+        if b.kind == "hang":
+            try:
+                await asyncio.sleep(3600)
+            except asyncio.CancelledError:
+                self.cancelled += 1
+                raise
+        if b.kind == "reset":
+            request.transport.close()
+            raise asyncio.CancelledError
+        return None
+
+    async def _chat(self, request: web.Request) -> web.StreamResponse:
+        got, b = await self._record(request)
+        refused = self._auth_error(request)
+        if refused is not None:
+            return refused
+        early = await self._common(request, b)
+        if early is not None:
+            return early
+        body = got.body or {}
+        text = last_user_text(body)
+        prompt_tokens = max(1, len(json.dumps(body.get("messages", ""))) // 4)
+        words = _words(text)
+        usage = b.usage or {"prompt_tokens": prompt_tokens, "completion_tokens": len(words),
+                            "total_tokens": prompt_tokens + len(words),
+                            "prompt_tokens_details": {"cached_tokens": 0},
+                            "completion_tokens_details": {"reasoning_tokens": 0}}
+        base = {"id": "chatcmpl-fake", "created": int(time.time()), "model": body.get("model"),
+                "system_fingerprint": "fp_fake"}
+        if not body.get("stream"):
+            payload = {**base, "object": "chat.completion", "choices": [{
+                "index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop",
+                "logprobs": None}]}
+            if b.kind != "no_usage":
+                payload["usage"] = usage
+            return web.json_response(payload)
+        with_usage = (body.get("stream_options") or {}).get("include_usage") is True and b.kind != "no_usage"
+        events = []
+        for i, word in enumerate(words):
+            delta = {"role": "assistant", "content": word} if i == 0 else {"content": word}
+            chunk = {**base, "object": "chat.completion.chunk", "choices": [
+                {"index": 0, "delta": delta, "finish_reason": None, "logprobs": None}]}
+            if with_usage:
+                chunk["usage"] = None
+            events.append(chunk)
+        events.append({**base, "object": "chat.completion.chunk", **({"usage": None} if with_usage else {}),
+                       "choices": [{"index": 0, "delta": {}, "finish_reason": "stop", "logprobs": None}]})
+        if with_usage:
+            events.append({**base, "object": "chat.completion.chunk", "choices": [], "usage": usage})
+        data = [f"data: {json.dumps(e)}\n\n".encode() for e in events] + [b"data: [DONE]\n\n"]
+        return await self._stream(request, b, data)
+
+    async def _stream(self, request: web.Request, b: Behaviour, data: list[bytes]) -> web.StreamResponse:
+        resp = web.StreamResponse(status=200, headers={"Content-Type": "text/event-stream"})
+        await resp.prepare(request)
+        try:
+            if b.kind == "split":
+                blob = b"".join(data)
+                for i in range(0, len(blob), 7):  # cut lines at arbitrary places
+                    await resp.write(blob[i:i + 7])
+                    await asyncio.sleep(0)
+            else:
+                for i, piece in enumerate(data):
+                    if b.kind == "reset_mid_body" and i == 2:
+                        request.transport.close()
+                        return resp
+                    await resp.write(piece)
+                    if b.chunk_delay:
+                        await asyncio.sleep(b.chunk_delay)
+            await resp.write_eof()
+        except (asyncio.CancelledError, ConnectionError):
+            self.cancelled += 1
+            raise
+        return resp
+
+    async def _responses(self, request: web.Request) -> web.StreamResponse:
+        got, b = await self._record(request)
+        refused = self._auth_error(request)
+        if refused is not None:
+            return refused
+        early = await self._common(request, b)
+        if early is not None:
+            return early
+        body = got.body or {}
+        text = last_user_text(body)
+        in_tokens = max(1, len(json.dumps(body.get("input", ""))) // 4)
+        usage = b.usage or {"input_tokens": in_tokens, "input_tokens_details": {"cached_tokens": 0},
+                            "output_tokens": len(_words(text)), "output_tokens_details": {"reasoning_tokens": 0},
+                            "total_tokens": in_tokens + len(_words(text))}
+        item = {"type": "message", "id": "msg_fake", "status": "completed", "role": "assistant",
+                "content": [{"type": "output_text", "text": text, "annotations": []}]}
+        response = {"id": f"resp_fake{len(self.received)}", "object": "response", "created_at": int(time.time()),
+                    "status": "completed", "model": body.get("model"), "output": [item], "usage": usage,
+                    "error": None, "incomplete_details": None, "instructions": None, "metadata": {},
+                    "parallel_tool_calls": True, "temperature": 1.0, "tool_choice": "auto", "tools": [],
+                    "top_p": 1.0}
+        if not body.get("stream"):
+            return web.json_response(response)
+        pending = {**response, "status": "in_progress", "output": [], "usage": None}
+        events = [("response.created", {"response": pending})]
+        for word in _words(text):
+            events.append(("response.output_text.delta", {"item_id": "msg_fake", "output_index": 0,
+                                                          "content_index": 0, "delta": word}))
+        events.append(("response.completed", {"response": response}))
+        data = [f"event: {name}\ndata: {json.dumps({'type': name, 'sequence_number': i, **payload})}\n\n".encode()
+                for i, (name, payload) in enumerate(events)]
+        return await self._stream(request, b, data)
