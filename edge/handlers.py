@@ -1,6 +1,7 @@
 """The edge's request handlers: each OpenAI call becomes one Forward RPC to the core."""
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -192,7 +193,14 @@ async def get_model(request: web.Request) -> web.Response:
 
 
 async def healthz(request: web.Request) -> web.Response:
-    state = request.app[CHANNEL].get_state(try_to_connect=True)
+    """200 when the core is reachable, 503 otherwise (waits up to a second to connect)."""
+    channel = request.app[CHANNEL]
+    if channel.get_state(try_to_connect=True) != grpc.ChannelConnectivity.READY:
+        try:
+            await asyncio.wait_for(channel.channel_ready(), 1.0)
+        except TimeoutError:
+            pass
+    state = channel.get_state()
     ready = state == grpc.ChannelConnectivity.READY
     return web.json_response({"status": "ok" if ready else "degraded", "core": state.name.lower()},
                              status=200 if ready else 503)
