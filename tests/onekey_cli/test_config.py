@@ -1,0 +1,90 @@
+from __future__ import annotations
+
+import pytest
+
+from onekey_cli.config import ConfigError, load
+
+LAYOUT = '''
+[core]
+listen = "127.0.0.1:50999"
+database_url = "sqlite:///x/router.db"
+
+[edge]
+listen = "127.0.0.1:8099"
+
+[account]
+listen = "127.0.0.1:5099"
+database_url = "sqlite:///x/account.db"
+
+[[channels]]
+name = "openai-a"
+provider = "openai"
+base_url = "https://api.openai.com/v1"
+api_key_env = "OPENAI_API_KEY"
+priority = 0
+weight = 1
+'''
+
+
+@pytest.fixture(autouse=True)
+def _in_tmp(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+
+
+def write(tmp_path, text: str):
+    path = tmp_path / "onekey.toml"
+    path.write_text(text)
+    return str(path)
+
+
+def test_the_design_layout_loads_and_env_supplies_secrets(tmp_path):
+    config = load(write(tmp_path, LAYOUT), env={"OPENAI_API_KEY": "sk-real", "ONEKEY_SERVICE_TOKEN": "svc-secret-123"})
+    assert config.core.listen == "127.0.0.1:50999"
+    assert config.edge.core == "127.0.0.1:50999"  # the edge finds the core through [core].listen
+    channel = config.core.channels[0]
+    assert (channel.name, channel.provider, channel.priority, channel.weight) == ("openai-a", "openai", 0, 1)
+    assert channel.api_key.reveal() == "sk-real"
+    assert "sk-real" not in repr(config.core) and "svc-secret-123" not in repr(config.core)
+
+
+@pytest.mark.parametrize("extra, message", [
+    ("[core]\nlisten = \"x:1\"\nspeed = 3\n", "unknown key in [core]: speed"),
+    ("[edge]\nlisten = \"x:1\"\ncolour = 1\n", "unknown key in [edge]: colour"),
+    ("[account]\nbogus = 1\n", "unknown key in [account]: bogus"),
+    ("[extras]\na = 1\n", "unknown section: extras"),
+    ("[[channels]]\nname = \"a\"\nprovider = \"openai\"\napi_key = \"k\"\ntimeout = 3\n", "unknown key in channels[0]: timeout"),
+    ("[[channels]]\nname = \"a\"\nprovider = \"mistral\"\napi_key = \"k\"\n", "unknown provider 'mistral'"),
+    ("[[channels]]\nname = \"a\"\nprovider = \"openai\"\n", "has no key"),
+    ("[[channels]]\nname = \"a\"\nprovider = \"openai\"\napi_key_env = \"MISSING_VAR\"\n", "MISSING_VAR is not set"),
+    ("[[channels]]\nname = \"a\"\nprovider = \"openai\"\napi_key = \"k\"\n"
+     "[[channels]]\nname = \"a\"\nprovider = \"xai\"\napi_key = \"k\"\n", "duplicate channel name: a"),
+    ("[core]\nmax_body_bytes = \"big\"\n", "max_body_bytes must be int"),
+    ("[core\n", "onekey.toml"),
+])
+def test_bad_configs_are_refused_by_name(tmp_path, extra, message):
+    with pytest.raises(ConfigError) as info:
+        load(write(tmp_path, extra), env={})
+    assert message in str(info.value)
+
+
+def test_secret_values_never_appear_in_config_errors(tmp_path):
+    with pytest.raises(ConfigError) as info:
+        load(write(tmp_path, "[[channels]]\nname = \"a\"\nprovider = \"openai\"\napi_key = 12345678\n"), env={})
+    assert "12345678" not in str(info.value)
+
+
+def test_without_channels_the_usual_environment_variables_make_them(tmp_path):
+    config = load(None, env={"OPENAI_API_KEY": "sk-1", "GEMINI_API_KEY": "g-1"})
+    by_provider = {c.provider: c for c in config.core.channels}
+    assert set(by_provider) == {"openai", "google"}
+    assert by_provider["google"].base_url == "https://generativelanguage.googleapis.com/v1beta/openai"
+    assert by_provider["openai"].base_url == "https://api.openai.com/v1"
+
+
+def test_onekey_config_env_names_the_file_and_a_local_token_is_made_once(tmp_path):
+    path = write(tmp_path, "[core]\nlisten = \"127.0.0.1:1234\"\n")
+    first = load(None, env={"ONEKEY_CONFIG": path})
+    second = load(None, env={"ONEKEY_CONFIG": path})
+    assert first.core.listen == "127.0.0.1:1234"
+    assert first.core.service_token.reveal() == second.core.service_token.reveal() != ""
+    assert (tmp_path / ".onekey" / "service-token").stat().st_mode & 0o077 == 0

@@ -1,0 +1,52 @@
+"""`onekey up` as a newcomer runs it: a ready key, sandbox answers, Ctrl-C stops cleanly."""
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import openai
+import pytest
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_up_prints_a_working_key_and_stops_on_sigterm(tmp_path):
+    core, edge, account = free_port(), free_port(), free_port()
+    (tmp_path / "onekey.toml").write_text(
+        f'[core]\nlisten = "127.0.0.1:{core}"\n[edge]\nlisten = "127.0.0.1:{edge}"\n'
+        f'[account]\nlisten = "127.0.0.1:{account}"\n')
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY") and k != "ONEKEY_SERVICE_TOKEN"}
+    proc = subprocess.Popen([sys.executable, "-m", "onekey_cli", "up", "--config", "onekey.toml"], cwd=tmp_path,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: list[str] = []
+    try:
+        deadline = time.monotonic() + 60
+        while not any("Ctrl-C stops everything" in line for line in lines):
+            assert time.monotonic() < deadline, "".join(lines)
+            line = proc.stdout.readline()
+            assert line or proc.poll() is None, "".join(lines)
+            lines.append(line)
+        banner = "".join(lines)
+        key = re.search(r"API key\s+(ok-\S+)", banner).group(1)
+        assert f"http://127.0.0.1:{edge}/v1" in banner
+        assert "no channel   openai, anthropic, google, xai" in banner
+        client = openai.OpenAI(base_url=f"http://127.0.0.1:{edge}/v1", api_key=key, max_retries=0)
+        reply = client.chat.completions.create(model="sandbox/echo", messages=[{"role": "user", "content": "hi"}])
+        assert reply.choices[0].message.content == "hi"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, out
+    assert "core stopped" in out and "edge stopped" in out
+    # A second start reuses the same local key.
+    assert (tmp_path / ".onekey" / "local-key.json").stat().st_mode & 0o077 == 0
