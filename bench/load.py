@@ -1,0 +1,257 @@
+"""The load generator: keep-alive HTTP/1.1 connections on a bare asyncio protocol.
+
+The same client measures the upstream directly and through the gateway, so its own cost is in
+both figures and drops out of the difference. Each connection carries one request at a time;
+a run of concurrency N keeps N connections busy. Times are taken with perf_counter_ns just
+before the request is written and in the callback that sees the bytes arrive.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import time
+from dataclasses import dataclass, field
+
+
+class HttpError(Exception):
+    """An answer the benchmark did not expect (status, framing, closed connection)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Where requests go and the exact bytes of each one."""
+
+    name: str
+    host: str
+    port: int
+    request: bytes          # the whole non-stream request, head and body
+    stream_request: bytes   # the same asking for a stream
+
+
+def build_request(host: str, port: int, path: str, key: str, body: dict) -> bytes:
+    raw = json.dumps(body, separators=(",", ":")).encode()
+    return (f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nAuthorization: Bearer {key}\r\n"
+            f"Content-Type: application/json\r\nAccept: application/json\r\nUser-Agent: onekey-bench/1\r\n"
+            f"Content-Length: {len(raw)}\r\n\r\n").encode() + raw
+
+
+def target(name: str, host: str, port: int, prefix: str, key: str, model: str) -> Target:
+    """A chat/completions target at http://host:port{prefix} with a small realistic body."""
+    body = {"model": model, "max_tokens": 32, "temperature": 0.2,
+            "messages": [{"role": "system", "content": "You are a helpful assistant."},
+                         {"role": "user", "content": "Say hello in one short sentence."}]}
+    path = f"{prefix}/chat/completions"
+    return Target(name, host, port, build_request(host, port, path, key, body),
+                  build_request(host, port, path, key, {**body, "stream": True}))
+
+
+@dataclass(slots=True)
+class Sample:
+    """One answer: nanoseconds to the first body byte and to the end."""
+
+    first_ns: int
+    total_ns: int
+    status: int
+    body: bytes
+
+
+_HEAD, _LENGTH, _CHUNK_SIZE, _CHUNK_DATA, _CHUNK_END = range(5)
+
+
+class ClientProtocol(asyncio.Protocol):
+    """An incremental HTTP/1.1 response parser: Content-Length and chunked bodies."""
+
+    def __init__(self) -> None:
+        self._transport: asyncio.Transport | None = None
+        self._buf = bytearray()
+        self._waiter: asyncio.Future | None = None
+        self._state = _HEAD
+        self._need = 0
+        self._status = 0
+        self._body: list[bytes] = []
+        self._sent = 0
+        self._first = 0
+        self.closed = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport  # type: ignore[assignment]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_exception(HttpError(f"connection closed mid-answer ({exc or 'EOF'})"))
+
+    def request(self, data: bytes) -> asyncio.Future:
+        """Send one request; the future resolves to a Sample."""
+        if self.closed or self._transport is None:
+            raise HttpError("connection is closed")
+        self._waiter = asyncio.get_running_loop().create_future()
+        self._state, self._status, self._body, self._first = _HEAD, 0, [], 0
+        self._sent = time.perf_counter_ns()
+        self._transport.write(data)
+        return self._waiter
+
+    def data_received(self, data: bytes) -> None:
+        now = time.perf_counter_ns()
+        buf = self._buf
+        buf += data
+        try:
+            self._parse(buf, now)
+        except (ValueError, HttpError) as exc:
+            if self._waiter is not None and not self._waiter.done():
+                self._waiter.set_exception(HttpError(f"bad answer: {exc}"))
+            self._transport.close()
+
+    def _parse(self, buf: bytearray, now: int) -> None:
+        while True:
+            if self._state == _HEAD:
+                end = buf.find(b"\r\n\r\n")
+                if end < 0:
+                    return
+                head = bytes(buf[:end]).lower()
+                del buf[:end + 4]
+                self._status = int(head[9:12])
+                if b"\r\ntransfer-encoding: chunked" in head:
+                    self._state = _CHUNK_SIZE
+                else:
+                    at = head.find(b"\r\ncontent-length:")
+                    if at < 0:
+                        raise HttpError("no content-length and not chunked")
+                    stop = head.find(b"\r\n", at + 2)
+                    self._need = int(head[at + 17: stop if stop >= 0 else None])
+                    self._state = _LENGTH
+            elif self._state == _LENGTH:
+                if self._need and buf and not self._first:
+                    self._first = now
+                if len(buf) < self._need:
+                    return
+                self._body.append(bytes(buf[:self._need]))
+                del buf[:self._need]
+                self._done(now)
+                return
+            elif self._state == _CHUNK_SIZE:
+                end = buf.find(b"\r\n")
+                if end < 0:
+                    return
+                size = int(bytes(buf[:end]).split(b";", 1)[0], 16)
+                del buf[:end + 2]
+                if size == 0:
+                    self._state = _CHUNK_END
+                else:
+                    self._need = size
+                    self._state = _CHUNK_DATA
+            elif self._state == _CHUNK_DATA:
+                if buf and not self._first:
+                    self._first = now
+                if len(buf) < self._need + 2:
+                    return
+                self._body.append(bytes(buf[:self._need]))
+                del buf[:self._need + 2]
+                self._state = _CHUNK_SIZE
+            else:  # _CHUNK_END: no trailers are sent by either server
+                if len(buf) < 2:
+                    return
+                del buf[:2]
+                self._done(now)
+                return
+
+    def _done(self, now: int) -> None:
+        sent = self._sent
+        sample = Sample((self._first or now) - sent, now - sent, self._status, b"".join(self._body))
+        self._state = _HEAD
+        waiter, self._waiter = self._waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(sample)
+
+    def close(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
+
+
+async def connect(t: Target) -> ClientProtocol:
+    loop = asyncio.get_running_loop()
+    _, proto = await loop.create_connection(ClientProtocol, t.host, t.port)
+    return proto
+
+
+def _check(sample: Sample, stream: bool) -> None:
+    if sample.status != 200:
+        raise HttpError(f"HTTP {sample.status}: {sample.body[:300]!r}")
+    if stream:
+        if not sample.body.rstrip().endswith(b"data: [DONE]"):
+            raise HttpError(f"stream did not end with [DONE]: {sample.body[-200:]!r}")
+    elif b'"usage"' not in sample.body:
+        raise HttpError(f"answer without usage: {sample.body[:300]!r}")
+
+
+@dataclass
+class RunResult:
+    """The samples of one run (nanoseconds) and its wall time."""
+
+    first_ns: list[int] = field(default_factory=list)
+    total_ns: list[int] = field(default_factory=list)
+    errors: int = 0
+    elapsed_s: float = 0.0
+
+    @property
+    def count(self) -> int:
+        return len(self.total_ns)
+
+
+async def run(t: Target, *, concurrency: int, requests: int, seconds: float, stream: bool = False,
+              result: RunResult | None = None) -> RunResult:
+    """Send up to `requests` requests (and for at most `seconds`) over `concurrency` connections."""
+    result = result or RunResult()
+    data = t.stream_request if stream else t.request
+    conns = [await connect(t) for _ in range(concurrency)]
+    remaining = requests
+    deadline = time.perf_counter() + seconds
+    first_error: list[BaseException] = []
+
+    async def worker(conn: ClientProtocol) -> None:
+        nonlocal remaining
+        while remaining > 0 and time.perf_counter() < deadline and not first_error:
+            remaining -= 1
+            try:
+                sample = await conn.request(data)
+                _check(sample, stream)
+            except HttpError as exc:
+                result.errors += 1
+                if result.errors > 10:
+                    first_error.append(exc)
+                if conn.closed:
+                    conn = await connect(t)
+                continue
+            result.first_ns.append(sample.first_ns)
+            result.total_ns.append(sample.total_ns)
+
+    started = time.perf_counter()
+    try:
+        await asyncio.gather(*(worker(c) for c in conns))
+    finally:
+        result.elapsed_s += time.perf_counter() - started
+        for c in conns:
+            c.close()
+    if first_error:
+        raise first_error[0]
+    return result
+
+
+async def get(host: str, port: int, path: str) -> Sample:
+    """One GET on a fresh connection (health checks, the upstream's counter)."""
+    t = Target("get", host, port, f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode(), b"")
+    conn = await connect(t)
+    try:
+        return await asyncio.wait_for(conn.request(t.request), 10)
+    finally:
+        conn.close()
+
+
+def percentile(values: list[int], p: float) -> float:
+    """The p-th percentile (nearest rank) of nanosecond values, in milliseconds."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    rank = min(len(ordered), max(1, math.ceil(p / 100 * len(ordered))))
+    return ordered[rank - 1] / 1e6
