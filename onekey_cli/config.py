@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import re
 import secrets
 import tomllib
 from collections.abc import Mapping
@@ -50,9 +51,11 @@ def load(cli_value: str | None = None, env: Mapping[str, str] | None = None) -> 
     env = dict(os.environ if env is None else env)
     path = config_path(cli_value, env)
     raw: dict[str, Any] = {}
+    text = ""
     if path is not None:
         try:
-            raw = tomllib.loads(path.read_text())
+            text = path.read_text()
+            raw = tomllib.loads(text)
         except FileNotFoundError:
             raise ConfigError(f"config file not found: {path}") from None
         except tomllib.TOMLDecodeError as exc:
@@ -69,12 +72,36 @@ def load(cli_value: str | None = None, env: Mapping[str, str] | None = None) -> 
     try:
         core = load_core_settings(raw.get("core", {}), channels, env)
         edge = load_edge_settings(raw.get("edge", {}), core.listen)
-    except (CoreConfigError, EdgeConfigError) as exc:
+    except CoreConfigError as exc:
+        line = channel_line(text, exc.channel_index)
+        where = f"{path}, line {line}" if line else f"{path or 'configuration'}"
+        raise ConfigError(f"{where}: {exc}") from None
+    except EdgeConfigError as exc:
         raise ConfigError(f"{path or 'configuration'}: {exc}") from None
     _check_account(raw.get("account", {}), path)
     if not core.service_token:
         core = _with_token(core, _local_service_token())
     return Config(path=path, raw=raw, core=core, edge=edge, env=env)
+
+
+_CHANNELS_HEADER = re.compile(r"^\s*\[\[\s*channels\s*\]\]")
+
+
+def channel_line(text: str, index: int | None) -> int | None:
+    """The line (1-based) of the index-th `[[channels]]` header, if the file uses that form.
+
+    tomllib keeps no positions, but each array-of-tables entry starts at its own header line,
+    so counting headers finds it (a `channels = [...]` inline array gets no line).
+    """
+    if index is None or not text:
+        return None
+    seen = -1
+    for number, line in enumerate(text.splitlines(), start=1):
+        if _CHANNELS_HEADER.match(line):
+            seen += 1
+            if seen == index:
+                return number
+    return None
 
 
 def _check_account(section: Mapping[str, Any], path: pathlib.Path | None) -> None:

@@ -1,21 +1,30 @@
-"""Channel selection: lowest priority value first, weighted random among equals."""
+"""Channel selection: lowest priority value first, weighted random among equals, with health."""
 from __future__ import annotations
 
 import random
 from collections.abc import Sequence
 
+from router_core.breaker import Breaker, BreakerSettings
 from router_core.catalog import ModelInfo
 from router_core.settings import ChannelSettings
 
 
 class ChannelPool:
-    """The configured channels, grouped by provider, ordered for each request."""
+    """The configured channels, grouped by provider, ordered for each request.
 
-    def __init__(self, channels: Sequence[ChannelSettings], rng: random.Random | None = None) -> None:
+    Each channel has a Breaker; the forwarder asks it before an attempt and tells it the
+    outcome after. `candidates` only orders: skipping open circuits happens per attempt, so a
+    half-open channel gets exactly one probe however many requests list it.
+    """
+
+    def __init__(self, channels: Sequence[ChannelSettings], rng: random.Random | None = None,
+                 breaker: BreakerSettings | None = None) -> None:
         self._by_provider: dict[str, list[ChannelSettings]] = {}
         for channel in channels:
             self._by_provider.setdefault(channel.provider, []).append(channel)
         self._rng = rng or random.Random()
+        settings = breaker or BreakerSettings()
+        self._health = {c.name: Breaker(settings) for c in channels}
 
     @property
     def channels(self) -> list[ChannelSettings]:
@@ -24,18 +33,24 @@ class ChannelPool:
     def providers(self) -> set[str]:
         return set(self._by_provider)
 
-    def candidates(self, model: ModelInfo) -> list[ChannelSettings]:
-        """The channels to try for this model, in order."""
+    def health(self, channel: ChannelSettings) -> Breaker:
+        """The breaker of a configured channel."""
+        return self._health[channel.name]
+
+    def candidates(self, model: ModelInfo, prefer: str | None = None) -> list[ChannelSettings]:
+        """The channels to try for this model, in order; `prefer` (a channel name) goes first."""
         usable = [
             c for c in self._by_provider.get(model.provider, ())
             if not c.models or model.id in c.models or model.upstream_id in c.models
         ]
-        if len(usable) <= 1:
-            return usable
-        ordered: list[ChannelSettings] = []
-        for priority in sorted({c.priority for c in usable}):
-            ordered += self._weighted_order([c for c in usable if c.priority == priority])
-        return ordered
+        if len(usable) > 1:
+            ordered: list[ChannelSettings] = []
+            for priority in sorted({c.priority for c in usable}):
+                ordered += self._weighted_order([c for c in usable if c.priority == priority])
+            usable = ordered
+        if prefer:
+            usable.sort(key=lambda c: c.name != prefer)  # stable: the rest keep their order
+        return usable
 
     def _weighted_order(self, group: list[ChannelSettings]) -> list[ChannelSettings]:
         """A weighted random permutation (each next pick proportional to weight)."""

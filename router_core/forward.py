@@ -16,9 +16,11 @@ from dataclasses import dataclass, field
 from router_core.catalog import Catalog, ModelInfo
 from router_core.channels import ChannelPool
 from router_core.errors import ProviderUnavailable
+from router_core.failover import open_upstream
 from router_core.keys import KeyIdentity, KeyValidator
 from router_core.metering import UsageRecorder
 from router_core.providers import REGISTRY, Provider, UpstreamCall, UpstreamError, UpstreamResponse
+from router_core.response_owners import ResponseOwners
 from router_core.providers.base import openai_error
 from router_core.requests import decode
 from router_core.settings import ChannelSettings
@@ -27,8 +29,6 @@ from router_core.usage import StreamScanner, Usage, cost_micro_usd, usage_of_bod
 
 logger = logging.getLogger(__name__)
 
-# Provider answers worth another channel when they come before the first byte to the client.
-RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504, 520, 521, 522, 524, 529})
 # Headers of the provider's answer that the client may see.
 PASSED_RESPONSE_HEADERS = ("content-type", "retry-after", "retry-after-ms")
 # Client headers never sent upstream, whatever the edge let through.
@@ -36,7 +36,6 @@ BLOCKED_CLIENT_HEADERS = frozenset({
     "authorization", "x-api-key", "x-goog-api-key", "api-key", "cookie", "host", "content-length",
     "forwarded", "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto", "x-real-ip",
 })
-MAX_ERROR_BODY = 64 * 1024
 
 
 @dataclass(slots=True)
@@ -88,7 +87,8 @@ class Forwarder:
 
     def __init__(self, catalog: Catalog, pool: ChannelPool, keys: KeyValidator, http: object,
                  recorder: UsageRecorder, providers: Mapping[str, Provider] = REGISTRY,
-                 max_attempts: int = 3) -> None:
+                 max_attempts: int = 3,
+                 *, owners: ResponseOwners | None = None, max_retry_wait: float = 2.0) -> None:
         self.catalog = catalog
         self.pool = pool
         self.keys = keys
@@ -96,6 +96,8 @@ class Forwarder:
         self.recorder = recorder
         self.providers = providers
         self.max_attempts = max_attempts
+        self.max_retry_wait = max_retry_wait
+        self.owners = owners
 
     async def forward(self, call: ForwardInput) -> AsyncIterator[Head | bytes | Trailer]:
         """Yield one Head, then body chunks for a stream, then one Trailer."""
@@ -105,7 +107,12 @@ class Forwarder:
         req = decode(call.endpoint, call.body)
         model = self.catalog.resolve(req.model_name, call.endpoint)
         provider = self.providers.get(model.provider)
-        channels = self.pool.candidates(model)
+        prefer = None
+        if call.endpoint == "responses" and self.owners is not None:
+            # Provider-side state stays in its project; a continued response goes back to the
+            # channel (provider account) that holds it.
+            prefer = await self.owners.check(identity.project_id, model.provider, req.body)
+        channels = self.pool.candidates(model, prefer)
         if provider is None or not channels:
             raise ProviderUnavailable(
                 f"No channel is configured for the provider `{model.provider}` of `{model.id}`.",
@@ -122,33 +129,31 @@ class Forwarder:
             stream=req.stream, headers=_client_headers(call.headers), parsed=body,
         )
         meter = _Meter(identity, model, call.endpoint, req.stream, len(call.body), started)
+        items = self._exchange(provider, channels, upstream, meter, request_id, drop_usage_chunk)
+        if call.endpoint == "responses" and self.owners is not None and req.body.get("store") is not False:
+            items = self.owners.bind(items, identity.project_id, model.provider)
         try:
-            async for item in self._exchange(provider, channels, upstream, meter, request_id, drop_usage_chunk):
+            async for item in items:
                 yield item
         finally:
             self._record(meter, request_id)
 
     async def _exchange(self, provider: Provider, channels: list[ChannelSettings], upstream: UpstreamCall,
                         meter: _Meter, request_id: str, drop_usage_chunk: bool) -> AsyncIterator[Head | bytes | Trailer]:
-        resp, channel, failure = await self._open(provider, channels, upstream)
-        meter.channel = channel.name
+        opened = await open_upstream(provider, self.pool, channels, self.http, upstream,
+                                     max_attempts=self.max_attempts, max_retry_wait=self.max_retry_wait,
+                                     request_id=request_id)
+        resp, channel = opened.resp, opened.channel
+        meter.channel = channel.name if channel is not None else ""
         head = Head(status=0, headers=[], request_id=request_id, model=meter.model.id,
-                    provider=meter.model.provider, channel=channel.name)
+                    provider=meter.model.provider, channel=meter.channel)
         if resp is None:
-            head.status, head.body = failure
-            head.headers = [("content-type", "application/json"), ("x-should-retry", "false")]
+            head.status, head.body, head.headers = opened.failure.status, opened.failure.body, opened.failure.headers
             meter.status = head.status
             yield head
             return
         head.headers = [(k.lower(), v) for k, v in resp.headers.items() if k.lower() in PASSED_RESPONSE_HEADERS]
         try:
-            if resp.status >= 400:
-                raw = await _read_bounded(resp)
-                head.status, head.body = provider.error_body(resp.status, raw, channel)
-                head.headers = [("content-type", "application/json")] + [h for h in head.headers if h[0] != "content-type"]
-                meter.status = head.status
-                yield head
-                return
             head.status = meter.status = resp.status
             if not upstream.stream:
                 head.body = await resp.read()
@@ -161,6 +166,7 @@ class Forwarder:
                 async for piece in self._stream(resp, meter, drop_usage_chunk, channel):
                     yield piece
         except UpstreamError as exc:
+            self.pool.health(channel).failure()
             # Nothing was sent yet for a non-stream answer: a clean error response.
             if head.body is None and not upstream.stream:
                 head.status = meter.status = exc.status
@@ -190,34 +196,12 @@ class Forwarder:
                 yield rest
         except UpstreamError as exc:
             # After the first byte there is no failover: end the stream with an error event
-            # the OpenAI SDKs raise on.
+            # the OpenAI SDKs raise on. The breaker still learns of the broken answer.
+            self.pool.health(channel).failure()
             meter.status = exc.status
             yield b"data: " + openai_error(exc.message, "api_error", exc.code) + b"\n\n"
         finally:
             meter.usage = scanner.usage
-
-    async def _open(self, provider: Provider, channels: list[ChannelSettings], upstream: UpstreamCall
-                    ) -> tuple[UpstreamResponse | None, ChannelSettings, tuple[int, bytes]]:
-        """Try channels in order; the first answer that is not worth a retry wins."""
-        failure: tuple[int, bytes] = (502, openai_error("No provider channel answered.", "api_error", "upstream_error"))
-        channel = channels[0]
-        for attempt, channel in enumerate(channels[: self.max_attempts]):
-            try:
-                resp = await provider.send(self.http, channel, upstream)
-            except UpstreamError as exc:
-                logger.warning("upstream failed: channel=%s provider=%s code=%s attempt=%d",
-                               channel.name, provider.name, exc.code, attempt + 1)
-                failure = (exc.status, openai_error(exc.message, "api_error", exc.code))
-                continue
-            if resp.status in RETRYABLE_STATUS and attempt + 1 < min(len(channels), self.max_attempts):
-                raw = await _read_bounded(resp)
-                resp.close()
-                logger.warning("upstream status: channel=%s provider=%s status=%d attempt=%d",
-                               channel.name, provider.name, resp.status, attempt + 1)
-                failure = provider.error_body(resp.status, raw, channel)
-                continue
-            return resp, channel, failure
-        return None, channel, failure
 
     def _record(self, meter: _Meter, request_id: str) -> None:
         now = time.monotonic()
@@ -242,11 +226,3 @@ def _client_headers(headers: Mapping[str, str]) -> dict[str, str]:
 def _estimate(meter: _Meter) -> Usage:
     """A rough count (4 bytes a token) when the provider gave none; flagged as estimated."""
     return Usage(input_tokens=meter.request_bytes // 4, output_tokens=meter.output_bytes // 4, estimated=True)
-
-
-async def _read_bounded(resp: UpstreamResponse) -> bytes:
-    try:
-        data = await resp.read()
-    except UpstreamError:
-        return b""
-    return data[:MAX_ERROR_BODY]

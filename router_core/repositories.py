@@ -169,3 +169,24 @@ class UsageRepository:
 
     async def get(self, request_id: str) -> tables.UsageEvent | None:
         return await self.session.get(tables.UsageEvent, request_id)
+
+
+class ResponseOwnerRepository:
+    """Who owns a stored provider response. Rows are written once and never change."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add_many(self, rows: list[dict]) -> None:
+        """Insert owners; an id already recorded keeps its first owner (never re-assigned)."""
+        if not rows:
+            return
+        table = tables.ResponseOwner.__table__
+        if self.session.bind.dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as dialect_insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert as dialect_insert
+        await self.session.execute(dialect_insert(table).on_conflict_do_nothing(index_elements=["response_id"]), rows)
+
+    async def get(self, response_id: str) -> tables.ResponseOwner | None:
+        return await self.session.get(tables.ResponseOwner, response_id)

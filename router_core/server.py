@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import grpc
+from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from onekey.v1 import admin_pb2_grpc, metering_pb2_grpc, router_pb2_grpc
@@ -15,6 +16,8 @@ from router_core.admin import AdminService
 from router_core.auth import ServiceTokenInterceptor
 from router_core.catalog import Catalog
 from router_core.channels import ChannelPool
+from router_core.metrics import start_metrics
+from router_core.response_owners import ResponseOwners
 from router_core.db import create_engine, create_schema, session_factory
 from router_core.forward import Forwarder
 from router_core.keys import KeyValidator
@@ -24,7 +27,7 @@ from router_core.providers.http import HttpClient
 from router_core.servicers.admin import AdminServicer
 from router_core.servicers.metering import MeteringServicer
 from router_core.servicers.router import RouterServicer
-from router_core.settings import ChannelSettings, CoreSettings, Secret
+from router_core.settings import ChannelSettings, ConfigError, CoreSettings, Secret
 from router_core.usage_reports import UsageReports
 
 logger = logging.getLogger(__name__)
@@ -52,10 +55,18 @@ class CoreServer:
     http: HttpClient
     recorder: UsageRecorder
     settings: CoreSettings
+    owners: ResponseOwners | None = None
+    pool: ChannelPool | None = None
+    metrics: web.AppRunner | None = None  # the channel-health /metrics endpoint, if configured
+    metrics_port: int = 0
 
     async def stop(self, grace: float | None = None) -> None:
         """Drain in-flight calls, then flush usage and close the pools."""
         await self.server.stop(self.settings.shutdown_grace if grace is None else grace)
+        if self.owners is not None:
+            await self.owners.stop()
+        if self.metrics is not None:
+            await self.metrics.cleanup()
         await self.recorder.stop()
         await self.http.close()
         await self.engine.dispose()
@@ -71,13 +82,17 @@ async def create_server(settings: CoreSettings, *, providers: Mapping[str, Provi
     channels = list(settings.channels)
     if settings.sandbox and not any(c.provider == "sandbox" for c in channels):
         channels.append(SANDBOX_CHANNEL)
-    pool = ChannelPool(channels)
+    check_channel_models(channels, catalog)
+    pool = ChannelPool(channels, breaker=settings.breaker)
+    owners = ResponseOwners(sessions)
+    owners.start()
     keys = KeyValidator(sessions, ttl=settings.key_cache_ttl)
     http = HttpClient(settings.timeouts)
     await http.start()
     recorder = UsageRecorder(sessions, keys, interval=settings.usage_flush_interval)
     recorder.start()
-    forwarder = Forwarder(catalog, pool, keys, http, recorder, providers, settings.max_attempts)
+    forwarder = Forwarder(catalog, pool, keys, http, recorder, providers, settings.max_attempts,
+                          owners=owners, max_retry_wait=settings.max_retry_wait)
 
     server = grpc.aio.server(
         interceptors=[ServiceTokenInterceptor(settings.service_token)],
@@ -94,7 +109,20 @@ async def create_server(settings: CoreSettings, *, providers: Mapping[str, Provi
     await server.start()
     if not settings.service_token:
         logger.warning("no service token configured: AdminService and MeteringService refuse every call")
-    return CoreServer(server, port, engine, http, recorder, settings)
+    metrics, metrics_port = (await start_metrics(pool, settings.metrics_listen)
+                             if settings.metrics_listen else (None, 0))
+    return CoreServer(server, port, engine, http, recorder, settings, owners, pool, metrics, metrics_port)
+
+
+def check_channel_models(channels: list[ChannelSettings], catalog: Catalog) -> None:
+    """A channel's model subset must name catalog models of its own provider."""
+    for index, channel in enumerate(channels):
+        for name in channel.models:
+            model = catalog.get(name) or next(
+                (m for m in catalog.all() if m.provider == channel.provider and m.upstream_id == name), None)
+            if model is None or model.provider != channel.provider:
+                raise ConfigError(f"channel {channel.name!r} (channels[{index}]): models lists {name!r}, "
+                                  f"which is not a {channel.provider} model of the catalog", channel_index=index)
 
 
 async def serve(settings: CoreSettings) -> None:

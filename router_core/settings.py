@@ -5,9 +5,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from router_core.breaker import BreakerSettings
+
 
 class ConfigError(ValueError):
-    """A configuration the core cannot start with; the message names the offending key."""
+    """A configuration the core cannot start with; the message names the offending key.
+
+    `channel_index` is the position of the [[channels]] table at fault, when one is: the
+    loader that has the file text turns it into a line number.
+    """
+
+    def __init__(self, message: str, channel_index: int | None = None) -> None:
+        super().__init__(message)
+        self.channel_index = channel_index
 
 
 class Secret:
@@ -78,13 +88,19 @@ class CoreSettings:
     sandbox: bool = True
     new_project_free_requests: int = 20
     max_attempts: int = 3
+    # The longest `retry-after` the core waits out before trying a channel again.
+    max_retry_wait: float = 2.0
+    breaker: BreakerSettings = BreakerSettings()
+    # host:port of the core's Prometheus endpoint (channel health); empty: none.
+    metrics_listen: str = ""
 
 
 _CORE_KEYS = {
     "listen", "database_url", "service_token", "service_token_env", "connect_timeout",
     "first_byte_timeout", "idle_timeout", "max_body_bytes", "key_cache_ttl",
     "usage_flush_interval", "shutdown_grace", "sandbox", "new_project_free_requests",
-    "max_attempts",
+    "max_attempts", "max_retry_wait", "metrics_listen", "breaker_window", "breaker_min_requests",
+    "breaker_failure_rate", "breaker_cooldown", "breaker_max_cooldown",
 }
 _CHANNEL_KEYS = {"name", "provider", "base_url", "api_key", "api_key_env", "priority", "weight", "models"}
 
@@ -104,6 +120,13 @@ def _typed(where: str, key: str, value: Any, kind: type | tuple[type, ...]) -> A
 
 
 def _channel(index: int, raw: Mapping[str, Any], env: Mapping[str, str]) -> ChannelSettings:
+    try:
+        return _parse_channel(index, raw, env)
+    except ConfigError as exc:
+        raise ConfigError(str(exc), channel_index=index) from None
+
+
+def _parse_channel(index: int, raw: Mapping[str, Any], env: Mapping[str, str]) -> ChannelSettings:
     where = f"channels[{index}]"
     if not isinstance(raw, Mapping):
         raise ConfigError(f"{where} must be a table")
@@ -159,10 +182,12 @@ def load_core_settings(
         built = tuple(_channel(i, raw, env) for i, raw in enumerate(channels))
     else:
         built = default_channels(env)
-    names = [c.name for c in built]
-    duplicates = sorted({n for n in names if names.count(n) > 1})
-    if duplicates:
-        raise ConfigError(f"duplicate channel name: {', '.join(duplicates)}")
+    seen: dict[str, int] = {}
+    for index, channel in enumerate(built):
+        if channel.name in seen:
+            raise ConfigError(f"duplicate channel name {channel.name!r}: channels[{index}] repeats "
+                              f"channels[{seen[channel.name]}]", channel_index=index)
+        seen[channel.name] = index
     token_env = section.get("service_token_env", "ONEKEY_SERVICE_TOKEN")
     token = env.get(token_env) or section.get("service_token", "")
     defaults = CoreSettings()
@@ -171,7 +196,13 @@ def load_core_settings(
         first_byte=float(_typed("[core]", "first_byte_timeout", section.get("first_byte_timeout", Timeouts.first_byte), (int, float))),
         idle=float(_typed("[core]", "idle_timeout", section.get("idle_timeout", Timeouts.idle), (int, float))),
     )
+    timeouts_ok = timeouts.connect > 0 and timeouts.first_byte > 0 and timeouts.idle > 0
+    if not timeouts_ok:
+        raise ConfigError("[core] connect_timeout, first_byte_timeout and idle_timeout must be positive")
     return CoreSettings(
+        breaker=_breaker(section),
+        max_retry_wait=float(_typed("[core]", "max_retry_wait", section.get("max_retry_wait", defaults.max_retry_wait), (int, float))),
+        metrics_listen=_typed("[core]", "metrics_listen", section.get("metrics_listen", ""), str),
         listen=_typed("[core]", "listen", section.get("listen", defaults.listen), str),
         database_url=_typed("[core]", "database_url", section.get("database_url", defaults.database_url), str),
         service_token=Secret(token),
@@ -185,3 +216,20 @@ def load_core_settings(
         new_project_free_requests=_typed("[core]", "new_project_free_requests", section.get("new_project_free_requests", 20), int),
         max_attempts=_typed("[core]", "max_attempts", section.get("max_attempts", defaults.max_attempts), int),
     )
+
+
+def _breaker(section: Mapping[str, Any]) -> BreakerSettings:
+    """The circuit-breaker knobs of [core] (breaker_*), checked for sense."""
+    d = BreakerSettings()
+    b = BreakerSettings(
+        window=float(_typed("[core]", "breaker_window", section.get("breaker_window", d.window), (int, float))),
+        min_requests=_typed("[core]", "breaker_min_requests", section.get("breaker_min_requests", d.min_requests), int),
+        failure_rate=float(_typed("[core]", "breaker_failure_rate", section.get("breaker_failure_rate", d.failure_rate), (int, float))),
+        cooldown=float(_typed("[core]", "breaker_cooldown", section.get("breaker_cooldown", d.cooldown), (int, float))),
+        max_cooldown=float(_typed("[core]", "breaker_max_cooldown", section.get("breaker_max_cooldown", d.max_cooldown), (int, float))),
+    )
+    if b.window <= 0 or b.cooldown <= 0 or b.max_cooldown < b.cooldown:
+        raise ConfigError("[core] breaker_window and breaker_cooldown must be positive, breaker_max_cooldown >= breaker_cooldown")
+    if b.min_requests < 1 or not 0 < b.failure_rate <= 1:
+        raise ConfigError("[core] breaker_min_requests must be >= 1 and breaker_failure_rate in (0, 1]")
+    return b

@@ -77,3 +77,19 @@ class UsageEvent(Base):
     ttfb_ms: Mapped[int] = mapped_column(Integer, default=0)
 
     __table_args__ = (Index("ix_usage_project_time", "project_id", "time"),)
+
+
+class ResponseOwner(Base):
+    """Which project created a response the provider stores (Responses API): ids only.
+
+    OpenAI and xAI keep Responses API objects under the channel's provider key, which every
+    project shares; this row is what lets `previous_response_id` be honoured for its owner only.
+    """
+
+    __tablename__ = "response_owners"
+
+    response_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    project_id: Mapped[str] = mapped_column(String(36), index=True)
+    provider: Mapped[str] = mapped_column(String(20))
+    channel: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -24,6 +24,21 @@ class UpstreamError(Exception):
 
 
 @dataclass(slots=True)
+class UpstreamFailure:
+    """A provider's answer that is not a success, as the client would see it.
+
+    `retryable`: the provider's own trouble (rate limit, overload, outage, exhausted provider
+    credit, a rejected channel key): worth another channel, and a failure for the breaker.
+    Otherwise it is the client's request at fault (400-class) and goes back as it is.
+    """
+
+    status: int
+    body: bytes
+    retryable: bool
+    headers: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass(slots=True)
 class UpstreamCall:
     """One request to send to a provider: the body already carries the upstream model id."""
 
@@ -55,6 +70,7 @@ class Provider(Protocol):
     """What the forwarder needs from a provider module."""
 
     name: str
+    endpoints: frozenset[str]  # the OpenAI endpoints this provider serves
 
     def prepare(self, body: dict, endpoint: str) -> dict:
         """Apply the provider's wire quirks to a decoded request body (model already set)."""
@@ -62,8 +78,8 @@ class Provider(Protocol):
     async def send(self, http: object, channel: ChannelSettings, call: UpstreamCall) -> UpstreamResponse:
         """Send the call on the channel; raise UpstreamError when nothing came back."""
 
-    def error_body(self, status: int, raw: bytes, channel: ChannelSettings) -> tuple[int, bytes]:
-        """Turn the provider's error answer into an OpenAI-shaped body, with secrets scrubbed."""
+    def error(self, status: int, raw: bytes, channel: ChannelSettings, model: ModelInfo) -> UpstreamFailure:
+        """Turn the provider's error answer into an OpenAI-shaped one, with secrets scrubbed."""
 
 
 def openai_error(message: str, type_: str, code: str | None = None, param: str | None = None) -> bytes:

@@ -1,16 +1,23 @@
-"""The shared shape of providers that speak OpenAI's REST API: URL, bearer auth, error bodies."""
+"""The shared shape of providers that speak OpenAI's REST API: URL, auth, error bodies.
+
+A provider module subclasses OpenAICompatible and overrides only its quirks: the auth header,
+the shape of its error body, and which of its answers mean "the provider's trouble" (worth
+another channel) rather than "the client's request is wrong".
+"""
 from __future__ import annotations
 
 import json
 import re
 from urllib.parse import urlsplit
 
-from router_core.providers.base import UpstreamCall, openai_error
+from router_core.catalog import ModelInfo
+from router_core.providers.base import UpstreamCall, UpstreamFailure, openai_error
 from router_core.providers.http import HttpClient, HttpResponse
 from router_core.settings import ChannelSettings
 
 # Anything shaped like a provider secret, wherever a provider echoes one back.
-_SECRET_PATTERN = re.compile(r"(sk-[A-Za-z0-9_\-*.]{6,}|AIza[0-9A-Za-z_\-]{20,}|xai-[A-Za-z0-9_\-]{10,}|ok-[A-Za-z0-9_\-]{10,})")
+_SECRET_PATTERN = re.compile(
+    r"(sk-[A-Za-z0-9_\-*.]{6,}|AIza[0-9A-Za-z_\-]{20,}|xai-[A-Za-z0-9_\-]{10,}|ok-[A-Za-z0-9_\-]{10,})")
 _URL_PATTERN = re.compile(r"https?://[^\s\"'<>]+")
 
 # OpenAI error `type` by status, for provider bodies that carry none.
@@ -19,12 +26,27 @@ _TYPE_BY_STATUS = {
     404: "not_found_error", 409: "conflict_error", 422: "invalid_request_error",
     429: "rate_limit_error",
 }
+# Provider statuses that are the provider's trouble, and what the client sees for each once
+# no channel is left: 5xx stays a gateway-class status (a 500 would read as OneKey's own crash).
+RETRY_STATUS = {408: 504, 429: 429, 500: 502, 502: 502, 503: 503, 504: 504,
+                520: 502, 521: 502, 522: 504, 524: 504, 529: 503}
+PREVIEW_NOTE = " This model is in preview: it may be temporarily unavailable at its provider."
+
+
+def provider_credit_exhausted(provider: str) -> UpstreamFailure:
+    """The channel's account at the provider has no credit left: OneKey's problem, not the
+    client's. Shown as 503 (not 402/429 insufficient_quota, which would tell the client that
+    *their* OneKey balance is empty) and worth another channel, which may bill another account."""
+    return UpstreamFailure(503, openai_error(
+        f"The {provider} account behind this route is out of credit; OneKey is retrying elsewhere "
+        "or the operator has been alerted. Try again later.", "api_error", "provider_credit_exhausted"), True)
 
 
 class OpenAICompatible:
     """A provider reached at `{base_url}/{endpoint}` with `Authorization: Bearer <key>`."""
 
-    name = "openai"
+    name = "openai_compatible"
+    endpoints = frozenset({"chat/completions"})
 
     def prepare(self, body: dict, endpoint: str) -> dict:
         return body
@@ -41,7 +63,7 @@ class OpenAICompatible:
             headers["Accept"] = "text/event-stream"
         return await http.post(self.url(channel, call.endpoint), call.body, headers)
 
-    def error_body(self, status: int, raw: bytes, channel: ChannelSettings) -> tuple[int, bytes]:
+    def error(self, status: int, raw: bytes, channel: ChannelSettings, model: ModelInfo) -> UpstreamFailure:
         """The provider's error as OpenAI JSON, scrubbed of keys and internal addresses."""
         try:
             parsed = json.loads(raw)
@@ -49,19 +71,42 @@ class OpenAICompatible:
             parsed = None
         error = self.extract_error(parsed)
         if error is None:
-            return (502 if status < 500 else status), openai_error(
-                f"The provider returned an unreadable error (HTTP {status}).",
-                "api_error", "bad_upstream_response")
-        message = self.scrub(str(error.get("message") or f"The provider returned HTTP {status}."), channel)
+            # HTML from a proxy in front of the provider, an empty body, garbage: not the
+            # provider's API judging the request, so another channel may do better.
+            failure = UpstreamFailure(
+                RETRY_STATUS.get(status, 502),
+                openai_error(f"The provider returned an unreadable answer (HTTP {status}).",
+                             "api_error", "bad_upstream_response"), True)
+        else:
+            message = self.scrub(str(error.get("message") or f"The provider returned HTTP {status}."), channel)
+            failure = self.classify(status, error, message)
+        if model.status == "preview" and (failure.retryable or failure.status == 404):
+            failure.body = with_note(failure.body, PREVIEW_NOTE)
+        return failure
+
+    def error_body(self, status: int, raw: bytes, channel: ChannelSettings) -> tuple[int, bytes]:
+        """(status, body) of `error` for callers that do not need the verdict."""
+        failure = self.error(status, raw, channel, _NO_MODEL)
+        return failure.status, failure.body
+
+    def classify(self, status: int, error: dict, message: str) -> UpstreamFailure:
+        """Whose fault the error is, and what the client sees. Providers override quirks."""
         type_ = error.get("type") if isinstance(error.get("type"), str) else None
         code = error.get("code")
         param = error.get("param")
-        return status, openai_error(
-            message,
-            type_ or _TYPE_BY_STATUS.get(status, "api_error"),
-            str(code) if code is not None else None,
-            str(param) if param is not None else None,
-        )
+        code_s = str(code) if code is not None else None
+        param_s = str(param) if param is not None else None
+        if status in (401, 403):
+            # The channel's provider key was refused: the operator's problem, not the client's
+            # (a 401 would tell the SDK user their OneKey key is wrong). Try another channel.
+            return UpstreamFailure(502, openai_error(
+                "The provider refused this gateway's credentials for the model; try again later.",
+                "api_error", "provider_auth_failed"), True)
+        if status in RETRY_STATUS or status >= 500:
+            return UpstreamFailure(RETRY_STATUS.get(status, 502), openai_error(
+                message, type_ or _TYPE_BY_STATUS.get(status, "api_error"), code_s, param_s), True)
+        return UpstreamFailure(status, openai_error(
+            message, type_ or _TYPE_BY_STATUS.get(status, "invalid_request_error"), code_s, param_s), False)
 
     def extract_error(self, parsed: object) -> dict | None:
         """The error object of a decoded error body (OpenAI: {"error": {...}})."""
@@ -85,7 +130,14 @@ class OpenAICompatible:
         return text
 
 
-class OpenAIProvider(OpenAICompatible):
-    """OpenAI itself: chat/completions and responses, as sent."""
+def with_note(body: bytes, note: str) -> bytes:
+    """An OpenAI error body with a sentence appended to its message."""
+    obj = json.loads(body)
+    obj["error"]["message"] = (obj["error"].get("message") or "") + note
+    return json.dumps(obj).encode()
 
-    name = "openai"
+
+_NO_MODEL = ModelInfo(id="", provider="", upstream_id="", display_name="", input_price=0, output_price=0,
+                      cached_input_price=0, context_window=0, status="available",
+                      endpoints=frozenset(), created=0)
+

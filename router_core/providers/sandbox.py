@@ -14,7 +14,8 @@ import re
 import time
 from collections.abc import AsyncIterator
 
-from router_core.providers.base import UpstreamCall, openai_error
+from router_core.catalog import ModelInfo
+from router_core.providers.base import UpstreamCall, UpstreamFailure, openai_error
 from router_core.settings import ChannelSettings
 
 _TOKEN = re.compile(r"\w+|[^\w\s]")
@@ -79,6 +80,7 @@ class SandboxProvider:
     """`sandbox/echo` repeats the last user message; `sandbox/lorem` writes max_tokens words."""
 
     name = "sandbox"
+    endpoints = frozenset({"chat/completions", "responses"})
 
     def prepare(self, body: dict, endpoint: str) -> dict:
         return body
@@ -94,6 +96,9 @@ class SandboxProvider:
         if call.endpoint == "responses":
             return _responses(rid, model, reply, usage, call.stream)
         return _chat(rid, model, reply, usage, call.stream, body)
+
+    def error(self, status: int, raw: bytes, channel: ChannelSettings, model: ModelInfo) -> UpstreamFailure:
+        return UpstreamFailure(status, raw, False)
 
     def error_body(self, status: int, raw: bytes, channel: ChannelSettings) -> tuple[int, bytes]:
         return status, raw

@@ -67,8 +67,11 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
 
     @unary
     async def ListChannels(self, request, context):
-        return admin_pb2.ListChannelsResponse(channels=[
-            admin_pb2.Channel(name=c.name, provider=c.provider, base_url=c.base_url, priority=c.priority,
-                              weight=c.weight, state="closed", models=list(c.models))
-            for c in self._pool.channels
-        ])
+        channels = []
+        for c in self._pool.channels:
+            health = self._pool.health(c)
+            channels.append(admin_pb2.Channel(
+                name=c.name, provider=c.provider, base_url=c.base_url, priority=c.priority, weight=c.weight,
+                state=health.status(), error_rate=health.error_rate(), latency_ms_p50=health.latency_p50() * 1000,
+                requests=health.requests, models=list(c.models)))
+        return admin_pb2.ListChannelsResponse(channels=channels)

@@ -1,0 +1,71 @@
+"""The core's Prometheus endpoint: channel health, read from the breakers at scrape time.
+
+It lives in the core because the breakers do (the edge holds no business state). Values are
+computed when Prometheus scrapes, so the hot path pays nothing for them. Labels are channel
+and provider names only: never a key, a project or any content.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from router_core.breaker import CLOSED, HALF_OPEN, OPEN
+from router_core.channels import ChannelPool
+
+STATE_VALUE = {CLOSED: 0, HALF_OPEN: 1, OPEN: 2}
+
+
+class ChannelCollector(Collector):
+    """Breaker state, error rate, latency and counters of every channel."""
+
+    def __init__(self, pool: ChannelPool) -> None:
+        self._pool = pool
+
+    def collect(self) -> Iterator:
+        labels = ["channel", "provider"]
+        state = GaugeMetricFamily("onekey_channel_state", "Circuit state: 0 closed, 1 half-open, 2 open", labels=labels)
+        rate = GaugeMetricFamily("onekey_channel_error_rate", "Share of failed attempts in the breaker window",
+                                 labels=labels)
+        p50 = GaugeMetricFamily("onekey_channel_latency_p50_seconds",
+                                "Median time to the provider's response head (recent successes)", labels=labels)
+        requests = CounterMetricFamily("onekey_channel_attempts", "Attempts sent to the channel", labels=labels)
+        failures = CounterMetricFamily("onekey_channel_failures", "Attempts that failed (provider trouble)",
+                                       labels=labels)
+        opened = CounterMetricFamily("onekey_channel_opened", "Times the circuit opened", labels=labels)
+        for channel in self._pool.channels:
+            b = self._pool.health(channel)
+            values = [channel.name, channel.provider]
+            state.add_metric(values, STATE_VALUE[b.status()])
+            rate.add_metric(values, b.error_rate())
+            p50.add_metric(values, b.latency_p50())
+            requests.add_metric(values, b.requests)
+            failures.add_metric(values, b.failures)
+            opened.add_metric(values, b.opened)
+        yield from (state, rate, p50, requests, failures, opened)
+
+
+def create_metrics_app(pool: ChannelPool) -> web.Application:
+    """A tiny app serving GET /metrics for the given pool."""
+    registry = CollectorRegistry()
+    registry.register(ChannelCollector(pool))
+
+    async def metrics(request: web.Request) -> web.Response:
+        return web.Response(body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    app = web.Application()
+    app.router.add_get("/metrics", metrics)
+    return app
+
+
+async def start_metrics(pool: ChannelPool, listen: str) -> tuple[web.AppRunner, int]:
+    """Serve /metrics on listen (host:port; port 0 picks one); returns the runner and port."""
+    runner = web.AppRunner(create_metrics_app(pool), access_log=None)
+    await runner.setup()
+    host, _, port = listen.rpartition(":")
+    site = web.TCPSite(runner, host or "127.0.0.1", int(port))
+    await site.start()
+    return runner, runner.addresses[0][1]

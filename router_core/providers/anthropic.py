@@ -1,0 +1,48 @@
+"""Anthropic through its OpenAI-compatible endpoint: https://api.anthropic.com/v1/chat/completions.
+
+Wire quirks owned here:
+- Auth: Anthropic's own `x-api-key` header (the compatibility layer also takes a Bearer token).
+- It ignores many OpenAI fields (response_format, logprobs, seed, penalties, store, user,
+  reasoning_effort, ...) silently; it caps temperature at 1 and wants `n` == 1. We cap
+  temperature ourselves (same result, visible in our code) and refuse `n` > 1 with a clear
+  400 instead of a provider error.
+- Errors come as `{"type": "error", "error": {"type", "message"}, "request_id"}`; overload is 529.
+- An Anthropic account out of credit answers 400 invalid_request_error ("Your credit balance is
+  too low ..."). That is the channel's account, not the client's request: we turn it into a 503
+  `provider_credit_exhausted` and try the next channel. Anthropic gives no code for it, so the
+  stable phrase of its message is the only signal; it is matched here and nowhere else.
+"""
+from __future__ import annotations
+
+from router_core.errors import InvalidRequest
+from router_core.providers.base import UpstreamFailure
+from router_core.providers.openai_compat import OpenAICompatible, provider_credit_exhausted
+from router_core.settings import ChannelSettings
+
+BASE_URL = "https://api.anthropic.com/v1"
+_CREDIT_PHRASE = "credit balance is too low"
+
+
+class AnthropicProvider(OpenAICompatible):
+    name = "anthropic"
+    endpoints = frozenset({"chat/completions"})
+
+    def prepare(self, body: dict, endpoint: str) -> dict:
+        n = body.get("n")
+        if n is not None and n != 1:
+            raise InvalidRequest("Anthropic models return one choice: `n` must be 1.", param="n",
+                                 code="unsupported_value")
+        temperature = body.get("temperature")
+        if isinstance(temperature, (int, float)) and not isinstance(temperature, bool) and temperature > 1:
+            body["temperature"] = 1
+        return body
+
+    def auth_headers(self, channel: ChannelSettings) -> dict[str, str]:
+        return {"x-api-key": channel.api_key.reveal()}
+
+    def classify(self, status: int, error: dict, message: str) -> UpstreamFailure:
+        if status == 400 and _CREDIT_PHRASE in message.lower():
+            return provider_credit_exhausted("Anthropic")
+        if error.get("type") == "overloaded_error":
+            error = {**error, "type": "api_error", "code": "provider_overloaded"}
+        return super().classify(status, error, message)
