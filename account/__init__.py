@@ -1,0 +1,1 @@
+"""The account layer: sign-in, projects, keys and the usage dashboard (Flask)."""

@@ -1,0 +1,153 @@
+"""The account app's factory: create_app(settings, ...) builds a Flask app from its collaborators."""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+import grpc
+from authlib.integrations.flask_client import OAuth
+from flask import Flask, g, jsonify, render_template, request, url_for
+from flask_login import LoginManager
+from flask_wtf.csrf import CSRFError, CSRFProtect
+from sqlalchemy import Engine, text
+from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from account import auth, dashboard, projects
+from account.auth.oauth import register_providers
+from account.core_client import CoreClient
+from account.forms import ConfirmForm
+from account.mail import Mailer, mailer_from_settings
+from account.sessions import StoreSessionInterface
+from account.settings import AccountSettings
+from account.store.db import create_schema, make_engine, session_factory
+from account.store.repositories import UserRepository
+from account.web import AccountContext, SignedInUser, db, usd
+
+logger = logging.getLogger(__name__)
+
+CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+       "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+
+
+def create_app(settings: AccountSettings, *, core_channel: grpc.Channel | None = None, mailer: Mailer | None = None,
+               engine: Engine | None = None) -> Flask:
+    """The account app. Collaborators not given are made from settings."""
+    if not settings.secret_key:
+        raise ValueError("the account app needs a secret key")
+    app = Flask(__name__)
+    secure = settings.cookie_secure
+    app.config.update(
+        SECRET_KEY=settings.secret_key.reveal(),
+        SESSION_COOKIE_NAME="__Host-onekey-session" if secure else "onekey-session",
+        SESSION_COOKIE_SECURE=secure,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",  # Lax, not Strict: the OAuth callback is a cross-site top-level GET
+        REMEMBER_COOKIE_SECURE=secure,
+        REMEMBER_COOKIE_HTTPONLY=True,
+        REMEMBER_COOKIE_SAMESITE="Lax",
+        PERMANENT_SESSION_LIFETIME=dt.timedelta(seconds=settings.session_lifetime),
+        WTF_CSRF_TIME_LIMIT=int(settings.session_lifetime),
+        WTF_CSRF_SSL_STRICT=secure,
+        MAX_CONTENT_LENGTH=64 * 1024,
+    )
+    if settings.proxy_count:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_count, x_proto=settings.proxy_count,
+                                x_host=settings.proxy_count)
+
+    engine = engine or make_engine(settings.database_url)
+    create_schema(engine)
+    sessions = session_factory(engine)
+    app.session_interface = StoreSessionInterface(sessions, dt.timedelta(seconds=settings.session_lifetime))
+    channel = core_channel or grpc.insecure_channel(settings.core)
+    oauth = OAuth(app)
+    register_providers(oauth, settings)
+    app.extensions["onekey"] = AccountContext(
+        settings=settings, sessions=sessions, core=CoreClient(channel, settings.service_token, settings.core_timeout),
+        mailer=mailer or mailer_from_settings(settings), oauth=oauth)
+    app.extensions["onekey_engine"] = engine
+
+    CSRFProtect(app)
+    _login_manager(app)
+    for blueprint in (auth.bp, projects.bp, dashboard.bp):
+        app.register_blueprint(blueprint)
+    _unit_of_work(app)
+    _pages(app, engine)
+    app.jinja_env.filters["usd"] = usd
+    app.jinja_env.globals["signout_form"] = ConfirmForm
+    return app
+
+
+def _login_manager(app: Flask) -> None:
+    manager = LoginManager(app)
+    manager.login_view = "auth.login"
+    manager.login_message = "Sign in to see that page."
+    manager.session_protection = "strong"
+
+    @manager.user_loader
+    def load(user_id: str) -> SignedInUser | None:
+        user = UserRepository(db()).get(user_id)
+        return SignedInUser(user.id, user.email) if user else None
+
+
+def _unit_of_work(app: Flask) -> None:
+    """Each request is one transaction: committed if it succeeded, rolled back otherwise."""
+
+    @app.after_request
+    def finish(response):
+        session = g.pop("db", None)
+        if session is not None:
+            try:
+                if response.status_code < 400:
+                    session.commit()
+                else:
+                    session.rollback()
+            finally:
+                session.close()
+        return response
+
+    @app.teardown_request
+    def close(_exc):
+        session = g.pop("db", None)
+        if session is not None:  # an exception skipped after_request
+            session.rollback()
+            session.close()
+
+
+def _pages(app: Flask, engine: Engine) -> None:
+    @app.after_request
+    def security_headers(response):
+        headers = response.headers
+        headers.setdefault("Content-Security-Policy", CSP)
+        headers.setdefault("X-Content-Type-Options", "nosniff")
+        headers.setdefault("X-Frame-Options", "DENY")
+        headers.setdefault("Referrer-Policy", "no-referrer")  # sign-in links never leak via Referer
+        headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+        headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+        if app.config["SESSION_COOKIE_SECURE"]:
+            headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+        if request.endpoint != "static":
+            headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    @app.get("/healthz")
+    def healthz():
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        return jsonify(status="ok")
+
+    @app.errorhandler(CSRFError)
+    def csrf_refused(exc: CSRFError):
+        logger.info("refused %s %s: %s", request.method, request.path, exc.description)
+        return render_template("error.html", title="Form refused",
+                               message="This form has expired or did not come from this site, so nothing was "
+                                       "changed. Go back, reload the page and try again.",
+                               back=url_for("projects.home")), 400
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        messages = {404: "There is nothing here, or it is not yours.",
+                    403: "You may not see this page.", 405: "That is not how this page is used."}
+        return render_template("error.html", title=exc.name,
+                               message=messages.get(exc.code or 500, exc.description),
+                               back=url_for("projects.home")), exc.code or 500

@@ -1,0 +1,144 @@
+"""Sign-in pages. Every way in ends in sign_in(): a new session id, then the user."""
+from __future__ import annotations
+
+import logging
+
+import requests
+from authlib.integrations.base_client import OAuthError
+from flask import Blueprint, abort, redirect, render_template, request, session, url_for
+from flask_login import current_user, login_user, logout_user
+from joserfc.errors import JoseError
+
+from account.auth.oauth import LABELS, ProfileError, profile_from
+from account.auth.service import (
+    RateLimited, SignInRefused, issue_magic_link, normalize_email, token_hash, user_for_email, user_for_profile,
+)
+from account.forms import ConfirmForm, EmailForm
+from account.mail import MailError, build_message
+from account.projects.service import ensure_first_project
+from account.store.models import User, utcnow
+from account.store.repositories import LoginTokenRepository
+from account.web import SignedInUser, context, db
+
+logger = logging.getLogger(__name__)
+
+bp = Blueprint("auth", __name__)
+
+
+def _providers() -> list[tuple[str, str]]:
+    return [(p.name, LABELS.get(p.name, p.name)) for p in context().settings.oauth_providers]
+
+
+def refused(title: str, message: str, status: int = 400):
+    return render_template("error.html", title=title, message=message, back=url_for("auth.login")), status
+
+
+@bp.get("/login")
+def login():
+    if current_user.is_authenticated:
+        return redirect(url_for("projects.home"))
+    return render_template("auth/login.html", form=EmailForm(), providers=_providers())
+
+
+@bp.post("/login/email")
+def email_link():
+    form = EmailForm()
+    if not form.validate_on_submit():
+        return render_template("auth/login.html", form=form, providers=_providers()), 400
+    settings = context().settings
+    email = normalize_email(form.email.data)
+    try:
+        token = issue_magic_link(db(), email, request.remote_addr or "", ttl=settings.magic_link_ttl,
+                                 window=settings.magic_link_window, per_email=settings.magic_link_per_email,
+                                 per_ip=settings.magic_link_per_ip)
+    except RateLimited:
+        return refused("Too many sign-in links", "Too many sign-in links were asked for. Wait a while, "
+                       "then try again.", 429)
+    db().commit()  # the link must be usable before the mail that carries it leaves
+    link = settings.public_url + url_for("auth.magic_link", token=token)
+    minutes = int(settings.magic_link_ttl // 60)
+    text = (f"Sign in to OneKey by opening this link:\n\n{link}\n\nIt works once, for {minutes} minutes. "
+            "If you did not ask to sign in, ignore this mail.\n")
+    try:
+        context().mailer.send(build_message(settings.mail_from, email, "Your OneKey sign-in link", text))
+    except MailError:
+        return refused("Mail not sent", "We could not send the sign-in mail just now. Try again in a "
+                       "minute.", 503)
+    return render_template("auth/check_email.html", minutes=minutes)
+
+
+@bp.get("/login/email/<token>")
+def magic_link(token: str):
+    """Shows a confirm button only: mail scanners that open links must not sign anyone in."""
+    row = LoginTokenRepository(db()).usable(token_hash(token), utcnow())
+    if row is None:
+        return refused("Link expired or used", "This sign-in link has expired or was already used. "
+                       "Ask for a new one.")
+    return render_template("auth/confirm.html", form=ConfirmForm(), email=row.email)
+
+
+@bp.post("/login/email/<token>")
+def magic_link_confirm(token: str):
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    email = LoginTokenRepository(db()).consume(token_hash(token), utcnow())
+    if email is None:
+        return refused("Link expired or used", "This sign-in link has expired or was already used. "
+                       "Ask for a new one.")
+    user, _ = user_for_email(db(), email)
+    return sign_in(user)
+
+
+@bp.get("/login/<provider>")
+def oauth_start(provider: str):
+    client = context().oauth.create_client(provider)
+    if client is None:
+        abort(404)
+    redirect_uri = context().settings.public_url + url_for("auth.oauth_callback", provider=provider)
+    try:
+        return client.authorize_redirect(redirect_uri)
+    except requests.RequestException as exc:
+        logger.warning("%s discovery failed: %s", provider, type(exc).__name__)
+        return refused("Sign-in unavailable", f"{LABELS.get(provider, provider)} cannot be reached right now.", 502)
+
+
+@bp.get("/login/<provider>/callback")
+def oauth_callback(provider: str):
+    client = context().oauth.create_client(provider)
+    if client is None:
+        abort(404)
+    try:
+        token = client.authorize_access_token()
+        profile = profile_from(provider, client, token)
+    except (OAuthError, JoseError, ProfileError, ValueError, KeyError) as exc:
+        logger.warning("%s callback refused: %s", provider, type(exc).__name__)
+        return refused("Sign-in failed", "This sign-in response was not one we asked for, or it was already "
+                       "used. Start again from the sign-in page.")
+    except requests.RequestException as exc:
+        logger.warning("%s token or profile request failed: %s", provider, type(exc).__name__)
+        return refused("Sign-in unavailable", f"{LABELS.get(provider, provider)} cannot be reached right now.", 502)
+    try:
+        user, _ = user_for_profile(db(), profile)
+    except SignInRefused as exc:
+        return refused("Sign-in refused", str(exc), 403)
+    return sign_in(user)
+
+
+@bp.post("/logout")
+def logout():
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    logout_user()
+    session.end()  # deletes the server-side record: the old cookie is worthless from now on
+    return redirect(url_for("auth.login"))
+
+
+def sign_in(user: User):
+    """Start a fresh session for the user (new id: no fixation) and see them in."""
+    session.clear()
+    session.regenerate()
+    user.last_login_at = utcnow()
+    login_user(SignedInUser(user.id, user.email))
+    ensure_first_project(db(), context(), user)
+    logger.info("user %s signed in", user.id)
+    return redirect(url_for("projects.home"))

@@ -1,0 +1,163 @@
+"""The account app's client of the core: AdminService and the read-only MeteringService.
+
+Every call carries the service credential as `authorization: Bearer <token>` metadata. gRPC
+errors become the few exceptions below, so views never handle a grpc.RpcError.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+
+import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from account.settings import Secret
+from onekey.v1 import admin_pb2, admin_pb2_grpc, metering_pb2, metering_pb2_grpc
+
+logger = logging.getLogger(__name__)
+
+
+class CoreError(Exception):
+    """The core refused or failed a call; the message is safe to show."""
+
+
+class CoreUnavailable(CoreError):
+    """The core cannot be reached (down, or too slow)."""
+
+
+class CoreNotFound(CoreError):
+    """The core does not know the project or key."""
+
+
+@dataclass(frozen=True)
+class ProjectInfo:
+    id: str
+    name: str
+    balance_micro_usd: int
+    free_requests: int
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    id: str
+    name: str
+    prefix: str
+    created_at: dt.datetime
+    last_used_at: dt.datetime | None
+    revoked_at: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class UsageRow:
+    group: str
+    requests: int
+    input_tokens: int
+    output_tokens: int
+    cost_micro_usd: int
+    charged_micro_usd: int
+
+
+@dataclass(frozen=True)
+class UsageEvent:
+    request_id: str
+    time: dt.datetime
+    model: str
+    endpoint: str
+    stream: bool
+    status: int
+    input_tokens: int
+    output_tokens: int
+    charged_micro_usd: int
+    latency_ms: int
+
+
+def _when(ts: Timestamp, present: bool) -> dt.datetime | None:
+    return ts.ToDatetime(tzinfo=dt.timezone.utc) if present else None
+
+
+def _timestamp(value: dt.datetime) -> Timestamp:
+    ts = Timestamp()
+    ts.FromDatetime(value)
+    return ts
+
+
+def _project(p: admin_pb2.Project) -> ProjectInfo:
+    return ProjectInfo(id=p.id, name=p.name, balance_micro_usd=p.balance_micro_usd, free_requests=p.free_requests)
+
+
+def _key(k: admin_pb2.ApiKey) -> KeyInfo:
+    return KeyInfo(id=k.id, name=k.name, prefix=k.prefix, created_at=k.created_at.ToDatetime(tzinfo=dt.timezone.utc),
+                   last_used_at=_when(k.last_used_at, k.HasField("last_used_at")),
+                   revoked_at=_when(k.revoked_at, k.HasField("revoked_at")))
+
+
+def _row(r: metering_pb2.UsageRow) -> UsageRow:
+    return UsageRow(group=r.group, requests=r.requests, input_tokens=r.input_tokens, output_tokens=r.output_tokens,
+                    cost_micro_usd=r.cost_micro_usd, charged_micro_usd=r.charged_micro_usd)
+
+
+class CoreClient:
+    """Thin, typed wrapper over the two stubs; one instance per app, safe across threads."""
+
+    def __init__(self, channel: grpc.Channel, token: Secret, timeout: float = 10.0) -> None:
+        self._admin = admin_pb2_grpc.AdminServiceStub(channel)
+        self._metering = metering_pb2_grpc.MeteringServiceStub(channel)
+        self._token = token
+        self._timeout = timeout
+
+    def _call(self, method, request):
+        try:
+            return method(request, metadata=(("authorization", f"Bearer {self._token.reveal()}"),),
+                          timeout=self._timeout)
+        except grpc.RpcError as exc:
+            code = exc.code() if hasattr(exc, "code") else None
+            logger.warning("core call %s failed: %s", type(request).__name__, code)
+            if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+                raise CoreUnavailable("the routing core is not reachable right now") from None
+            if code == grpc.StatusCode.NOT_FOUND:
+                raise CoreNotFound("not found") from None
+            if code == grpc.StatusCode.UNAUTHENTICATED:
+                logger.error("the core refused the account app's service credential")
+            raise CoreError("the routing core refused the request") from None
+
+    def create_project(self, name: str, free_requests: int) -> ProjectInfo:
+        return _project(self._call(self._admin.CreateProject,
+                                   admin_pb2.CreateProjectRequest(name=name, free_requests=free_requests)))
+
+    def rename_project(self, project_id: str, name: str) -> ProjectInfo:
+        return _project(self._call(self._admin.RenameProject,
+                                   admin_pb2.RenameProjectRequest(project_id=project_id, name=name)))
+
+    def create_key(self, project_id: str, name: str) -> tuple[KeyInfo, str]:
+        """A new key and its secret, which exists nowhere else once this response is shown."""
+        created = self._call(self._admin.CreateKey, admin_pb2.CreateKeyRequest(project_id=project_id, name=name))
+        return _key(created.key), created.secret
+
+    def list_keys(self, project_id: str) -> list[KeyInfo]:
+        listing = self._call(self._admin.ListKeys, admin_pb2.ListKeysRequest(project_id=project_id))
+        return [_key(k) for k in listing.keys]
+
+    def revoke_key(self, project_id: str, key_id: str) -> KeyInfo:
+        return _key(self._call(self._admin.RevokeKey, admin_pb2.RevokeKeyRequest(key_id=key_id, project_id=project_id)))
+
+    def balance(self, project_id: str) -> ProjectInfo:
+        b = self._call(self._metering.GetBalance, metering_pb2.GetBalanceRequest(project_id=project_id))
+        return ProjectInfo(id=b.project_id, name="", balance_micro_usd=b.balance_micro_usd,
+                           free_requests=b.free_requests)
+
+    def usage(self, project_id: str, start: dt.datetime, end: dt.datetime, by: str) -> tuple[list[UsageRow], UsageRow]:
+        """Usage rows grouped by 'day' or 'model' over [start, end), and their total."""
+        group = {"day": metering_pb2.GROUP_BY_DAY, "model": metering_pb2.GROUP_BY_MODEL}[by]
+        summary = self._call(self._metering.GetUsageSummary, metering_pb2.GetUsageSummaryRequest(
+            project_id=project_id, start=_timestamp(start), end=_timestamp(end), group_by=group))
+        return [_row(r) for r in summary.rows], _row(summary.total)
+
+    def recent_events(self, project_id: str, start: dt.datetime, end: dt.datetime, limit: int = 20) -> list[UsageEvent]:
+        listing = self._call(self._metering.ListUsageEvents, metering_pb2.ListUsageEventsRequest(
+            project_id=project_id, page_size=limit, start=_timestamp(start), end=_timestamp(end)))
+        return [UsageEvent(request_id=e.request_id, time=e.time.ToDatetime(tzinfo=dt.timezone.utc), model=e.model,
+                           endpoint=e.endpoint, stream=e.stream, status=e.status,
+                           input_tokens=e.usage.input_tokens, output_tokens=e.usage.output_tokens,
+                           charged_micro_usd=e.charged_micro_usd, latency_ms=e.latency_ms)
+                for e in listing.events]

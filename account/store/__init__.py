@@ -1,0 +1,1 @@
+"""The account store: users, identities, projects, login tokens, sessions and the key audit."""

@@ -1,0 +1,149 @@
+"""Repositories of the account store. Each takes a session and never commits: the HTTP
+request owns the unit of work."""
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session
+
+from account.store.models import KeyAudit, LoginToken, OAuthIdentity, Project, RateEvent, User, WebSession
+
+
+class UserRepository:
+    def __init__(self, session: Session) -> None:
+        self._s = session
+
+    def get(self, user_id: str) -> User | None:
+        return self._s.get(User, user_id)
+
+    def by_email(self, email: str) -> User | None:
+        return self._s.scalar(select(User).where(User.email == email))
+
+    def create(self, email: str) -> User:
+        user = User(email=email)
+        self._s.add(user)
+        self._s.flush()
+        return user
+
+
+class IdentityRepository:
+    def __init__(self, session: Session) -> None:
+        self._s = session
+
+    def find(self, provider: str, subject: str) -> OAuthIdentity | None:
+        return self._s.scalar(select(OAuthIdentity).where(
+            OAuthIdentity.provider == provider, OAuthIdentity.subject == subject))
+
+    def link(self, user: User, provider: str, subject: str, email: str) -> OAuthIdentity:
+        identity = OAuthIdentity(user_id=user.id, provider=provider, subject=subject, email=email)
+        self._s.add(identity)
+        self._s.flush()
+        return identity
+
+    def for_user(self, user_id: str) -> list[OAuthIdentity]:
+        return list(self._s.scalars(select(OAuthIdentity).where(OAuthIdentity.user_id == user_id)
+                                    .order_by(OAuthIdentity.id)))
+
+
+class ProjectRepository:
+    def __init__(self, session: Session) -> None:
+        self._s = session
+
+    def add(self, project_id: str, owner_id: str, name: str) -> Project:
+        project = Project(id=project_id, owner_id=owner_id, name=name)
+        self._s.add(project)
+        self._s.flush()
+        return project
+
+    def owned_by(self, owner_id: str) -> list[Project]:
+        return list(self._s.scalars(select(Project).where(Project.owner_id == owner_id)
+                                    .order_by(Project.created_at, Project.id)))
+
+    def get_owned(self, project_id: str, owner_id: str) -> Project | None:
+        """The project if this user owns it; None for unknown ids and other users' projects alike."""
+        return self._s.scalar(select(Project).where(Project.id == project_id, Project.owner_id == owner_id))
+
+
+class LoginTokenRepository:
+    def __init__(self, session: Session) -> None:
+        self._s = session
+
+    def add(self, token_hash: str, email: str, expires_at: dt.datetime) -> LoginToken:
+        token = LoginToken(token_hash=token_hash, email=email, expires_at=expires_at)
+        self._s.add(token)
+        self._s.flush()
+        return token
+
+    def usable(self, token_hash: str, now: dt.datetime) -> LoginToken | None:
+        """The token if it is unused and unexpired (for the confirm page; nothing changes)."""
+        return self._s.scalar(select(LoginToken).where(
+            LoginToken.token_hash == token_hash, LoginToken.used_at.is_(None), LoginToken.expires_at > now))
+
+    def consume(self, token_hash: str, now: dt.datetime) -> str | None:
+        """Mark the token used, atomically: the email it was sent to, or None if it was not usable."""
+        email = self._s.scalar(select(LoginToken.email).where(LoginToken.token_hash == token_hash))
+        result = self._s.execute(
+            update(LoginToken)
+            .where(LoginToken.token_hash == token_hash, LoginToken.used_at.is_(None), LoginToken.expires_at > now)
+            .values(used_at=now)
+            .execution_options(synchronize_session=False))
+        return email if result.rowcount == 1 else None
+
+    def purge(self, before: dt.datetime) -> None:
+        self._s.execute(delete(LoginToken).where(LoginToken.expires_at < before))
+
+
+class RateEventRepository:
+    def __init__(self, session: Session) -> None:
+        self._s = session
+
+    def count(self, bucket: str, since: dt.datetime) -> int:
+        return self._s.scalar(select(func.count()).select_from(RateEvent)
+                              .where(RateEvent.bucket == bucket, RateEvent.at > since)) or 0
+
+    def add(self, bucket: str, at: dt.datetime) -> None:
+        self._s.add(RateEvent(bucket=bucket, at=at))
+        self._s.flush()
+
+    def purge(self, before: dt.datetime) -> None:
+        self._s.execute(delete(RateEvent).where(RateEvent.at < before))
+
+
+class WebSessionRepository:
+    def __init__(self, session: Session) -> None:
+        self._s = session
+
+    def get(self, id_hash: str, now: dt.datetime) -> WebSession | None:
+        return self._s.scalar(select(WebSession).where(WebSession.id_hash == id_hash, WebSession.expires_at > now))
+
+    def save(self, id_hash: str, data: dict, user_id: str | None, expires_at: dt.datetime) -> None:
+        row = self._s.get(WebSession, id_hash)
+        if row is None:
+            self._s.add(WebSession(id_hash=id_hash, data=data, user_id=user_id, expires_at=expires_at))
+        else:
+            row.data, row.user_id, row.expires_at = data, user_id, expires_at
+        self._s.flush()
+
+    def delete(self, id_hash: str) -> None:
+        self._s.execute(delete(WebSession).where(WebSession.id_hash == id_hash))
+
+    def delete_for_user(self, user_id: str) -> None:
+        self._s.execute(delete(WebSession).where(WebSession.user_id == user_id))
+
+    def purge(self, now: dt.datetime) -> None:
+        self._s.execute(delete(WebSession).where(WebSession.expires_at <= now))
+
+
+class KeyAuditRepository:
+    def __init__(self, session: Session) -> None:
+        self._s = session
+
+    def record(self, user_id: str, project_id: str, key_id: str, key_prefix: str, action: str, ip: str) -> None:
+        self._s.add(KeyAudit(user_id=user_id, project_id=project_id, key_id=key_id, key_prefix=key_prefix,
+                             action=action, ip=ip))
+        self._s.flush()
+
+    def recent(self, project_id: str, limit: int = 20) -> list[KeyAudit]:
+        return list(self._s.scalars(select(KeyAudit).where(KeyAudit.project_id == project_id)
+                                    .order_by(KeyAudit.at.desc(), KeyAudit.id.desc()).limit(limit)))
