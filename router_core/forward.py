@@ -6,6 +6,7 @@ answer back as it arrives, and record one usage event (metadata only) off the ho
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 
 from router_core.catalog import Catalog, ModelInfo
 from router_core.channels import ChannelPool
+from router_core.credits import Credits, Reservation
 from router_core.errors import ProviderUnavailable
 from router_core.failover import open_upstream
 from router_core.keys import KeyIdentity, KeyValidator
@@ -25,7 +27,9 @@ from router_core.providers.base import openai_error
 from router_core.requests import decode
 from router_core.settings import ChannelSettings
 from router_core.tables import utcnow
-from router_core.usage import StreamScanner, Usage, cost_micro_usd, usage_of_body
+from router_core.tokens import TokenCounter
+from router_core.usage import (StreamScanner, Usage, cost_micro_usd, output_texts, prompt_texts,
+                               reservation_usage, usage_of_body)
 
 logger = logging.getLogger(__name__)
 
@@ -73,27 +77,34 @@ class _Meter:
     model: ModelInfo
     endpoint: str
     stream: bool
-    request_bytes: int
+    body: dict
+    reservation: Reservation
     started: float
     status: int = 0
     channel: str = ""
     ttfb: float = 0.0
     usage: Usage | None = None
-    output_bytes: int = 0
+    answered: bool = False  # a successful head went to the client: output may have been produced
+    cancelled: bool = False
+    # The answer's bytes, kept in memory only while the request runs, for a token estimate
+    # when the provider's usage never arrives. Never logged, never written anywhere.
+    output: list[bytes] = field(default_factory=list)
 
 
 class Forwarder:
     """Carries requests to providers and answers back. Holds no request content after a call."""
 
     def __init__(self, catalog: Catalog, pool: ChannelPool, keys: KeyValidator, http: object,
-                 recorder: UsageRecorder, providers: Mapping[str, Provider] = REGISTRY,
-                 max_attempts: int = 3,
+                 recorder: UsageRecorder, credits: Credits, tokens: TokenCounter,
+                 providers: Mapping[str, Provider] = REGISTRY, max_attempts: int = 3,
                  *, owners: ResponseOwners | None = None, max_retry_wait: float = 2.0) -> None:
         self.catalog = catalog
         self.pool = pool
         self.keys = keys
         self.http = http
         self.recorder = recorder
+        self.credits = credits
+        self.tokens = tokens
         self.providers = providers
         self.max_attempts = max_attempts
         self.max_retry_wait = max_retry_wait
@@ -128,13 +139,18 @@ class Forwarder:
             endpoint=call.endpoint, body=json.dumps(body, ensure_ascii=False).encode(), model=model,
             stream=req.stream, headers=_client_headers(call.headers), parsed=body,
         )
-        meter = _Meter(identity, model, call.endpoint, req.stream, len(call.body), started)
+        estimate = cost_micro_usd(model, reservation_usage(req.body, len(call.body)))
+        reservation = await self.credits.reserve(identity.project_id, estimate)
+        meter = _Meter(identity, model, call.endpoint, req.stream, req.body, reservation, started)
         items = self._exchange(provider, channels, upstream, meter, request_id, drop_usage_chunk)
         if call.endpoint == "responses" and self.owners is not None and req.body.get("store") is not False:
             items = self.owners.bind(items, identity.project_id, model.provider)
         try:
             async for item in items:
                 yield item
+        except (asyncio.CancelledError, GeneratorExit):
+            meter.cancelled = True  # the client left: the upstream call is closed on the way out
+            raise
         finally:
             self._record(meter, request_id)
 
@@ -158,10 +174,12 @@ class Forwarder:
             if not upstream.stream:
                 head.body = await resp.read()
                 meter.ttfb = time.monotonic()
-                meter.output_bytes = len(head.body)
+                meter.output.append(head.body)
                 meter.usage = usage_of_body(head.body)
+                meter.answered = True
                 yield head
             else:
+                meter.answered = True
                 yield head
                 async for piece in self._stream(resp, meter, drop_usage_chunk, channel):
                     yield piece
@@ -177,8 +195,10 @@ class Forwarder:
             raise
         finally:
             resp.close()
-        usage = meter.usage or _estimate(meter)
-        yield Trailer(usage=usage, cost_micro_usd=cost_micro_usd(meter.model, usage), request_id=request_id)
+        if meter.usage is None:
+            meter.usage = self._estimate(meter)
+        yield Trailer(usage=meter.usage, cost_micro_usd=cost_micro_usd(meter.model, meter.usage),
+                      request_id=request_id)
 
     async def _stream(self, resp: UpstreamResponse, meter: _Meter, drop_usage_chunk: bool,
                       channel: ChannelSettings) -> AsyncIterator[bytes]:
@@ -187,7 +207,7 @@ class Forwarder:
             async for data in resp.chunks():
                 if not meter.ttfb:
                     meter.ttfb = time.monotonic()
-                meter.output_bytes += len(data)
+                meter.output.append(data)
                 out = scanner.feed(data)
                 if out:
                     yield out
@@ -204,25 +224,35 @@ class Forwarder:
             meter.usage = scanner.usage
 
     def _record(self, meter: _Meter, request_id: str) -> None:
+        """Settle the reservation and queue the usage event (metadata only)."""
         now = time.monotonic()
-        usage = meter.usage or _estimate(meter)
-        cost = cost_micro_usd(meter.model, usage) if meter.status and meter.status < 400 or meter.usage else 0
+        if meter.usage is not None:
+            usage = meter.usage
+        elif meter.answered:
+            usage = self._estimate(meter)  # cut stream, or usage missing or unbelievable
+        else:
+            usage = Usage()  # refused or failed before anything was produced
+        cost = cost_micro_usd(meter.model, usage)
+        charged = self.credits.settle(meter.reservation, cost)
+        meter.output.clear()
+        status = 499 if meter.cancelled else (meter.status or 502)
         self.recorder.record({
             "request_id": request_id, "time": utcnow(), "project_id": meter.identity.project_id,
             "key_id": meter.identity.key_id, "model": meter.model.id, "provider": meter.model.provider,
             "channel": meter.channel, "endpoint": meter.endpoint, "stream": meter.stream,
             "input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens,
             "cached_input_tokens": usage.cached_input_tokens, "reasoning_tokens": usage.reasoning_tokens,
-            "estimated": usage.estimated, "cost_micro_usd": cost, "charged_micro_usd": cost,
-            "status": meter.status or 499, "latency_ms": int((now - meter.started) * 1000),
+            "estimated": usage.estimated, "cost_micro_usd": cost, "charged_micro_usd": charged,
+            "status": status, "latency_ms": int((now - meter.started) * 1000),
             "ttfb_ms": int(((meter.ttfb or now) - meter.started) * 1000),
         })
+
+    def _estimate(self, meter: _Meter) -> Usage:
+        """Usage by local token count, flagged as estimated: never free, never a crash."""
+        prompt = sum(self.tokens.count(t) + 4 for t in prompt_texts(meter.body))
+        output = sum(self.tokens.count(t) for t in output_texts(meter.output, meter.stream))
+        return Usage(input_tokens=max(prompt, 1), output_tokens=output, estimated=True)
 
 
 def _client_headers(headers: Mapping[str, str]) -> dict[str, str]:
     return {k: v for k, v in headers.items() if k.lower() not in BLOCKED_CLIENT_HEADERS}
-
-
-def _estimate(meter: _Meter) -> Usage:
-    """A rough count (4 bytes a token) when the provider gave none; flagged as estimated."""
-    return Usage(input_tokens=meter.request_bytes // 4, output_tokens=meter.output_bytes // 4, estimated=True)

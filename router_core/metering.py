@@ -6,6 +6,7 @@ import logging
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
+from router_core.credits import Credits
 from router_core.keys import KeyValidator
 from router_core.repositories import KeyRepository, UsageRepository
 
@@ -15,20 +16,26 @@ logger = logging.getLogger(__name__)
 class UsageRecorder:
     """Collects usage events in memory and writes them every `interval` seconds.
 
-    A request only appends a dict to a list (no I/O on the hot path). A failed write keeps
-    the batch for the next round; stop() writes whatever is left.
+    A request only appends a dict to a list (no I/O on the hot path). The settled costs of
+    the same requests are written in the same transaction, so the ledger always adds up. A
+    failed write keeps the batch for the next round; stop() writes whatever is left.
     """
 
     def __init__(self, sessions: async_sessionmaker, keys: KeyValidator | None = None,
-                 interval: float = 0.5, max_batch: int = 2000) -> None:
+                 credits: Credits | None = None, interval: float = 0.5, max_batch: int = 2000) -> None:
         self._sessions = sessions
         self._keys = keys
+        self._credits = credits
         self._interval = interval
         self._max_batch = max_batch
         self._pending: list[dict] = []
         self._task: asyncio.Task | None = None
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
 
     def record(self, event: dict) -> None:
         """Queue one usage event (metadata only)."""
@@ -48,27 +55,33 @@ class UsageRecorder:
             except asyncio.CancelledError:
                 pass
             self._task = None
-        for _ in range(5):
+        for _ in range(10):
             if await self.flush():
                 return
-            await asyncio.sleep(0.2)
+            await asyncio.sleep(0.5)
         logger.error("usage events could not be written at shutdown: count=%d", len(self._pending))
 
     async def flush(self) -> bool:
         """Write what is pending now; False if the write failed (the events are kept)."""
         async with self._lock:
+            # Taken together, with no await in between: each event and its charge travel as one.
             batch, self._pending = self._pending, []
+            debits = self._credits.take_debits() if self._credits else {}
             used = self._keys.take_last_used() if self._keys else {}
-            if not batch and not used:
+            if not batch and not used and not debits:
                 return True
             try:
                 async with self._sessions() as session, session.begin():
                     await UsageRepository(session).add_many(batch)
+                    if debits:
+                        await self._credits.write_debits(session, debits)
                     await KeyRepository(session).touch(used)
             except Exception as exc:  # the store may be down: keep the batch, say so, go on
                 logger.error("writing usage events failed: %s count=%d (kept for retry)",
                              type(exc).__name__, len(batch))
                 self._pending[:0] = batch
+                if debits:
+                    self._credits.restore_debits(debits)
                 return False
             return True
 
@@ -80,3 +93,8 @@ class UsageRecorder:
                 pass
             self._wake.clear()
             await self.flush()
+            if self._credits is not None:
+                try:
+                    await self._credits.maintain()
+                except Exception as exc:  # leases are looked after again next round
+                    logger.warning("lease upkeep failed: %s", type(exc).__name__)

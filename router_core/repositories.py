@@ -6,7 +6,7 @@ import datetime as dt
 import uuid
 from collections.abc import Iterable
 
-from sqlalchemy import case, func, insert, select, update
+from sqlalchemy import case, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -169,6 +169,99 @@ class UsageRepository:
 
     async def get(self, request_id: str) -> tables.UsageEvent | None:
         return await self.session.get(tables.UsageEvent, request_id)
+
+
+class LeaseRepository:
+    """Balance leases: the only writes that move money between a project and a core replica.
+
+    Every change is a single conditional UPDATE whose affected row count is checked: no
+    read-then-write, so concurrent replicas on one PostgreSQL can never lease more than a
+    project holds.
+    """
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def headroom(self, project_id: str) -> tuple[int, int] | None:
+        """(balance not yet leased, free requests left), or None for an unknown project."""
+        p = tables.Project
+        row = (await self.session.execute(
+            select(p.balance_micro_usd - p.leased_micro_usd, p.free_requests).where(p.id == project_id)
+        )).first()
+        return (int(row[0]), int(row[1])) if row else None
+
+    async def lease(self, holder: str, project_id: str, amount: int) -> bool:
+        """Move `amount` of the balance into this holder's lease, if that much is unleased."""
+        p = tables.Project
+        result = await self.session.execute(
+            update(p)
+            .where(p.id == project_id, p.balance_micro_usd - p.leased_micro_usd >= amount)
+            .values(leased_micro_usd=p.leased_micro_usd + amount)
+        )
+        if result.rowcount != 1:
+            return False
+        await self._add_to_lease(holder, project_id, amount)
+        return True
+
+    async def take_free_request(self, project_id: str) -> bool:
+        """Spend one free request if any is left."""
+        p = tables.Project
+        result = await self.session.execute(
+            update(p).where(p.id == project_id, p.free_requests > 0).values(free_requests=p.free_requests - 1)
+        )
+        return result.rowcount == 1
+
+    async def settle(self, holder: str, project_id: str, spent: int, from_lease: int) -> None:
+        """Charge settled costs: the balance pays `spent`, of which `from_lease` was leased."""
+        p = tables.Project
+        await self.session.execute(
+            update(p).where(p.id == project_id).values(
+                balance_micro_usd=p.balance_micro_usd - spent,
+                leased_micro_usd=p.leased_micro_usd - from_lease)
+        )
+        if from_lease:
+            await self._add_to_lease(holder, project_id, -from_lease)
+
+    async def release(self, holder: str, project_id: str, amount: int) -> None:
+        """Give an unused lease back to the project."""
+        p = tables.Project
+        await self.session.execute(
+            update(p).where(p.id == project_id).values(leased_micro_usd=p.leased_micro_usd - amount))
+        await self._add_to_lease(holder, project_id, -amount)
+
+    async def renew(self, holder: str) -> None:
+        """Mark this holder's leases as alive."""
+        await self.session.execute(
+            update(tables.CreditLease).where(tables.CreditLease.holder == holder).values(renewed_at=utcnow()))
+
+    async def reclaim_stale(self, older_than: dt.datetime) -> int:
+        """Return the leases of holders that stopped renewing them (a crashed replica)."""
+        lease = tables.CreditLease
+        stale = (await self.session.execute(
+            select(lease.holder, lease.project_id, lease.amount_micro_usd).where(lease.renewed_at < older_than)
+        )).all()
+        reclaimed = 0
+        for holder, project_id, amount in stale:
+            gone = await self.session.execute(
+                delete(lease).where(lease.holder == holder, lease.project_id == project_id,
+                                    lease.renewed_at < older_than))
+            if gone.rowcount == 1 and amount:
+                p = tables.Project
+                await self.session.execute(
+                    update(p).where(p.id == project_id).values(leased_micro_usd=p.leased_micro_usd - amount))
+                reclaimed += 1
+        return reclaimed
+
+    async def _add_to_lease(self, holder: str, project_id: str, delta: int) -> None:
+        lease = tables.CreditLease
+        result = await self.session.execute(
+            update(lease).where(lease.holder == holder, lease.project_id == project_id)
+            .values(amount_micro_usd=lease.amount_micro_usd + delta, renewed_at=utcnow())
+        )
+        if result.rowcount == 0:
+            self.session.add(tables.CreditLease(holder=holder, project_id=project_id,
+                                                amount_micro_usd=delta, renewed_at=utcnow()))
+            await self.session.flush()
 
 
 class ResponseOwnerRepository:

@@ -18,6 +18,7 @@ from router_core.catalog import Catalog
 from router_core.channels import ChannelPool
 from router_core.metrics import start_metrics
 from router_core.response_owners import ResponseOwners
+from router_core.credits import Credits
 from router_core.db import create_engine, create_schema, session_factory
 from router_core.forward import Forwarder
 from router_core.keys import KeyValidator
@@ -28,6 +29,7 @@ from router_core.servicers.admin import AdminServicer
 from router_core.servicers.metering import MeteringServicer
 from router_core.servicers.router import RouterServicer
 from router_core.settings import ChannelSettings, ConfigError, CoreSettings, Secret
+from router_core.tokens import TokenCounter
 from router_core.usage_reports import UsageReports
 
 logger = logging.getLogger(__name__)
@@ -54,6 +56,7 @@ class CoreServer:
     engine: AsyncEngine
     http: HttpClient
     recorder: UsageRecorder
+    credits: Credits
     settings: CoreSettings
     owners: ResponseOwners | None = None
     pool: ChannelPool | None = None
@@ -61,13 +64,14 @@ class CoreServer:
     metrics_port: int = 0
 
     async def stop(self, grace: float | None = None) -> None:
-        """Drain in-flight calls, then flush usage and close the pools."""
+        """Drain in-flight calls, write every usage event and charge, give leases back."""
         await self.server.stop(self.settings.shutdown_grace if grace is None else grace)
         if self.owners is not None:
             await self.owners.stop()
         if self.metrics is not None:
             await self.metrics.cleanup()
         await self.recorder.stop()
+        await self.credits.close()
         await self.http.close()
         await self.engine.dispose()
 
@@ -89,9 +93,12 @@ async def create_server(settings: CoreSettings, *, providers: Mapping[str, Provi
     keys = KeyValidator(sessions, ttl=settings.key_cache_ttl)
     http = HttpClient(settings.timeouts)
     await http.start()
-    recorder = UsageRecorder(sessions, keys, interval=settings.usage_flush_interval)
+    credits = Credits(sessions)
+    tokens = TokenCounter()
+    await asyncio.get_running_loop().run_in_executor(None, tokens.load)
+    recorder = UsageRecorder(sessions, keys, credits, interval=settings.usage_flush_interval)
     recorder.start()
-    forwarder = Forwarder(catalog, pool, keys, http, recorder, providers, settings.max_attempts,
+    forwarder = Forwarder(catalog, pool, keys, http, recorder, credits, tokens, providers, settings.max_attempts,
                           owners=owners, max_retry_wait=settings.max_retry_wait)
 
     server = grpc.aio.server(
@@ -111,7 +118,7 @@ async def create_server(settings: CoreSettings, *, providers: Mapping[str, Provi
         logger.warning("no service token configured: AdminService and MeteringService refuse every call")
     metrics, metrics_port = (await start_metrics(pool, settings.metrics_listen)
                              if settings.metrics_listen else (None, 0))
-    return CoreServer(server, port, engine, http, recorder, settings, owners, pool, metrics, metrics_port)
+    return CoreServer(server, port, engine, http, recorder, credits, settings, owners, pool, metrics, metrics_port)
 
 
 def check_channel_models(channels: list[ChannelSettings], catalog: Catalog) -> None:

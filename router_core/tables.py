@@ -22,7 +22,21 @@ class Project(Base):
     name: Mapped[str] = mapped_column(String(200), default="")
     balance_micro_usd: Mapped[int] = mapped_column(BigInteger, default=0)
     free_requests: Mapped[int] = mapped_column(BigInteger, default=0)
+    # Part of the balance held by core replicas as leases (see router_core/credits.py).
+    # Invariant kept by conditional updates: leased <= balance, except for settled overshoot.
+    leased_micro_usd: Mapped[int] = mapped_column(BigInteger, default=0)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class CreditLease(Base):
+    """One replica's lease of one project's balance, so a crashed replica's lease can be reclaimed."""
+
+    __tablename__ = "credit_leases"
+
+    holder: Mapped[str] = mapped_column(String(64), primary_key=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"), primary_key=True)
+    amount_micro_usd: Mapped[int] = mapped_column(BigInteger, default=0)
+    renewed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class ApiKey(Base):

@@ -139,3 +139,82 @@ class StreamScanner:
                 self.usage = usage
                 return self._drop_usage_chunk and obj.get("choices") == []
         return False
+
+
+# What a request is assumed to produce when it does not cap its output.
+DEFAULT_OUTPUT_TOKENS = 1024
+_OUTPUT_CAPS = ("max_completion_tokens", "max_tokens", "max_output_tokens")
+
+
+def reservation_usage(body: dict, body_bytes: int) -> Usage:
+    """A generous guess of a request's usage before it runs, to reserve credit for.
+
+    Input: a token per three bytes of body (real text averages about four). Output: the
+    request's own cap, else DEFAULT_OUTPUT_TOKENS.
+    """
+    cap = next((body[k] for k in _OUTPUT_CAPS if isinstance(body.get(k), int) and not isinstance(body.get(k), bool)), None)
+    output = min(max(cap, 1), MAX_BELIEVABLE_TOKENS) if cap is not None else DEFAULT_OUTPUT_TOKENS
+    return Usage(input_tokens=body_bytes // 3 + 8, output_tokens=output)
+
+
+def prompt_texts(body: dict) -> list[str]:
+    """The text parts of a chat or Responses request (for a local token count)."""
+    texts: list[str] = []
+    if isinstance(body.get("instructions"), str):
+        texts.append(body["instructions"])
+    source = body.get("messages", body.get("input"))
+    if isinstance(source, str):
+        return texts + [source]
+    for item in source if isinstance(source, list) else []:
+        if not isinstance(item, dict):
+            continue
+        content = item.get("content")
+        if isinstance(content, str):
+            texts.append(content)
+        elif isinstance(content, list):
+            texts += [p["text"] for p in content if isinstance(p, dict) and isinstance(p.get("text"), str)]
+    return texts
+
+
+def _texts_of_choice_or_event(obj: dict) -> list[str]:
+    texts: list[str] = []
+    for choice in obj.get("choices") or ():
+        if not isinstance(choice, dict):
+            continue
+        part = choice.get("delta") or choice.get("message") or {}
+        if isinstance(part, dict):
+            for key in ("content", "reasoning_content", "refusal"):
+                if isinstance(part.get(key), str):
+                    texts.append(part[key])
+            for call in part.get("tool_calls") or ():
+                fn = call.get("function") if isinstance(call, dict) else None
+                if isinstance(fn, dict) and isinstance(fn.get("arguments"), str):
+                    texts.append(fn["arguments"])
+    if isinstance(obj.get("delta"), str):  # Responses API *.delta events
+        texts.append(obj["delta"])
+    for item in obj.get("output") or ():  # a whole Responses object
+        for part in (item.get("content") or ()) if isinstance(item, dict) else ():
+            if isinstance(part, dict) and isinstance(part.get("text"), str):
+                texts.append(part["text"])
+    return texts
+
+
+def output_texts(chunks: list[bytes], stream: bool) -> list[str]:
+    """The generated text in an answer, or as much of it as arrived."""
+    texts: list[str] = []
+    if not stream:
+        try:
+            obj = json.loads(b"".join(chunks))
+        except (ValueError, UnicodeDecodeError):
+            return texts
+        return _texts_of_choice_or_event(obj) if isinstance(obj, dict) else texts
+    for line in b"".join(chunks).splitlines():
+        if not line.startswith(b"data:") or b"[DONE]" in line:
+            continue
+        try:
+            obj = json.loads(line[5:])
+        except (ValueError, UnicodeDecodeError):
+            continue  # the line a cut stream ended in
+        if isinstance(obj, dict):
+            texts += _texts_of_choice_or_event(obj)
+    return texts

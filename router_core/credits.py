@@ -1,0 +1,241 @@
+"""Prepaid credits on the hot path: reserve an estimate before forwarding, settle after.
+
+Why leases. A database round trip per request (reserve, then settle) costs more than the whole
+latency budget of the gateway, yet several core replicas may serve one project from one
+PostgreSQL. So each replica *leases* part of a project's balance with one conditional UPDATE
+(`leased += x WHERE balance - leased >= x`, affected rows checked), then reserves and settles
+requests against its lease in memory — a few integer operations, no I/O. Leases are refilled
+ahead of need in the background, settled costs are written with the usage events in the same
+batched transaction (so credits − settled costs = balance at every commit), idle leases go
+back to the project, and a lease whose replica died is reclaimed once it stops being renewed.
+
+Bounds. The database never lets the sum of leases exceed the balance. A replica admits a
+request only if its lease covers the request's estimate on top of everything in flight, so a
+balance goes below zero only by what requests cost beyond their estimates. Free requests are
+taken one at a time with a conditional UPDATE: they are few (20 for a new account), and that
+keeps "exactly N" exact across replicas.
+"""
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import os
+import socket
+import time
+import uuid
+from dataclasses import dataclass, field
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from router_core.errors import InsufficientQuota
+from router_core.repositories import LeaseRepository
+
+logger = logging.getLogger(__name__)
+
+LEASE_FLOOR = 100_000         # lease at least $0.10 at a time…
+LEASE_REQUESTS = 50           # …or enough for this many requests like the current one
+IDLE_RELEASE_S = 30.0         # give a lease back after this long without requests
+RENEW_EVERY_S = 10.0          # prove this replica alive to the others
+STALE_AFTER_S = 120.0         # a lease not renewed for this long belongs to a dead replica
+
+QUOTA_MESSAGE = ("You exceeded your current quota: the project has no credit or free requests left "
+                 "for this request. Add credit in the OneKey dashboard.")
+
+
+@dataclass(slots=True)
+class Reservation:
+    """What one admitted request holds until it settles."""
+
+    project_id: str
+    kind: str = "none"   # none (free model) | free (a free request) | credit
+    amount: int = 0      # the estimate held against the lease (credit only)
+
+
+@dataclass
+class _Wallet:
+    lease: int = 0           # leased from the project and not yet settled
+    reserved: int = 0        # estimates of requests in flight
+    spent: int = 0           # settled costs not yet written
+    free_left: int = 0       # free requests the project had when last read
+    last_lease: int = 0
+    used_at: float = 0.0
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    refilling: bool = False
+
+    @property
+    def available(self) -> int:
+        return self.lease - self.reserved - self.spent
+
+
+class Credits:
+    """This replica's leases and in-flight reservations, one wallet per active project."""
+
+    def __init__(self, sessions: async_sessionmaker, holder: str | None = None) -> None:
+        self._sessions = sessions
+        self.holder = holder or f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._wallets: dict[str, _Wallet] = {}
+        self._renewed_at = 0.0
+        self._tasks: set[asyncio.Task] = set()
+
+    async def reserve(self, project_id: str, estimate: int) -> Reservation:
+        """Admit a request costing about `estimate` micro-USD, or raise InsufficientQuota."""
+        if estimate <= 0:
+            return Reservation(project_id)
+        wallet = self._wallets.get(project_id)
+        if wallet is None:
+            wallet = await self._open_wallet(project_id)
+        wallet.used_at = time.monotonic()
+        if wallet.free_left > 0 and await self._take_free(project_id, wallet):
+            return Reservation(project_id, "free")
+        if wallet.available < estimate:
+            async with wallet.lock:
+                if wallet.available < estimate:
+                    await self._refill(project_id, wallet, estimate)
+            if wallet.available < estimate:
+                # Free requests may have been granted since this wallet last looked.
+                if await self._recheck_free(project_id, wallet) and await self._take_free(project_id, wallet):
+                    return Reservation(project_id, "free")
+                raise InsufficientQuota(QUOTA_MESSAGE, code="insufficient_quota")
+        wallet = self._wallets.setdefault(project_id, wallet)
+        wallet.reserved += estimate
+        if wallet.available < wallet.last_lease // 4 and not wallet.refilling:
+            self._spawn(self._refill_ahead(project_id, wallet, estimate))
+        return Reservation(project_id, "credit", estimate)
+
+    def settle(self, reservation: Reservation, cost: int) -> int:
+        """Release the reservation and charge the real cost; returns what the balance pays."""
+        if reservation.kind != "credit":
+            return 0
+        wallet = self._wallets.get(reservation.project_id)
+        if wallet is None:  # cannot happen while reserved; be safe rather than lose a charge
+            wallet = self._wallets[reservation.project_id] = _Wallet()
+        wallet.reserved -= reservation.amount
+        wallet.spent += cost
+        return cost
+
+    def take_debits(self) -> dict[str, tuple[int, int]]:
+        """Hand over settled costs for the next batch: {project: (spent, part of it leased)}."""
+        debits: dict[str, tuple[int, int]] = {}
+        for project_id, wallet in self._wallets.items():
+            if wallet.spent:
+                from_lease = max(0, min(wallet.spent, wallet.lease))
+                debits[project_id] = (wallet.spent, from_lease)
+                wallet.lease -= from_lease
+                wallet.spent = 0
+        return debits
+
+    def restore_debits(self, debits: dict[str, tuple[int, int]]) -> None:
+        """Undo take_debits after a failed write; the next batch carries them."""
+        for project_id, (spent, from_lease) in debits.items():
+            wallet = self._wallets.setdefault(project_id, _Wallet())
+            wallet.spent += spent
+            wallet.lease += from_lease
+
+    async def write_debits(self, session: AsyncSession, debits: dict[str, tuple[int, int]]) -> None:
+        repo = LeaseRepository(session)
+        for project_id, (spent, from_lease) in debits.items():
+            await repo.settle(self.holder, project_id, spent, from_lease)
+
+    async def maintain(self) -> None:
+        """Give idle leases back, renew live ones, reclaim those of dead replicas."""
+        now = time.monotonic()
+        idle = [pid for pid, w in self._wallets.items()
+                if now - w.used_at > IDLE_RELEASE_S and not w.reserved and not w.spent and not w.lock.locked()]
+        for project_id in idle:
+            await self._release(project_id)
+        if now - self._renewed_at > RENEW_EVERY_S:
+            self._renewed_at = now
+            cutoff = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=STALE_AFTER_S)
+            async with self._sessions() as session, session.begin():
+                repo = LeaseRepository(session)
+                await repo.renew(self.holder)
+                reclaimed = await repo.reclaim_stale(cutoff)
+            if reclaimed:
+                logger.warning("reclaimed leases of stopped replicas: count=%d", reclaimed)
+
+    async def close(self) -> None:
+        """Give every lease back (after the last usage batch has been written)."""
+        for task in list(self._tasks):
+            task.cancel()
+        for project_id in list(self._wallets):
+            await self._release(project_id)
+
+    def forget(self, project_id: str) -> None:
+        """Re-read the project on its next request (after an admin change on this replica)."""
+        wallet = self._wallets.get(project_id)
+        if wallet is not None:
+            wallet.free_left = max(wallet.free_left, 1)  # makes the next request look again
+
+    async def _open_wallet(self, project_id: str) -> _Wallet:
+        async with self._sessions() as session:
+            headroom = await LeaseRepository(session).headroom(project_id)
+        wallet = self._wallets.setdefault(project_id, _Wallet())
+        if headroom is not None:
+            wallet.free_left = headroom[1]
+        return wallet
+
+    async def _take_free(self, project_id: str, wallet: _Wallet) -> bool:
+        async with self._sessions() as session, session.begin():
+            taken = await LeaseRepository(session).take_free_request(project_id)
+        wallet.free_left = wallet.free_left - 1 if taken else 0
+        return taken
+
+    async def _recheck_free(self, project_id: str, wallet: _Wallet) -> bool:
+        async with self._sessions() as session:
+            headroom = await LeaseRepository(session).headroom(project_id)
+        wallet.free_left = headroom[1] if headroom else 0
+        return wallet.free_left > 0
+
+    async def _refill(self, project_id: str, wallet: _Wallet, estimate: int) -> None:
+        """Lease enough for many requests like this one; else whatever is left, if it covers one."""
+        need = estimate - wallet.available
+        want = max(need, LEASE_FLOOR, estimate * LEASE_REQUESTS)
+        for _ in range(3):  # another replica may take the headroom between our two statements
+            async with self._sessions() as session, session.begin():
+                repo = LeaseRepository(session)
+                if await repo.lease(self.holder, project_id, want):
+                    got = want
+                else:
+                    headroom = await repo.headroom(project_id)
+                    left = headroom[0] if headroom else 0
+                    if left < max(need, 1):
+                        return
+                    if not await repo.lease(self.holder, project_id, left):
+                        continue
+                    got = left
+            wallet.lease += got
+            wallet.last_lease = got
+            return
+
+    async def _refill_ahead(self, project_id: str, wallet: _Wallet, estimate: int) -> None:
+        wallet.refilling = True
+        try:
+            async with wallet.lock:
+                if wallet.available < wallet.last_lease // 4:
+                    await self._refill(project_id, wallet, estimate)
+        except Exception as exc:  # a failed refill only means the next request refills in line
+            logger.warning("lease refill failed: project=%s error=%s", project_id, type(exc).__name__)
+        finally:
+            wallet.refilling = False
+
+    async def _release(self, project_id: str) -> None:
+        # Detach the wallet before the first await: a request arriving meanwhile opens a new
+        # one instead of reserving against a lease that is being given back.
+        wallet = self._wallets.get(project_id)
+        if wallet is None or wallet.reserved or wallet.spent:
+            return
+        del self._wallets[project_id]
+        if wallet.lease <= 0:
+            return
+        try:
+            async with self._sessions() as session, session.begin():
+                await LeaseRepository(session).release(self.holder, project_id, wallet.lease)
+        except Exception as exc:  # keep the lease: it is released later or reclaimed
+            logger.warning("lease release failed: project=%s error=%s", project_id, type(exc).__name__)
+            self._wallets.setdefault(project_id, _Wallet()).lease += wallet.lease
+
+    def _spawn(self, coro) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
