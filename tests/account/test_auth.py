@@ -1,0 +1,295 @@
+"""Sign-in: magic links over real SMTP, Google (OIDC) and GitHub against fake providers on
+loopback, sessions, CSRF."""
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import pytest
+from sqlalchemy import select, text, update
+
+from account.store.models import LoginToken, OAuthIdentity, User, WebSession
+from onekey.v1 import metering_pb2
+from tests.fakes.oauth_provider import FakeUser
+
+
+def store(app):
+    return app.extensions["onekey"].sessions()
+
+
+def signed_in(browser) -> bool:
+    return browser.get("/projects").status_code == 200
+
+
+def balance(core, project_id: str):
+    return core.metering.GetBalance(metering_pb2.GetBalanceRequest(project_id=project_id), metadata=core.metadata)
+
+
+# -- magic links ----------------------------------------------------------------------------
+
+def test_magic_link_signs_in_and_first_sign_in_makes_a_project_with_20_free_requests(browser, smtp, core, app):
+    link = browser.request_link("Ada@Example.com")
+    message = smtp.sent_to("ada@example.com")[-1]
+    assert message["Subject"] == "Your OneKey sign-in link"
+    assert "10 minutes" in message.get_content()
+
+    confirm = browser.get(link)
+    assert confirm.status_code == 200 and "Sign in as ada@example.com?" in confirm.get_data(as_text=True)
+    assert not signed_in(browser), "opening the link (GET) must not sign in: mail scanners prefetch links"
+
+    done = browser.submit(link, link)
+    assert done.status_code == 302
+    assert signed_in(browser)
+    [project_id] = browser.project_ids()
+    assert balance(core, project_id).free_requests == 20
+    with store(app) as db:
+        assert db.scalar(select(User.email)) == "ada@example.com"
+
+
+def test_magic_link_works_once(browser, app):
+    link = browser.request_link("once@example.com")
+    assert browser.submit(link, link).status_code == 302
+    other = type(browser)(app, browser.smtp)
+    again = other.submit("/login", link)
+    assert again.status_code == 400 and "expired or was already used" in again.get_data(as_text=True)
+    assert "expired or was already used" in other.get(link).get_data(as_text=True)
+    assert not signed_in(other)
+
+
+def test_expired_magic_link_is_refused_and_changes_nothing(browser, app):
+    link = browser.request_link("late@example.com")
+    with store(app) as db, db.begin():
+        db.execute(update(LoginToken).values(expires_at=dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=1)))
+    response = browser.submit("/login", link)
+    assert response.status_code == 400 and "expired" in response.get_data(as_text=True)
+    assert not signed_in(browser)
+    with store(app) as db:
+        assert db.scalar(select(User).where(User.email == "late@example.com")) is None
+        assert db.scalar(select(LoginToken.used_at)) is None
+
+
+def test_link_token_is_stored_only_as_a_hash(browser, app):
+    link = browser.request_link("hash@example.com")
+    token = link.rsplit("/", 1)[1]
+    with store(app) as db:
+        dump = repr(db.execute(text("SELECT * FROM login_tokens")).all())
+    assert token not in dump
+    assert re.search(r"'[0-9a-f]{64}'", dump)
+
+
+def test_same_answer_whether_or_not_the_email_is_known(browser, app):
+    browser.sign_in_by_email("known@example.com")
+    stranger = type(browser)(app, browser.smtp)
+
+    def answer(email):
+        body = stranger.submit("/login", "/login/email", {"email": email}).get_data(as_text=True)
+        return re.sub(r'value="[^"]+"', "", body)
+
+    assert answer("known@example.com") == answer("unknown@example.com")
+
+
+def test_magic_links_are_rate_limited_per_email(make_app, smtp):
+    from tests.account.conftest import Browser
+
+    browser = Browser(make_app(magic_link_per_email=2), smtp)
+    browser.request_link("busy@example.com")
+    browser.request_link("busy@example.com")
+    refused = browser.submit("/login", "/login/email", {"email": "busy@example.com"})
+    assert refused.status_code == 429 and "Too many" in refused.get_data(as_text=True)
+    assert len(smtp.sent_to("busy@example.com")) == 2
+    browser.request_link("calm@example.com")  # another address is not held back
+
+
+def test_magic_links_are_rate_limited_per_ip(make_app, smtp):
+    from tests.account.conftest import Browser
+
+    browser = Browser(make_app(magic_link_per_ip=3), smtp)
+    for i in range(3):
+        browser.request_link(f"ip{i}@example.com")
+    refused = browser.submit("/login", "/login/email", {"email": "ip9@example.com"})
+    assert refused.status_code == 429
+    assert smtp.sent_to("ip9@example.com") == []
+    other_ip = browser.submit("/login", "/login/email", {"email": "ip9@example.com"},
+                              environ_base={"REMOTE_ADDR": "10.1.2.3"})
+    assert other_ip.status_code == 200
+
+
+def test_bad_email_is_refused_without_mail(browser, smtp):
+    response = browser.submit("/login", "/login/email", {"email": "not-an-email"})
+    assert response.status_code == 400 and "not an email address" in response.get_data(as_text=True)
+    assert smtp.sent_to("not-an-email") == []
+
+
+# -- sessions -------------------------------------------------------------------------------
+
+def cookie(browser, app) -> str | None:
+    found = browser.client.get_cookie(app.config["SESSION_COOKIE_NAME"])
+    return found.value if found else None
+
+
+def test_sign_in_gives_a_new_session_id_and_the_old_one_dies(browser, app):
+    link = browser.request_link("fixation@example.com")
+    browser.get(link)
+    before = cookie(browser, app)
+    assert before
+    browser.submit(link, link)
+    after = cookie(browser, app)
+    assert after and after != before
+    attacker = app.test_client()
+    attacker.set_cookie(app.config["SESSION_COOKIE_NAME"], before)
+    assert attacker.get("/projects").status_code == 302  # the pre-sign-in id is worth nothing
+
+
+def test_sign_out_ends_the_session_on_the_server(browser, app):
+    browser.sign_in_by_email("bye@example.com")
+    stolen = cookie(browser, app)
+    assert browser.submit("/projects", "/logout").status_code == 302
+    assert not signed_in(browser)
+    replay = app.test_client()
+    replay.set_cookie(app.config["SESSION_COOKIE_NAME"], stolen)
+    assert replay.get("/projects").status_code == 302
+    with store(app) as db:
+        assert db.scalar(select(WebSession).where(WebSession.user_id.is_not(None))) is None
+
+
+def test_session_cookie_is_secure_httponly_samesite_and_headers_are_set(make_app):
+    app = make_app(cookie_secure=True, public_url="https://account.example")
+    response = app.test_client().get("/login", base_url="https://localhost")
+    set_cookie = response.headers["Set-Cookie"]
+    assert set_cookie.startswith("__Host-onekey-session=")
+    for flag in ("Secure", "HttpOnly", "SameSite=Lax", "Path=/"):
+        assert flag in set_cookie
+    assert response.headers["Strict-Transport-Security"].startswith("max-age=")
+    assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["X-Frame-Options"] == "DENY"
+    assert response.headers["Referrer-Policy"] == "no-referrer"
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_session_store_holds_no_raw_cookie_value(browser, app):
+    browser.sign_in_by_email("raw@example.com")
+    value = cookie(browser, app)
+    with store(app) as db:
+        assert value not in repr(db.execute(text("SELECT * FROM web_sessions")).all())
+
+
+# -- CSRF -----------------------------------------------------------------------------------
+
+def test_forms_without_csrf_token_are_refused_and_change_nothing(browser, smtp, app):
+    response = browser.client.post("/login/email", data={"email": "csrf@example.com"})
+    assert response.status_code == 400 and "Form refused" in response.get_data(as_text=True)
+    assert smtp.sent_to("csrf@example.com") == []
+
+    browser.sign_in_by_email("csrf@example.com")
+    projects = browser.project_ids()
+    for path in ("/projects", f"/projects/{projects[0]}/keys", f"/projects/{projects[0]}/rename", "/logout"):
+        refused = browser.client.post(path, data={"name": "sneaky"})
+        assert refused.status_code == 400, path
+        forged = browser.client.post(path, data={"name": "sneaky", "csrf_token": "forged"})
+        assert forged.status_code == 400, path
+    assert browser.project_ids() == projects
+    assert signed_in(browser)
+    assert "sneaky" not in browser.get(f"/projects/{projects[0]}").get_data(as_text=True)
+
+
+# -- OAuth ----------------------------------------------------------------------------------
+
+def test_google_oidc_sign_in_with_state_pkce_and_nonce(browser, google, core, app):
+    google.next_user = FakeUser(subject="g-100", email="Grace@Example.com")
+    response = browser.oauth("google", google)
+    assert response.status_code == 302 and signed_in(browser)
+    asked = google.authorize_requests[-1]
+    assert asked["code_challenge_method"] == "S256" and asked["code_challenge"]
+    assert asked["state"] and asked["nonce"] and "openid" in asked["scope"].split()
+    assert asked["redirect_uri"] == "http://localhost/login/google/callback"
+    assert google.token_requests[-1]["code_verifier"]
+    [project_id] = browser.project_ids()
+    assert balance(core, project_id).free_requests == 20
+    with store(app) as db:
+        identity = db.scalar(select(OAuthIdentity).where(OAuthIdentity.subject == "g-100"))
+        assert identity.provider == "google" and identity.user.email == "grace@example.com"
+
+
+def test_replayed_oauth_callback_is_refused(browser, google, app):
+    google.next_user = FakeUser(subject="g-200", email="replay@example.com")
+    start = browser.client.get("/login/google")
+    import requests
+    from urllib.parse import urlsplit
+    back = urlsplit(requests.get(start.headers["Location"], allow_redirects=False, timeout=10).headers["Location"])
+    callback = f"{back.path}?{back.query}"
+    assert browser.get(callback).status_code == 302
+    browser.submit("/projects", "/logout")
+    again = browser.get(callback)
+    assert again.status_code == 400 and "Sign-in failed" in again.get_data(as_text=True)
+    assert not signed_in(browser)
+
+
+def test_forged_state_is_refused_and_changes_nothing(browser, google, app):
+    google.next_user = FakeUser(subject="g-300", email="forged@example.com")
+    browser.get("/login/google")  # a real state exists in this session, but not this one
+    tokens_before = len(google.token_requests)
+    response = browser.get("/login/google/callback?code=stolen-code&state=forged-state")
+    assert response.status_code == 400 and "Sign-in failed" in response.get_data(as_text=True)
+    assert len(google.token_requests) == tokens_before, "a forged callback must not reach the token endpoint"
+    assert not signed_in(browser)
+    with store(app) as db:
+        assert db.scalar(select(User).where(User.email == "forged@example.com")) is None
+
+
+def test_callback_without_a_session_is_refused(app, google):
+    response = app.test_client().get("/login/google/callback?code=x&state=y")
+    assert response.status_code == 400
+
+
+def test_provider_denial_shows_a_clear_page(browser, google):
+    google.deny_next = True
+    response = browser.oauth("google", google)
+    assert response.status_code == 400 and "Sign-in failed" in response.get_data(as_text=True)
+    assert not signed_in(browser)
+
+
+def test_oauth_links_to_existing_user_through_a_verified_email(browser, google, app):
+    browser.sign_in_by_email("linus@example.com")
+    projects = browser.project_ids()
+    browser.submit("/projects", "/logout")
+    google.next_user = FakeUser(subject="g-400", email="linus@example.com", email_verified=True)
+    assert browser.oauth("google", google).status_code == 302
+    assert browser.project_ids() == projects, "the same user, not a second account"
+    with store(app) as db:
+        assert db.scalar(select(text("count(*)")).select_from(User).where(User.email == "linus@example.com")) == 1
+
+
+def test_oauth_with_an_unverified_email_does_not_take_over_an_account(browser, google, app):
+    browser.sign_in_by_email("victim@example.com")
+    browser.submit("/projects", "/logout")
+    google.next_user = FakeUser(subject="g-evil", email="victim@example.com", email_verified=False)
+    response = browser.oauth("google", google)
+    assert response.status_code == 403 and "verified email" in response.get_data(as_text=True)
+    assert not signed_in(browser)
+    with store(app) as db:
+        assert db.scalar(select(OAuthIdentity).where(OAuthIdentity.subject == "g-evil")) is None
+
+
+def test_github_sign_in_uses_the_primary_verified_email(browser, github, app):
+    github.next_user = FakeUser(subject="4242", email="Octo@Example.com", login="octo")
+    assert browser.oauth("github", github).status_code == 302 and signed_in(browser)
+    assert github.authorize_requests[-1]["code_challenge_method"] == "S256"
+    assert github.token_requests[-1]["code_verifier"]
+    projects = browser.project_ids()
+    browser.submit("/projects", "/logout")
+    github.next_user = FakeUser(subject="4242", email="changed@example.com", login="octo")
+    assert browser.oauth("github", github).status_code == 302
+    assert browser.project_ids() == projects  # the identity, not the email, names the user
+    with store(app) as db:
+        identity = db.scalar(select(OAuthIdentity).where(OAuthIdentity.provider == "github"))
+        assert identity.subject == "4242" and identity.user.email == "octo@example.com"
+
+
+def test_unknown_provider_is_404(browser):
+    assert browser.get("/login/myspace").status_code == 404
+
+
+@pytest.mark.parametrize("provider", ["google", "github"])
+def test_login_page_offers_configured_providers(browser, provider):
+    assert f'href="/login/{provider}"' in browser.get("/login").get_data(as_text=True)
