@@ -57,7 +57,7 @@ def test_the_design_layout_loads_and_env_supplies_secrets(tmp_path):
     ("[[channels]]\nname = \"a\"\nprovider = \"openai\"\n", "has no key"),
     ("[[channels]]\nname = \"a\"\nprovider = \"openai\"\napi_key_env = \"MISSING_VAR\"\n", "MISSING_VAR is not set"),
     ("[[channels]]\nname = \"a\"\nprovider = \"openai\"\napi_key = \"k\"\n"
-     "[[channels]]\nname = \"a\"\nprovider = \"xai\"\napi_key = \"k\"\n", "duplicate channel name: a"),
+     "[[channels]]\nname = \"a\"\nprovider = \"xai\"\napi_key = \"k\"\n", "duplicate channel name 'a'"),
     ("[core]\nmax_body_bytes = \"big\"\n", "max_body_bytes must be int"),
     ("[core\n", "onekey.toml"),
 ])
