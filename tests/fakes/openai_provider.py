@@ -61,7 +61,14 @@ def last_user_text(body: dict) -> str:
 
 
 class FakeOpenAI:
-    """Start with `await fake.start()`; `fake.url` is its base URL (…/v1)."""
+    """Start with `await fake.start()`; `fake.url` is its base URL (…/v1).
+
+    Subclasses (tests/fakes/providers.py) speak other providers' dialects by overriding the
+    class attributes and hooks below: base path, endpoints, auth check, error body, usage.
+    """
+
+    base_path = "/v1"
+    endpoints: tuple[str, ...] = ("chat/completions", "responses")
 
     def __init__(self, api_key: str = "sk-fake-provider-key-0123456789", name: str = "fake") -> None:
         self.api_key = api_key
@@ -74,15 +81,35 @@ class FakeOpenAI:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
+        return f"http://127.0.0.1:{self.port}{self.base_path}"
+
+    # -- dialect hooks -------------------------------------------------------------------
+
+    def authorized(self, request: web.Request) -> bool:
+        return request.headers.get("Authorization") == f"Bearer {self.api_key}"
+
+    def auth_failure(self, request: web.Request) -> web.Response:
+        return web.json_response({"error": {"message": "Incorrect API key provided: "
+                                            f"{request.headers.get('Authorization', '')[7:]}",
+                                            "type": "invalid_request_error", "code": "invalid_api_key",
+                                            "param": None}}, status=401)
+
+    def error_payload(self, status: int, message: str) -> object:
+        """The provider's error body for a queued `status` behaviour without a body."""
+        return {"error": {"message": message, "type": "server_error", "code": None, "param": None}}
+
+    def chat_usage_events(self, base: dict, usage: dict, with_usage: bool) -> list[dict]:
+        """The events after the finish chunk that carry usage (OpenAI: one usage-only chunk)."""
+        return [{**base, "object": "chat.completion.chunk", "choices": [], "usage": usage}] if with_usage else []
 
     def queue(self, *behaviours: Behaviour) -> None:
         self.behaviours.extend(behaviours)
 
     async def start(self, port: int = 0) -> None:
         app = web.Application(client_max_size=64 * 1024 * 1024)
-        app.router.add_post("/v1/chat/completions", self._chat)
-        app.router.add_post("/v1/responses", self._responses)
+        handlers = {"chat/completions": self._chat, "responses": self._responses}
+        for endpoint in self.endpoints:
+            app.router.add_post(f"{self.base_path}/{endpoint}", handlers[endpoint])
         self._runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", port)
@@ -104,19 +131,13 @@ class FakeOpenAI:
         return got, (self.behaviours.popleft() if self.behaviours else Behaviour())
 
     def _auth_error(self, request: web.Request) -> web.Response | None:
-        if request.headers.get("Authorization") != f"Bearer {self.api_key}":
-            return web.json_response({"error": {"message": "Incorrect API key provided: "
-                                                f"{request.headers.get('Authorization', '')[7:]}",
-                                                "type": "invalid_request_error", "code": "invalid_api_key",
-                                                "param": None}}, status=401)
-        return None
+        return None if self.authorized(request) else self.auth_failure(request)
 
     async def _common(self, request: web.Request, b: Behaviour) -> web.StreamResponse | None:
         if b.delay:
             await asyncio.sleep(b.delay)
         if b.kind == "status":
-            return web.json_response(b.body or {"error": {"message": f"fake error {b.status}",
-                                                           "type": "server_error", "code": None, "param": None}},
+            return web.json_response(b.body or self.error_payload(b.status, f"fake error {b.status}"),
                                      status=b.status, headers=b.headers)
         if b.kind == "html":
             return web.Response(status=b.status if b.status != 200 else 502,
@@ -169,8 +190,7 @@ class FakeOpenAI:
             events.append(chunk)
         events.append({**base, "object": "chat.completion.chunk", **({"usage": None} if with_usage else {}),
                        "choices": [{"index": 0, "delta": {}, "finish_reason": "stop", "logprobs": None}]})
-        if with_usage:
-            events.append({**base, "object": "chat.completion.chunk", "choices": [], "usage": usage})
+        events += self.chat_usage_events(base, usage, with_usage)
         data = [f"data: {json.dumps(e)}\n\n".encode() for e in events] + [b"data: [DONE]\n\n"]
         return await self._stream(request, b, data)
 

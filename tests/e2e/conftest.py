@@ -1,0 +1,63 @@
+"""Stacks with several fake providers and channels, for the provider and failover tests."""
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+
+import pytest
+
+from onekey.v1 import metering_pb2
+from router_core.settings import ChannelSettings, CoreSettings, Secret, Timeouts
+from tests.fakes.providers import FakeAnthropic, FakeGemini, FakeOpenAI, FakeXAI
+from tests.stack import SERVICE_TOKEN, Stack  # noqa: F401  (SERVICE_TOKEN: for the metrics tests)
+
+FAKES = {"openai": FakeOpenAI, "anthropic": FakeAnthropic, "google": FakeGemini, "xai": FakeXAI}
+
+
+def channel_to(fake: FakeOpenAI, provider: str, name: str, **kw) -> ChannelSettings:
+    return ChannelSettings(name=name, provider=provider, base_url=fake.url, api_key=Secret(fake.api_key), **kw)
+
+
+@pytest.fixture
+def start_fake(loop_thread):
+    """start_fake(provider) -> a started fake of that provider's dialect, stopped afterwards."""
+    started = []
+
+    def start(provider: str = "openai", **kw) -> FakeOpenAI:
+        fake = FAKES[provider](**kw)
+        loop_thread.run(fake.start())
+        started.append(fake)
+        return fake
+
+    yield start
+    for fake in started:
+        loop_thread.run(fake.stop())
+
+
+@pytest.fixture
+def make_stack(loop_thread, tmp_path):
+    """make_stack(channels, **core_settings) -> a running Stack on SQLite, stopped afterwards."""
+    stacks = []
+
+    def make(channels, **settings) -> Stack:
+        base = CoreSettings(database_url=f"sqlite:///{tmp_path}/router-{len(stacks)}.db",
+                            channels=tuple(channels), usage_flush_interval=0.05,
+                            timeouts=Timeouts(connect=2.0, first_byte=1.0, idle=2.0))
+        stack = Stack(replace(base, **settings), loop=loop_thread)
+        stacks.append(stack)
+        return stack
+
+    yield make
+    for stack in stacks:
+        stack.stop()
+
+
+def usage_events(stack: Stack, project_id: str, count: int, timeout: float = 5.0) -> list:
+    """The project's usage events, newest first, once `count` of them are written."""
+    deadline = time.monotonic() + timeout
+    while True:
+        events = stack.metering.ListUsageEvents(metering_pb2.ListUsageEventsRequest(project_id=project_id),
+                                                metadata=stack.metadata).events
+        if len(events) >= count or time.monotonic() > deadline:
+            return list(events)
+        time.sleep(0.05)
