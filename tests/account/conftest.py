@@ -14,20 +14,29 @@ from account.app import create_app
 from account.mail import SmtpMailer
 from account.settings import AccountSettings, OAuthProviderSettings, Secret, SmtpSettings
 from router_core.settings import CoreSettings
+from tests.conftest import openai_channel
 from tests.fakes.oauth_provider import FakeOAuthProvider
+from tests.fakes.openai_provider import FakeOpenAI
 from tests.fakes.smtp import FakeSmtp
-from tests.stack import SERVICE_TOKEN, Stack
+from tests.stack import SERVICE_TOKEN, LoopThread, Stack
 
 PUBLIC_URL = "http://localhost"
 
 
 @pytest.fixture(scope="session")
 def core(tmp_path_factory):
-    """The real core and edge (sandbox provider) shared by the account tests; projects are per test."""
+    """The real core and edge shared by the account tests (projects are per test): the sandbox
+    provider, and an OpenAI channel to the fake provider for priced models."""
     db = tmp_path_factory.mktemp("core") / "router.db"
-    stack = Stack(CoreSettings(database_url=f"sqlite:///{db}", channels=(), usage_flush_interval=0.05))
+    loop = LoopThread()
+    provider = FakeOpenAI()
+    loop.run(provider.start())
+    stack = Stack(CoreSettings(database_url=f"sqlite:///{db}", channels=(openai_channel(provider),),
+                               usage_flush_interval=0.05), loop=loop)
     yield stack
     stack.stop()
+    loop.run(provider.stop())
+    loop.close()
 
 
 @pytest.fixture(scope="session")
