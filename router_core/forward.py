@@ -250,7 +250,7 @@ class Forwarder:
     def _estimate(self, meter: _Meter) -> Usage:
         """Usage by local token count, flagged as estimated: never free, never a crash."""
         prompt = sum(self.tokens.count(t) + 4 for t in prompt_texts(meter.body))
-        output = sum(self.tokens.count(t) for t in output_texts(meter.output, meter.stream))
+        output = self.tokens.count("".join(output_texts(meter.output, meter.stream)))
         return Usage(input_tokens=max(prompt, 1), output_tokens=output, estimated=True)
 
 

@@ -39,7 +39,7 @@ class MeteringServicer(metering_pb2_grpc.MeteringServiceServicer):
     async def GetBalance(self, request, context):
         p = await self._reports.balance(request.project_id)
         return metering_pb2.Balance(project_id=p.id, balance_micro_usd=p.balance_micro_usd,
-                                    free_requests=p.free_requests)
+                                    free_requests=p.free_requests, reserved_micro_usd=p.leased_micro_usd)
 
     @unary
     async def GetUsageSummary(self, request, context):
