@@ -30,7 +30,8 @@ def serve(section: Mapping[str, Any], core_settings: CoreSettingsLike, env: Mapp
         settings = load_account_settings(section, core_settings, env)
     except ConfigError as exc:
         raise SystemExit(f"onekey account: {exc}") from None
-    server, port = create_server(settings)
+    app = create_app(settings)
+    server, port = create_server(settings, app)
 
     def stop(signum, _frame):
         logger.info("account app stopping (signal %d)", signum)
@@ -44,5 +45,5 @@ def serve(section: Mapping[str, Any], core_settings: CoreSettingsLike, env: Mapp
         server.run()
     finally:
         server.close()
-        server.application.extensions["onekey_engine"].dispose()
+        app.extensions["onekey_engine"].dispose()
         logger.info("account app stopped")

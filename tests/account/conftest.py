@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import threading
 from urllib.parse import urlsplit
 
 import grpc
 import pytest
 import requests
+from waitress import wasyncore
 
 from account.app import create_app
 from account.mail import SmtpMailer
+from account.server import create_server
 from account.settings import AccountSettings, OAuthProviderSettings, Secret, SmtpSettings
 from router_core.settings import CoreSettings
 from tests.conftest import openai_channel
@@ -108,6 +111,24 @@ def app(make_app):
 @pytest.fixture
 def browser(app, smtp):
     return Browser(app, smtp)
+
+
+class ServedApp:
+    """The account app behind the production WSGI server (waitress) on a loopback port."""
+
+    def __init__(self, settings: AccountSettings, app) -> None:
+        self.server, self.port = create_server(dataclasses.replace(settings, listen="127.0.0.1:0"), app)
+        self._thread = threading.Thread(target=self.server.run, daemon=True)
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        self.server.task_dispatcher.shutdown(timeout=5)
+        wasyncore.close_all(self.server._map)  # ends run()'s loop from this thread
+        self._thread.join(10)
 
 
 _CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')

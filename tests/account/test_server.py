@@ -1,0 +1,62 @@
+"""The account app behind waitress: health check, and `onekey account` stopping on SIGTERM."""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from tests.account.conftest import ServedApp
+
+
+def test_served_by_waitress_with_healthz_and_pages(settings, app):
+    served = ServedApp(settings, app)
+    try:
+        with urllib.request.urlopen(f"{served.url}/healthz", timeout=5) as response:
+            assert response.status == 200 and b'"ok"' in response.read()
+        with urllib.request.urlopen(f"{served.url}/login", timeout=5) as response:
+            assert b"Email me a sign-in link" in response.read()
+    finally:
+        served.stop()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_onekey_account_runs_and_stops_cleanly_on_sigterm(tmp_path):
+    port = _free_port()
+    config = tmp_path / "onekey.toml"
+    config.write_text(f'[core]\nlisten = "127.0.0.1:{_free_port()}"\n\n[account]\nlisten = "127.0.0.1:{port}"\n'
+                      f'database_url = "sqlite:///{tmp_path}/account.db"\n')
+    env = {**os.environ, "ONEKEY_SERVICE_TOKEN": "svc-test-token"}
+    proc = subprocess.Popen([sys.executable, "-m", "onekey_cli", "account", "--config", str(config)], cwd=tmp_path,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as response:
+                    assert response.status == 200
+                    break
+            except OSError:
+                assert proc.poll() is None, proc.stdout.read()
+                assert time.monotonic() < deadline, "the account app did not start"
+                time.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)
+        output, _ = proc.communicate(timeout=20)
+        assert proc.returncode == 0, output
+        assert "account app stopped" in output
+        assert "svc-test-token" not in output
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
