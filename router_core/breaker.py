@@ -140,12 +140,12 @@ class Breaker:
         return len(self._outcomes), self._failed
 
     def _open(self, now: float) -> None:
+        # The window's outcomes stay: they are the error rate an operator should see while
+        # the circuit is open. They are cleared when it closes.
         self.state = OPEN
         self.opened += 1
         self._open_until = now + self._cooldown
         self._probe_out = False
-        self._outcomes.clear()
-        self._failed = 0
 
     def _close(self) -> None:
         self.state = CLOSED
