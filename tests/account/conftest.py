@@ -116,8 +116,8 @@ def browser(app, smtp):
 class ServedApp:
     """The account app behind the production WSGI server (waitress) on a loopback port."""
 
-    def __init__(self, settings: AccountSettings, app) -> None:
-        self.server, self.port = create_server(dataclasses.replace(settings, listen="127.0.0.1:0"), app)
+    def __init__(self, settings: AccountSettings, app, port: int = 0) -> None:
+        self.server, self.port = create_server(dataclasses.replace(settings, listen=f"127.0.0.1:{port}"), app)
         self._thread = threading.Thread(target=self.server.run, daemon=True)
         self._thread.start()
 
