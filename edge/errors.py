@@ -41,6 +41,9 @@ def from_rpc_error(err: grpc.aio.AioRpcError, headers: dict[str, str]) -> web.Re
         return error_response(503, "The OneKey routing core is unreachable; try again shortly.",
                               "api_error", "core_unavailable", headers=headers)
     status, type_ = STATUS_TABLE.get(code, INTERNAL)
+    if status >= 500 and trailing.get("onekey-error-code"):
+        # The core's own verdict (e.g. no channel for the provider): an SDK retry cannot help.
+        headers = {**headers, "x-should-retry": "false"}
     message = (err.details() or "request failed") if (status, type_) != INTERNAL else "internal error"
     return error_response(status, message, type_, trailing.get("onekey-error-code") or None,
                           trailing.get("onekey-error-param") or None, headers=headers)

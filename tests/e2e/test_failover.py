@@ -195,3 +195,27 @@ def test_sse_lines_split_across_reads_arrive_whole(pair):
 def scrape(stack) -> str:
     with urllib.request.urlopen(f"http://127.0.0.1:{stack.core.metrics_port}/metrics", timeout=5) as resp:
         return resp.read().decode()
+
+
+def test_a_provider_without_a_channel_is_a_clear_503_not_retried(pair):
+    primary, backup, stack, _, _ = pair
+    _, key = stack.new_key()
+    client = openai.OpenAI(base_url=stack.base_url, api_key=key, max_retries=2)
+    with pytest.raises(openai.InternalServerError) as info:
+        client.chat.completions.create(model="google/gemini-2.5-pro", messages=MSG)
+    assert info.value.status_code == 503 and info.value.code == "provider_not_configured"
+    assert info.value.response.headers["x-should-retry"] == "false"
+
+
+def test_a_stream_that_stalls_between_chunks_ends_with_an_error_event(start_fake, make_stack):
+    slow = start_fake("openai")
+    stack = make_stack([channel_to(slow, "openai", "slow")], timeouts=Timeouts(connect=1.0, first_byte=1.0, idle=0.2))
+    _, key = stack.new_key()
+    client = openai.OpenAI(base_url=stack.base_url, api_key=key, max_retries=0)
+    slow.queue(Behaviour(kind="ok", chunk_delay=0.6))
+    got = []
+    with pytest.raises(openai.APIError) as info:
+        for chunk in client.chat.completions.create(model="gpt-4.1-mini", stream=True, messages=MSG):
+            got.append(chunk)
+    assert got and "stopped sending" in info.value.message
+    assert channels(stack)["slow"].error_rate > 0
