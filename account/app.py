@@ -121,7 +121,9 @@ def _pages(app: Flask, engine: Engine) -> None:
         headers.setdefault("Content-Security-Policy", CSP)
         headers.setdefault("X-Content-Type-Options", "nosniff")
         headers.setdefault("X-Frame-Options", "DENY")
-        headers.setdefault("Referrer-Policy", "no-referrer")  # sign-in links never leak via Referer
+        # same-origin: sign-in links never leak to other sites, while our own HTTPS form posts keep
+        # the Referer that Flask-WTF's strict check wants.
+        headers.setdefault("Referrer-Policy", "same-origin")
         headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
         headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
         if app.config["SESSION_COOKIE_SECURE"]:

@@ -70,6 +70,7 @@ class UsageEvent:
     output_tokens: int
     charged_micro_usd: int
     latency_ms: int
+    key_id: str = ""
 
 
 def _when(ts: Timestamp, present: bool) -> dt.datetime | None:
@@ -148,7 +149,8 @@ class CoreClient:
 
     def usage(self, project_id: str, start: dt.datetime, end: dt.datetime, by: str) -> tuple[list[UsageRow], UsageRow]:
         """Usage rows grouped by 'day' or 'model' over [start, end), and their total."""
-        group = {"day": metering_pb2.GROUP_BY_DAY, "model": metering_pb2.GROUP_BY_MODEL}[by]
+        group = {"day": metering_pb2.GROUP_BY_DAY, "model": metering_pb2.GROUP_BY_MODEL,
+                 "key": metering_pb2.GROUP_BY_KEY}[by]
         summary = self._call(self._metering.GetUsageSummary, metering_pb2.GetUsageSummaryRequest(
             project_id=project_id, start=_timestamp(start), end=_timestamp(end), group_by=group))
         return [_row(r) for r in summary.rows], _row(summary.total)
@@ -159,5 +161,11 @@ class CoreClient:
         return [UsageEvent(request_id=e.request_id, time=e.time.ToDatetime(tzinfo=dt.timezone.utc), model=e.model,
                            endpoint=e.endpoint, stream=e.stream, status=e.status,
                            input_tokens=e.usage.input_tokens, output_tokens=e.usage.output_tokens,
-                           charged_micro_usd=e.charged_micro_usd, latency_ms=e.latency_ms)
+                           charged_micro_usd=e.charged_micro_usd, latency_ms=e.latency_ms, key_id=e.key_id)
                 for e in listing.events]
+
+    def add_credit(self, project_id: str, amount_micro_usd: int, idempotency_key: str, reason: str) -> tuple[int, bool]:
+        """Credit (negative: debit) once per idempotency key: (balance after, whether this call applied it)."""
+        done = self._call(self._admin.AddCredit, admin_pb2.AddCreditRequest(
+            project_id=project_id, amount_micro_usd=amount_micro_usd, idempotency_key=idempotency_key, reason=reason))
+        return done.project.balance_micro_usd, done.applied

@@ -81,6 +81,36 @@ class SmtpSettings:
 
 
 @dataclass(frozen=True)
+class BillingSettings:
+    """Prepaid credits bought through a payments backend (Stripe Checkout, or none)."""
+
+    backend: str = "none"                  # stripe | none (none: the billing page says so)
+    stripe_secret_key: Secret = field(default_factory=lambda: Secret(""))
+    stripe_webhook_secret: Secret = field(default_factory=lambda: Secret(""))
+    stripe_api_base: str = "https://api.stripe.com"  # a local fake Stripe in tests, never the real one
+    stripe_crypto: bool = False            # offer stablecoin payments (Stripe's `crypto` method)
+    webhook_tolerance: int = 300           # seconds of clock skew a signed webhook may have
+    packs_usd: tuple[int, ...] = (10, 25, 100)
+    min_usd: int = 5
+    max_usd: int = 1000
+
+
+@dataclass(frozen=True)
+class AssistantSettings:
+    """The account assistant: a model reached through OneKey's own edge, paid by a system project."""
+
+    enabled: bool = True
+    model: str = "anthropic/claude-haiku-4-5"
+    base_url: str = ""                     # the edge's /v1; empty: [account].api_base_url
+    api_key: Secret = field(default_factory=lambda: Secret(""))  # empty: a system key made at first use
+    budget_usd: int = 10                   # credit of a system project made at first use
+    per_minute: int = 5                    # questions per user
+    per_day: int = 100
+    timeout: float = 60.0
+    max_question_chars: int = 2000
+
+
+@dataclass(frozen=True)
 class AccountSettings:
     listen: str = "127.0.0.1:5000"
     database_url: str = "sqlite:///.onekey/account.db"
@@ -105,6 +135,8 @@ class AccountSettings:
     github: OAuthProviderSettings | None = None
     shutdown_timeout: float = 10.0
     threads: int = 8
+    billing: BillingSettings = field(default_factory=BillingSettings)
+    assistant: AssistantSettings = field(default_factory=AssistantSettings)
 
     @property
     def oauth_providers(self) -> tuple[OAuthProviderSettings, ...]:
@@ -123,6 +155,12 @@ _TYPES: dict[str, type | tuple[type, ...]] = {
     "google_client_id": str, "google_client_secret_env": str, "google_metadata_url": str,
     "github_client_id": str, "github_client_secret_env": str, "github_authorize_url": str,
     "github_token_url": str, "github_api_url": str, "shutdown_timeout": (int, float), "threads": int,
+    "payments": str, "stripe_secret_key_env": str, "stripe_webhook_secret_env": str, "stripe_api_base": str,
+    "stripe_crypto": bool, "stripe_webhook_tolerance": int, "credit_packs_usd": list, "checkout_min_usd": int,
+    "checkout_max_usd": int,
+    "assistant_enabled": bool, "assistant_model": str, "assistant_base_url": str, "assistant_api_key_env": str,
+    "assistant_budget_usd": int, "assistant_per_minute": int, "assistant_per_day": int,
+    "assistant_timeout": (int, float),
 }
 ACCOUNT_KEYS = frozenset(_TYPES)
 
@@ -188,6 +226,47 @@ def _smtp(section: Mapping[str, Any], env: Mapping[str, str]) -> SmtpSettings | 
     )
 
 
+def _billing(section: Mapping[str, Any], env: Mapping[str, str]) -> BillingSettings:
+    """Stripe when a secret key is there (or `payments = "stripe"` insists on one); else none."""
+    defaults = BillingSettings()
+    key = _secret(section, "stripe_secret_key_env", env, "STRIPE_SECRET_KEY")
+    backend = _get(section, "payments", "stripe" if key else "none")
+    if backend not in ("stripe", "none"):
+        raise ConfigError(f"[account].payments must be \"stripe\" or \"none\", not {backend!r}")
+    webhook = _secret(section, "stripe_webhook_secret_env", env, "STRIPE_WEBHOOK_SECRET")
+    if backend == "stripe" and not (key and webhook):
+        raise ConfigError("[account].payments is \"stripe\" but its secrets are not set: set stripe_secret_key_env "
+                          "and stripe_webhook_secret_env (or STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET)")
+    packs = _get(section, "credit_packs_usd", list(defaults.packs_usd))
+    low, high = _get(section, "checkout_min_usd", defaults.min_usd), _get(section, "checkout_max_usd", defaults.max_usd)
+    if not 1 <= low <= high:
+        raise ConfigError("[account].checkout_min_usd must be at least 1 and at most checkout_max_usd")
+    if not all(isinstance(p, int) and not isinstance(p, bool) and low <= p <= high for p in packs):
+        raise ConfigError("[account].credit_packs_usd must be whole dollar amounts within the checkout limits")
+    tolerance = _get(section, "stripe_webhook_tolerance", defaults.webhook_tolerance)
+    if tolerance <= 0:
+        raise ConfigError("[account].stripe_webhook_tolerance must be positive")
+    return BillingSettings(
+        backend=backend, stripe_secret_key=key, stripe_webhook_secret=webhook,
+        stripe_api_base=_http_url("stripe_api_base", _get(section, "stripe_api_base", defaults.stripe_api_base)),
+        stripe_crypto=_get(section, "stripe_crypto", False), webhook_tolerance=tolerance,
+        packs_usd=tuple(packs), min_usd=low, max_usd=high)
+
+
+def _assistant(section: Mapping[str, Any], env: Mapping[str, str]) -> AssistantSettings:
+    defaults = AssistantSettings()
+    base_url = _get(section, "assistant_base_url", "")
+    values = {name: _get(section, f"assistant_{name}", getattr(defaults, name))
+              for name in ("enabled", "model", "budget_usd", "per_minute", "per_day")}
+    if values["per_minute"] < 1 or values["per_day"] < 1 or values["budget_usd"] < 0:
+        raise ConfigError("[account].assistant_per_minute and assistant_per_day must be at least 1, "
+                          "assistant_budget_usd not negative")
+    return AssistantSettings(
+        base_url=_http_url("assistant_base_url", base_url) if base_url else "",
+        api_key=_secret(section, "assistant_api_key_env", env),
+        timeout=float(_get(section, "assistant_timeout", defaults.timeout)), **values)
+
+
 def _derived_secret_key(service_token: Secret) -> Secret:
     """A signing key every replica derives alike from the shared service credential."""
     if not service_token:
@@ -227,5 +306,6 @@ def load_account_settings(section: Mapping[str, Any], core_settings: CoreSetting
         service_token=token, secret_key=secret_key,
         cookie_secure=_get(section, "cookie_secure", public_url.startswith("https://")),
         smtp=_smtp(section, env), google=_oauth(section, env, "google"), github=_oauth(section, env, "github"),
+        billing=_billing(section, env), assistant=_assistant(section, env),
         **{**values, "api_base_url": _http_url("api_base_url", values["api_base_url"])}, **floats,
     )

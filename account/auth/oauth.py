@@ -29,12 +29,14 @@ def register_providers(oauth: OAuth, settings: AccountSettings) -> None:
         if p.metadata_url:  # OpenID Connect: endpoints and signing keys come from discovery
             oauth.register(p.name, client_id=p.client_id, client_secret=p.client_secret.reveal(),
                            server_metadata_url=p.metadata_url,
-                           client_kwargs={"scope": "openid email profile", "code_challenge_method": "S256"})
+                           client_kwargs={"scope": "openid email profile", "code_challenge_method": "S256",
+                                          "default_timeout": 10})
         else:
             oauth.register(p.name, client_id=p.client_id, client_secret=p.client_secret.reveal(),
                            authorize_url=p.authorize_url, access_token_url=p.token_url,
                            api_base_url=p.api_base_url,
-                           client_kwargs={"scope": "read:user user:email", "code_challenge_method": "S256"})
+                           client_kwargs={"scope": "read:user user:email", "code_challenge_method": "S256",
+                                          "default_timeout": 10})
 
 
 def profile_from(provider: str, client, token: dict) -> Profile:

@@ -29,6 +29,11 @@ def _providers() -> list[tuple[str, str]]:
     return [(p.name, LABELS.get(p.name, p.name)) for p in context().settings.oauth_providers]
 
 
+def _login_page(form: EmailForm) -> str:
+    return render_template("auth/login.html", form=form, providers=_providers(),
+                           free_requests=context().settings.first_project_free_requests)
+
+
 def refused(title: str, message: str, status: int = 400):
     return render_template("error.html", title=title, message=message, back=url_for("auth.login")), status
 
@@ -37,14 +42,14 @@ def refused(title: str, message: str, status: int = 400):
 def login():
     if current_user.is_authenticated:
         return redirect(url_for("projects.home"))
-    return render_template("auth/login.html", form=EmailForm(), providers=_providers())
+    return _login_page(EmailForm())
 
 
 @bp.post("/login/email")
 def email_link():
     form = EmailForm()
     if not form.validate_on_submit():
-        return render_template("auth/login.html", form=form, providers=_providers()), 400
+        return _login_page(form), 400
     settings = context().settings
     email = normalize_email(form.email.data)
     try:

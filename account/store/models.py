@@ -126,3 +126,44 @@ class KeyAudit(Base):
     action: Mapped[str] = mapped_column(String(16))  # create | revoke
     ip: Mapped[str] = mapped_column(String(64), default="")
     at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class Purchase(Base):
+    """A credit purchase through the payments backend: started at checkout, settled by its webhooks.
+
+    Amounts are integer cents as the payment provider counts them; the credit is cents * 10_000
+    micro-USD. `refunded_cents` is the cumulative refund already debited from the project.
+    """
+
+    __tablename__ = "purchases"
+    __table_args__ = (Index("ix_purchases_project_created", "project_id", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    project_id: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[str] = mapped_column(String(36), index=True)
+    amount_cents: Mapped[int] = mapped_column()
+    currency: Mapped[str] = mapped_column(String(8), default="usd")
+    # pending -> paid | processing (delayed method) -> paid | failed; expired; any paid -> refunded
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    session_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    payment_intent: Mapped[str | None] = mapped_column(String(255), index=True)
+    refunded_cents: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class ServiceCredential(Base):
+    """A credential the account app made for itself (the assistant's system project and key).
+
+    The key is usable, so it cannot be a hash: it is kept encrypted with a key derived from the
+    app's secret key, and never logged or shown.
+    """
+
+    __tablename__ = "service_credentials"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    project_id: Mapped[str] = mapped_column(String(64))
+    key_id: Mapped[str] = mapped_column(String(64))
+    key_prefix: Mapped[str] = mapped_column(String(32))
+    secret_encrypted: Mapped[str] = mapped_column(String(512))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)

@@ -7,7 +7,9 @@ import datetime as dt
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-from account.store.models import KeyAudit, LoginToken, OAuthIdentity, Project, RateEvent, User, WebSession
+from account.store.models import (
+    KeyAudit, LoginToken, OAuthIdentity, Project, Purchase, RateEvent, ServiceCredential, User, WebSession,
+)
 
 
 class UserRepository:
@@ -147,3 +149,45 @@ class KeyAuditRepository:
     def recent(self, project_id: str, limit: int = 20) -> list[KeyAudit]:
         return list(self._s.scalars(select(KeyAudit).where(KeyAudit.project_id == project_id)
                                     .order_by(KeyAudit.at.desc(), KeyAudit.id.desc()).limit(limit)))
+
+
+class PurchaseRepository:
+    def __init__(self, session: Session) -> None:
+        self._s = session
+
+    def add(self, project_id: str, user_id: str, amount_cents: int, currency: str) -> Purchase:
+        purchase = Purchase(project_id=project_id, user_id=user_id, amount_cents=amount_cents, currency=currency)
+        self._s.add(purchase)
+        self._s.flush()
+        return purchase
+
+    def get(self, purchase_id: str, *, lock: bool = False) -> Purchase | None:
+        query = select(Purchase).where(Purchase.id == purchase_id)
+        return self._s.scalar(query.with_for_update() if lock else query)
+
+    def by_session(self, session_id: str, *, lock: bool = False) -> Purchase | None:
+        query = select(Purchase).where(Purchase.session_id == session_id)
+        return self._s.scalar(query.with_for_update() if lock else query)
+
+    def by_payment_intent(self, payment_intent: str, *, lock: bool = False) -> Purchase | None:
+        query = select(Purchase).where(Purchase.payment_intent == payment_intent)
+        return self._s.scalar(query.with_for_update() if lock else query)
+
+    def for_project(self, project_id: str, limit: int = 50) -> list[Purchase]:
+        return list(self._s.scalars(select(Purchase).where(Purchase.project_id == project_id)
+                                    .order_by(Purchase.created_at.desc(), Purchase.id).limit(limit)))
+
+
+class ServiceCredentialRepository:
+    def __init__(self, session: Session) -> None:
+        self._s = session
+
+    def get(self, name: str) -> ServiceCredential | None:
+        return self._s.get(ServiceCredential, name)
+
+    def add(self, credential: ServiceCredential) -> None:
+        self._s.add(credential)
+        self._s.flush()
+
+    def delete(self, name: str) -> None:
+        self._s.execute(delete(ServiceCredential).where(ServiceCredential.name == name))

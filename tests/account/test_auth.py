@@ -163,7 +163,7 @@ def test_session_cookie_is_secure_httponly_samesite_and_headers_are_set(make_app
     assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert response.headers["X-Frame-Options"] == "DENY"
-    assert response.headers["Referrer-Policy"] == "no-referrer"
+    assert response.headers["Referrer-Policy"] == "same-origin"
     assert response.headers["Cache-Control"] == "no-store"
 
 
@@ -293,3 +293,43 @@ def test_unknown_provider_is_404(browser):
 @pytest.mark.parametrize("provider", ["google", "github"])
 def test_login_page_offers_configured_providers(browser, provider):
     assert f'href="/login/{provider}"' in browser.get("/login").get_data(as_text=True)
+
+
+def test_without_smtp_the_link_is_written_to_a_private_mail_file(make_app, tmp_path):
+    from account.mail import FileMailer
+    from tests.account.conftest import Browser
+
+    app = make_app(mail_dir=str(tmp_path / "mail"))
+    app.extensions["onekey"].mailer = FileMailer(str(tmp_path / "mail"))
+    browser = Browser(app, None)
+    assert browser.submit("/login", "/login/email", {"email": "local@example.com"}).status_code == 200
+    [mail] = (tmp_path / "mail").glob("*.eml")
+    assert mail.stat().st_mode & 0o777 == 0o600
+    link = re.search(r"http://localhost(/login/email/\S+)", mail.read_text()).group(1)
+    assert browser.submit(link, link).status_code == 302 and signed_in(browser)
+
+
+def test_mail_server_down_is_reported(make_app, smtp):
+    from account.mail import SmtpMailer
+    from account.settings import SmtpSettings
+    from tests.account.conftest import Browser
+
+    app = make_app()
+    app.extensions["onekey"].mailer = SmtpMailer(SmtpSettings(host="127.0.0.1", port=1, starttls=False, timeout=2))
+    response = Browser(app, smtp).submit("/login", "/login/email", {"email": "nomail@example.com"})
+    assert response.status_code == 503 and "could not send" in response.get_data(as_text=True)
+
+
+def test_over_https_a_same_origin_form_post_passes_the_strict_csrf_check(make_app, smtp):
+    app = make_app(cookie_secure=True, public_url="https://localhost")
+    client = app.test_client()
+    page = client.get("/login", base_url="https://localhost").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+    data = {"csrf_token": token, "email": "tls@example.com"}
+    cross = client.post("/login/email", data=data, base_url="https://localhost",
+                        headers={"Referer": "https://evil.example/login"})
+    assert cross.status_code == 400
+    same = client.post("/login/email", data=data, base_url="https://localhost",
+                       headers={"Referer": "https://localhost/login"})
+    assert same.status_code == 200
+    assert "https://localhost/login/email/" in smtp.wait_for("tls@example.com").get_content()
