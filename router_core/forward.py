@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from router_core.catalog import Catalog, ModelInfo
 from router_core.channels import ChannelPool
 from router_core.credits import Credits, Reservation
-from router_core.errors import ProviderUnavailable
+from router_core.errors import ModelNotFound
 from router_core.failover import open_upstream
 from router_core.keys import KeyIdentity, KeyValidator
 from router_core.metering import UsageRecorder
@@ -125,9 +125,11 @@ class Forwarder:
             prefer = await self.owners.check(identity.project_id, model.provider, req.body)
         channels = self.pool.candidates(model, prefer)
         if provider is None or not channels:
-            raise ProviderUnavailable(
-                f"No channel is configured for the provider `{model.provider}` of `{model.id}`.",
-                param="model", code="provider_not_configured")
+            # A deployment without a channel for this provider cannot serve the model at all:
+            # not a passing outage (retrying will not help), so 404 rather than 503.
+            raise ModelNotFound(
+                f"The model `{model.id}` is not available here: this OneKey has no channel for "
+                f"`{model.provider}`.", param="model", code="model_not_available")
         body = dict(req.body)
         body["model"] = model.upstream_id
         drop_usage_chunk = False

@@ -33,7 +33,7 @@ def decode(endpoint: str, raw: bytes) -> ClientRequest:
     if not isinstance(body, dict):
         raise InvalidRequest("The request body must be a JSON object.", code="invalid_json")
     model = body.get("model")
-    if model is None or model == "":
+    if model is None:
         raise InvalidRequest("You must provide a model parameter.", param="model", code="missing_required_parameter")
     if not isinstance(model, str):
         raise InvalidRequest("`model` must be a string.", param="model", code="invalid_type")
