@@ -197,14 +197,14 @@ def scrape(stack) -> str:
         return resp.read().decode()
 
 
-def test_a_provider_without_a_channel_is_a_clear_503_not_retried(pair):
+def test_a_provider_without_a_channel_is_a_clear_404_not_retried(pair):
     primary, backup, stack, _, _ = pair
     _, key = stack.new_key()
     client = openai.OpenAI(base_url=stack.base_url, api_key=key, max_retries=2)
-    with pytest.raises(openai.InternalServerError) as info:
+    with pytest.raises(openai.NotFoundError) as info:
         client.chat.completions.create(model="google/gemini-2.5-pro", messages=MSG)
-    assert info.value.status_code == 503 and info.value.code == "provider_not_configured"
-    assert info.value.response.headers["x-should-retry"] == "false"
+    assert info.value.status_code == 404 and info.value.code == "model_not_available"
+    assert "no channel for `google`" in info.value.message
 
 
 def test_a_stream_that_stalls_between_chunks_ends_with_an_error_event(start_fake, make_stack):
