@@ -115,7 +115,7 @@ async def _forward(request: web.Request, endpoint: str, request_id: str, ids: di
             "code": "stream_interrupted"}}).encode() + b"\n\n")
         await response.write_eof()
         return response
-    except (ConnectionResetError, ConnectionError):
+    except ConnectionError:
         # The client left: stop the upstream call at once (cancelling the RPC cancels it).
         call.cancel()
         raise
@@ -147,7 +147,8 @@ STATUS_NOTES = {
 
 def _model_json(m: common_pb2.Model) -> dict:
     def usd(micro: int) -> str:
-        return f"{micro / 1_000_000:.6f}".rstrip("0").rstrip(".") if micro else "0"
+        whole, frac = divmod(micro, 1_000_000)  # integer arithmetic: money never passes through a float
+        return f"{whole}.{frac:06d}".rstrip("0").rstrip(".")
 
     return {
         "id": m.id, "object": "model", "created": m.created, "owned_by": m.provider,
