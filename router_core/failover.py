@@ -87,22 +87,22 @@ async def open_upstream(provider: Provider, pool: ChannelPool, channels: list[Ch
         started = time.monotonic()
         try:
             resp = await provider.send(http, channel, call)
+            latency = time.monotonic() - started
+            if resp.status < 400 and _looks_right(resp, call.stream):
+                breaker.success(latency)
+                return Opened(resp, channel)
+            try:
+                raw = await _read_bounded(resp)
+            finally:
+                resp.close()
         except UpstreamError as exc:
             breaker.failure()
             _log(request_id, channel, provider, exc.code, attempts)
             failure, wait = UpstreamFailure(exc.status, openai_error(exc.message, "api_error", exc.code), True), None
             continue
         except asyncio.CancelledError:
-            breaker.release()
+            breaker.release()  # the client left mid-attempt: no verdict, let another probe go
             raise
-        latency = time.monotonic() - started
-        if resp.status < 400 and _looks_right(resp, call.stream):
-            breaker.success(latency)
-            return Opened(resp, channel)
-        try:
-            raw = await _read_bounded(resp)
-        finally:
-            resp.close()
         if resp.status < 400:  # a 200 with an HTML page: a proxy, not the provider's API
             verdict = UpstreamFailure(502, openai_error(
                 "The provider returned an unreadable answer.", "api_error", "bad_upstream_response"), True)
@@ -133,7 +133,7 @@ async def open_upstream(provider: Provider, pool: ChannelPool, channels: list[Ch
         wait = soonest
     elif call.model.status == "preview" and b"preview" not in failure.body:
         failure = UpstreamFailure(failure.status, with_note(failure.body, PREVIEW_NOTE), True)
-    return Opened(None, last or (channels[0] if channels else None), _final(failure, wait))
+    return Opened(None, last, _final(failure, wait))
 
 
 def _looks_right(resp: UpstreamResponse, stream: bool) -> bool:

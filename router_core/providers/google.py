@@ -31,7 +31,8 @@ class GoogleProvider(OpenAICompatible):
             return None
         status = error.get("status")
         if isinstance(status, str):
-            reasons = [d.get("reason") for d in error.get("details") or () if isinstance(d, dict)]
+            details = error.get("details")
+            reasons = [d.get("reason") for d in details if isinstance(d, dict)] if isinstance(details, list) else []
             return {"message": error.get("message"), "type": _STATUS_TYPE.get(status),
                     "code": status.lower(), "param": None, "reasons": reasons}
         return error

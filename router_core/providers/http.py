@@ -34,7 +34,11 @@ class HttpResponse:
                 raise UpstreamError("The provider's connection broke mid-answer.", 502, "upstream_error") from None
             if not data:
                 return
-            limit = self._timeouts.idle
+            # A reasoning model may open its stream at once (headers, `response.created`) and
+            # then think for minutes: the first-byte budget lasts until output flows (the first
+            # `delta`), and only then does the shorter idle limit between chunks apply.
+            if limit != self._timeouts.idle and b'"delta"' in data:
+                limit = self._timeouts.idle
             yield data
 
     async def read(self) -> bytes:

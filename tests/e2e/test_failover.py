@@ -219,3 +219,13 @@ def test_a_stream_that_stalls_between_chunks_ends_with_an_error_event(start_fake
             got.append(chunk)
     assert got and "stopped sending" in info.value.message
     assert channels(stack)["slow"].error_rate > 0
+
+
+def test_a_reasoning_pause_before_output_is_not_an_idle_stall(start_fake, make_stack):
+    thinker = start_fake("openai")
+    stack = make_stack([channel_to(thinker, "openai", "o3")], timeouts=Timeouts(connect=1.0, first_byte=3.0, idle=0.2))
+    _, key = stack.new_key()
+    client = openai.OpenAI(base_url=stack.base_url, api_key=key, max_retries=0)
+    thinker.queue(Behaviour(kind="ok", think=0.6))  # `response.created` at once, then silence
+    events = list(client.responses.create(model="openai/o3-pro", input="think hard", stream=True))
+    assert events[0].type == "response.created" and events[-1].type == "response.completed"

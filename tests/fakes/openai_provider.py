@@ -32,6 +32,7 @@ class Behaviour:
     delay: float = 0.0
     chunk_delay: float = 0.0
     usage: dict | None = None
+    think: float = 0.0          # a pause after the first event, as a reasoning model takes
 
 
 def _words(text: str) -> list[str]:
@@ -209,6 +210,8 @@ class FakeOpenAI:
                         request.transport.close()
                         return resp
                     await resp.write(piece)
+                    if b.think and i == 0:
+                        await asyncio.sleep(b.think)
                     if b.chunk_delay:
                         await asyncio.sleep(b.chunk_delay)
             await resp.write_eof()
