@@ -19,6 +19,7 @@ def create_project(db: Session, ctx, user: User, name: str) -> Project:
 
     Raises the core client's errors; then nothing is written here.
     """
+    db.refresh(user, with_for_update=True)  # two first sign-ins at once must not both get the grant
     free = 0 if user.free_grant_used else ctx.settings.first_project_free_requests
     info = ctx.core.create_project(name, free)
     project = ProjectRepository(db).add(info.id, user.id, name)
@@ -29,6 +30,7 @@ def create_project(db: Session, ctx, user: User, name: str) -> Project:
 
 def ensure_first_project(db: Session, ctx, user: User) -> None:
     """At sign-in: a user who never had the welcome project gets it now (if the core answers)."""
+    db.refresh(user, with_for_update=True)
     if user.free_grant_used or ProjectRepository(db).owned_by(user.id):
         return
     try:

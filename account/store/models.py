@@ -143,8 +143,9 @@ class Purchase(Base):
     user_id: Mapped[str] = mapped_column(String(36), index=True)
     amount_cents: Mapped[int] = mapped_column()
     currency: Mapped[str] = mapped_column(String(8), default="usd")
-    # pending -> paid | processing (delayed method) -> paid | failed; expired; any paid -> refunded
-    status: Mapped[str] = mapped_column(String(16), default="pending")
+    # pending -> paid, or processing (delayed method) -> paid | failed; pending -> expired;
+    # paid -> partially_refunded | refunded
+    status: Mapped[str] = mapped_column(String(24), default="pending")
     session_id: Mapped[str | None] = mapped_column(String(255), unique=True)
     payment_intent: Mapped[str | None] = mapped_column(String(255), index=True)
     refunded_cents: Mapped[int] = mapped_column(default=0)

@@ -152,3 +152,15 @@ def test_first_project_is_made_later_when_the_core_was_down_at_sign_in(make_app,
     [project_id] = up.project_ids()
     balance = core.metering.GetBalance(metering_pb2.GetBalanceRequest(project_id=project_id), metadata=core.metadata)
     assert balance.free_requests == 20
+
+
+def test_the_whole_app_runs_on_sqlite_and_postgresql(make_app, smtp, database_url, core):
+    browser = Browser(make_app(database_url=database_url.replace("router.db", "account.db")), smtp)
+    browser.sign_in_by_email("pg@example.com")
+    [first] = browser.project_ids()
+    assert browser.submit("/projects", "/projects", {"name": "Second"}).status_code == 302
+    assert len(browser.project_ids()) == 2
+    secret, _ = create_key(browser, first)
+    assert [k.name for k in core_keys(core, first)] == ["laptop"]
+    assert browser.submit("/projects", "/logout").status_code == 302
+    assert browser.get("/projects").status_code == 302
