@@ -13,8 +13,9 @@ from sqlalchemy import Engine, text
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from account import auth, dashboard, projects
+from account import assistant, auth, billing, dashboard, projects
 from account.auth.oauth import register_providers
+from account.billing.payments import Payments
 from account.core_client import CoreClient
 from account.forms import ConfirmForm
 from account.mail import Mailer, mailer_from_settings
@@ -31,7 +32,7 @@ CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' 
 
 
 def create_app(settings: AccountSettings, *, core_channel: grpc.Channel | None = None, mailer: Mailer | None = None,
-               engine: Engine | None = None) -> Flask:
+               engine: Engine | None = None, payments: Payments | None = None) -> Flask:
     """The account app. Collaborators not given are made from settings."""
     if not settings.secret_key:
         raise ValueError("the account app needs a secret key")
@@ -69,8 +70,9 @@ def create_app(settings: AccountSettings, *, core_channel: grpc.Channel | None =
 
     CSRFProtect(app)
     _login_manager(app)
-    for blueprint in (auth.bp, projects.bp, dashboard.bp):
+    for blueprint in (auth.bp, projects.bp, dashboard.bp, assistant.bp):
         app.register_blueprint(blueprint)
+    billing.install(app, payments or billing.payments_from_settings(settings.billing))
     _unit_of_work(app)
     _pages(app, engine)
     app.jinja_env.filters["usd"] = usd

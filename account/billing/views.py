@@ -1,0 +1,124 @@
+"""The billing page of a project, checkout, its return pages, and the provider's webhook."""
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, Flask, current_app, jsonify, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+
+from account.billing.forms import BuyForm
+from account.billing.money import parse_usd
+from account.billing.payments import InvalidWebhook, Payments, PaymentsUnavailable
+from account.billing.service import CheckoutRefused, RetryLater, WebhookHandler, start_checkout
+from account.core_client import CoreError
+from account.store.repositories import PurchaseRepository
+from account.web import context, db, owned_project
+
+logger = logging.getLogger(__name__)
+
+bp = Blueprint("billing", __name__)
+webhook_bp = Blueprint("billing_webhook", __name__)  # CSRF-exempt: the signature proves the sender
+
+PAYMENTS = "onekey_payments"
+
+
+def install(app: Flask, payments: Payments) -> None:
+    """Register the billing blueprints with their payments backend; the webhook skips CSRF."""
+    app.extensions[PAYMENTS] = payments
+    app.register_blueprint(bp)
+    app.register_blueprint(webhook_bp)
+    app.extensions["csrf"].exempt(webhook_bp)
+
+
+def payments() -> Payments:
+    return current_app.extensions[PAYMENTS]
+
+
+def _page(project, form: BuyForm | None = None, error: str | None = None, status: int = 200):
+    settings = context().settings.billing
+    balance, core_error = None, None
+    try:
+        balance = context().core.balance(project.id)
+    except CoreError as exc:
+        core_error = str(exc)
+    purchases = PurchaseRepository(db()).for_project(project.id)
+    return render_template("billing/show.html", project=project, balance=balance, core_error=core_error,
+                           purchases=purchases, packs=settings.packs_usd, min_usd=settings.min_usd,
+                           max_usd=settings.max_usd, enabled=payments().enabled,
+                           methods=payments().payment_methods(), form=form or BuyForm(),
+                           error=error), status
+
+
+@bp.get("/projects/<project_id>/billing")
+@login_required
+def show(project_id: str):
+    return _page(owned_project(project_id))
+
+
+@bp.post("/projects/<project_id>/billing/checkout")
+@login_required
+def checkout(project_id: str):
+    project = owned_project(project_id)  # another user's project is a 404 before anything else
+    form = BuyForm()
+    if not form.validate_on_submit():
+        return _page(project, form, "Enter an amount in dollars.", 400)
+    try:
+        cents = parse_usd(form.amount_usd.data)
+    except ValueError:
+        return _page(project, form, "Enter an amount in dollars, like 25 or 25.50.", 400)
+    public = context().settings.public_url
+
+    def urls(purchase_id: str) -> tuple[str, str]:
+        # {CHECKOUT_SESSION_ID} is filled in by Stripe on the way back.
+        return (public + url_for("billing.success", project_id=project.id) + "?session_id={CHECKOUT_SESSION_ID}",
+                public + url_for("billing.cancel", project_id=project.id, purchase=purchase_id))
+
+    try:
+        page = start_checkout(db(), payments(), context().settings.billing, project, current_user.id,
+                              current_user.email, cents, urls)
+    except CheckoutRefused as exc:
+        return _page(project, form, str(exc), 400)
+    except PaymentsUnavailable as exc:
+        return _page(project, form, f"{exc} Nothing was charged; try again in a minute.", 503)
+    return redirect(page, code=303)
+
+
+@bp.get("/projects/<project_id>/billing/success")
+@login_required
+def success(project_id: str):
+    project = owned_project(project_id)
+    purchase = PurchaseRepository(db()).by_session(request.args.get("session_id", ""))
+    if purchase is not None and purchase.project_id != project.id:
+        purchase = None
+    return render_template("billing/success.html", project=project, purchase=purchase)
+
+
+@bp.get("/projects/<project_id>/billing/cancel")
+@login_required
+def cancel(project_id: str):
+    return render_template("billing/cancel.html", project=owned_project(project_id))
+
+
+@webhook_bp.post("/stripe/webhook")
+def stripe_webhook():
+    """Stripe's events: 400 unless provably Stripe's; 200 once settled or ignored; 503 to be retried."""
+    try:
+        event = payments().verify_webhook(request.get_data(cache=False), request.headers.get("Stripe-Signature"))
+    except InvalidWebhook as exc:
+        logger.warning("stripe webhook refused: %s", exc)
+        return jsonify(error="invalid webhook"), 400
+    try:
+        outcome = WebhookHandler(db(), context().core).handle(event)
+    except (RetryLater, CoreError) as exc:
+        logger.warning("stripe event %s (%s) not settled yet: %s", event.id, event.type, type(exc).__name__)
+        return jsonify(error="try again later"), 503
+    logger.info("stripe event %s (%s): %s", event.id, event.type, outcome)
+    return jsonify(received=True, outcome=outcome)
+
+
+@bp.app_template_filter("cents")
+def cents(value: int) -> str:
+    return f"${value // 100:,}.{value % 100:02d}"
+
+
+__all__ = ["bp", "install", "webhook_bp"]
