@@ -154,20 +154,20 @@ def _chat(rid: str, model: str, reply: str, usage: tuple[int, int], stream: bool
 def _responses(rid: str, model: str, reply: str, usage: tuple[int, int], stream: bool) -> SandboxResponse:
     created = int(time.time())
     msg_id = f"msg_{rid}"
-    text_part = {"type": "output_text", "text": reply, "annotations": []}
+    text_part = {"type": "output_text", "text": reply, "annotations": [], "logprobs": []}
     item = {"type": "message", "id": msg_id, "status": "completed", "role": "assistant", "content": [text_part]}
     response = {
         "id": f"resp_{rid}", "object": "response", "created_at": created, "status": "completed",
         "model": model, "output": [item], "error": None, "incomplete_details": None,
         "instructions": None, "metadata": {}, "parallel_tool_calls": True, "temperature": 1.0,
         "tool_choice": "auto", "tools": [], "top_p": 1.0,
-        "usage": {"input_tokens": usage[0], "input_tokens_details": {"cached_tokens": 0},
+        "usage": {"input_tokens": usage[0], "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
                   "output_tokens": usage[1], "output_tokens_details": {"reasoning_tokens": 0},
                   "total_tokens": sum(usage)},
     }
     if not stream:
         return SandboxResponse(200, "application/json", [json.dumps(response).encode()])
-    pending = {**response, "status": "in_progress", "output": [], "usage": None}
+    pending = {k: v for k, v in response.items() if k != "usage"} | {"status": "in_progress", "output": []}
     seq = iter(range(1_000_000))
     parts = [
         _sse({"type": "response.created", "sequence_number": next(seq), "response": pending}, "response.created"),

@@ -175,7 +175,7 @@ class FakeOpenAI:
                 "system_fingerprint": "fp_fake"}
         if not body.get("stream"):
             payload = {**base, "object": "chat.completion", "choices": [{
-                "index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop",
+                "index": 0, "message": {"role": "assistant", "content": text, "refusal": None}, "finish_reason": "stop",
                 "logprobs": None}]}
             if b.kind != "no_usage":
                 payload["usage"] = usage
@@ -231,11 +231,11 @@ class FakeOpenAI:
         body = got.body or {}
         text = last_user_text(body)
         in_tokens = max(1, len(json.dumps(body.get("input", ""))) // 4)
-        usage = b.usage or {"input_tokens": in_tokens, "input_tokens_details": {"cached_tokens": 0},
+        usage = b.usage or {"input_tokens": in_tokens, "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
                             "output_tokens": len(_words(text)), "output_tokens_details": {"reasoning_tokens": 0},
                             "total_tokens": in_tokens + len(_words(text))}
         item = {"type": "message", "id": "msg_fake", "status": "completed", "role": "assistant",
-                "content": [{"type": "output_text", "text": text, "annotations": []}]}
+                "content": [{"type": "output_text", "text": text, "annotations": [], "logprobs": []}]}
         response = {"id": f"resp_fake{len(self.received)}", "object": "response", "created_at": int(time.time()),
                     "status": "completed", "model": body.get("model"), "output": [item], "usage": usage,
                     "error": None, "incomplete_details": None, "instructions": None, "metadata": {},
@@ -243,11 +243,11 @@ class FakeOpenAI:
                     "top_p": 1.0}
         if not body.get("stream"):
             return web.json_response(response)
-        pending = {**response, "status": "in_progress", "output": [], "usage": None}
+        pending = {k: v for k, v in response.items() if k != "usage"} | {"status": "in_progress", "output": []}
         events = [("response.created", {"response": pending})]
         for word in _words(text):
             events.append(("response.output_text.delta", {"item_id": "msg_fake", "output_index": 0,
-                                                          "content_index": 0, "delta": word}))
+                                                          "content_index": 0, "delta": word, "logprobs": []}))
         events.append(("response.completed", {"response": response}))
         data = [f"event: {name}\ndata: {json.dumps({'type': name, 'sequence_number': i, **payload})}\n\n".encode()
                 for i, (name, payload) in enumerate(events)]
