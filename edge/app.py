@@ -87,8 +87,23 @@ async def start(settings: EdgeSettings, app: web.Application | None = None) -> t
     return runner, runner.addresses[0][1]  # the real port when asked for port 0
 
 
+class _RedactParserErrors(logging.Filter):
+    """aiohttp logs a malformed request with the offending raw bytes, which may hold a key.
+
+    Keep the fact that a bad request was refused; drop the bytes and the traceback.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info or record.args:
+            record.msg, record.args = "malformed HTTP request refused: %s", (
+                type(record.exc_info[1]).__name__ if record.exc_info else "unknown",)
+            record.exc_info = record.exc_text = None
+        return True
+
+
 async def serve(settings: EdgeSettings) -> None:
     """Run the edge until SIGTERM or SIGINT, then drain open streams and exit."""
+    logging.getLogger("aiohttp.server").addFilter(_RedactParserErrors())
     runner, port = await start(settings)
     logger.info("edge listening: port=%d core=%s", port, settings.core)
     stop = asyncio.Event()
