@@ -17,6 +17,8 @@ from typing import Any
 from edge.settings import ConfigError as EdgeConfigError
 from edge.settings import EdgeSettings, load_edge_settings
 from router_core.settings import ConfigError as CoreConfigError
+from router_core.catalog import Catalog
+from router_core.channels import check_channel_models
 from router_core.settings import CoreSettings, Secret, load_core_settings
 
 SECTIONS = {"core", "edge", "account", "channels"}
@@ -71,6 +73,7 @@ def load(cli_value: str | None = None, env: Mapping[str, str] | None = None) -> 
         raise ConfigError(f"{path}: channels must be an array of tables ([[channels]])")
     try:
         core = load_core_settings(raw.get("core", {}), channels, env)
+        check_channel_models(list(core.channels), Catalog.load())
         edge = load_edge_settings(raw.get("edge", {}), core.listen)
     except CoreConfigError as exc:
         line = channel_line(text, exc.channel_index)

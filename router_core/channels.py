@@ -5,8 +5,8 @@ import random
 from collections.abc import Sequence
 
 from router_core.breaker import Breaker, BreakerSettings
-from router_core.catalog import ModelInfo
-from router_core.settings import ChannelSettings
+from router_core.catalog import Catalog, ModelInfo
+from router_core.settings import ChannelSettings, ConfigError
 
 
 class ChannelPool:
@@ -56,3 +56,14 @@ class ChannelPool:
         """A weighted random permutation (each next pick proportional to weight)."""
         # Efraimidis–Spirakis: sort by u^(1/w); one pass, no repeated draws.
         return sorted(group, key=lambda c: self._rng.random() ** (1.0 / c.weight), reverse=True)
+
+
+def check_channel_models(channels: list[ChannelSettings], catalog: Catalog) -> None:
+    """A channel's model subset must name catalog models of its own provider."""
+    for index, channel in enumerate(channels):
+        for name in channel.models:
+            model = catalog.get(name) or next(
+                (m for m in catalog.all() if m.provider == channel.provider and m.upstream_id == name), None)
+            if model is None or model.provider != channel.provider:
+                raise ConfigError(f"channel {channel.name!r} (channels[{index}]): models lists {name!r}, "
+                                  f"which is not a {channel.provider} model of the catalog", channel_index=index)

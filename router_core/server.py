@@ -15,20 +15,20 @@ from onekey.v1 import admin_pb2_grpc, metering_pb2_grpc, router_pb2_grpc
 from router_core.admin import AdminService
 from router_core.auth import ServiceTokenInterceptor
 from router_core.catalog import Catalog
-from router_core.channels import ChannelPool
-from router_core.metrics import start_metrics
-from router_core.response_owners import ResponseOwners
+from router_core.channels import ChannelPool, check_channel_models
 from router_core.credits import Credits
 from router_core.db import create_engine, create_schema, session_factory
 from router_core.forward import Forwarder
 from router_core.keys import KeyValidator
 from router_core.metering import UsageRecorder
+from router_core.metrics import start_metrics
 from router_core.providers import REGISTRY, Provider
 from router_core.providers.http import HttpClient
+from router_core.response_owners import ResponseOwners
 from router_core.servicers.admin import AdminServicer
 from router_core.servicers.metering import MeteringServicer
 from router_core.servicers.router import RouterServicer
-from router_core.settings import ChannelSettings, ConfigError, CoreSettings, Secret
+from router_core.settings import ChannelSettings, CoreSettings, Secret
 from router_core.tokens import TokenCounter
 from router_core.usage_reports import UsageReports
 
@@ -119,17 +119,6 @@ async def create_server(settings: CoreSettings, *, providers: Mapping[str, Provi
     metrics, metrics_port = (await start_metrics(pool, settings.metrics_listen)
                              if settings.metrics_listen else (None, 0))
     return CoreServer(server, port, engine, http, recorder, credits, settings, owners, pool, metrics, metrics_port)
-
-
-def check_channel_models(channels: list[ChannelSettings], catalog: Catalog) -> None:
-    """A channel's model subset must name catalog models of its own provider."""
-    for index, channel in enumerate(channels):
-        for name in channel.models:
-            model = catalog.get(name) or next(
-                (m for m in catalog.all() if m.provider == channel.provider and m.upstream_id == name), None)
-            if model is None or model.provider != channel.provider:
-                raise ConfigError(f"channel {channel.name!r} (channels[{index}]): models lists {name!r}, "
-                                  f"which is not a {channel.provider} model of the catalog", channel_index=index)
 
 
 async def serve(settings: CoreSettings) -> None:

@@ -12,7 +12,7 @@ import pytest
 from onekey_cli.config import ConfigError, load
 from router_core.breaker import BreakerSettings
 from router_core.catalog import Catalog
-from router_core.server import check_channel_models
+from router_core.channels import check_channel_models
 from router_core.settings import ChannelSettings, ConfigError as CoreConfigError, Secret
 from tests.stack import SERVICE_TOKEN
 
@@ -37,6 +37,7 @@ def refused(tmp_path, text: str) -> str:
     ('[[channels]]\nname = "b"\nprovider = "anthropic"\n', ["'b'", "has no key"]),
     ('[[channels]]\nname = "a"\nprovider = "xai"\napi_key = "k"\n', ["duplicate channel name 'a'", "channels[1]", "channels[0]"]),
     ('[[channels]]\nname = "b"\nprovider = "google"\napi_key = "k"\nweight = 0\n', ["weight must be at least 1"]),
+    ('[[channels]]\nname = "b"\nprovider = "google"\napi_key = "k"\nmodels = ["gpt-4.1"]\n', ["'gpt-4.1'", "google"]),
 ])
 def test_channel_errors_name_the_channel_and_its_line(tmp_path, second, words):
     message = refused(tmp_path, "# providers\n\n" + GOOD + second)
