@@ -88,6 +88,7 @@ class BillingSettings:
     stripe_secret_key: Secret = field(default_factory=lambda: Secret(""))
     stripe_webhook_secret: Secret = field(default_factory=lambda: Secret(""))
     stripe_api_base: str = "https://api.stripe.com"  # a local fake Stripe in tests, never the real one
+    stripe_checkout_origin: str = "https://checkout.stripe.com"  # where checkout forms may redirect (CSP)
     stripe_crypto: bool = False            # offer stablecoin payments (Stripe's `crypto` method)
     webhook_tolerance: int = 300           # seconds of clock skew a signed webhook may have
     packs_usd: tuple[int, ...] = (10, 25, 100)
@@ -156,6 +157,7 @@ _TYPES: dict[str, type | tuple[type, ...]] = {
     "github_client_id": str, "github_client_secret_env": str, "github_authorize_url": str,
     "github_token_url": str, "github_api_url": str, "shutdown_timeout": (int, float), "threads": int,
     "payments": str, "stripe_secret_key_env": str, "stripe_webhook_secret_env": str, "stripe_api_base": str,
+    "stripe_checkout_origin": str,
     "stripe_crypto": bool, "stripe_webhook_tolerance": int, "credit_packs_usd": list, "checkout_min_usd": int,
     "checkout_max_usd": int,
     "assistant_enabled": bool, "assistant_model": str, "assistant_base_url": str, "assistant_api_key_env": str,
@@ -249,6 +251,8 @@ def _billing(section: Mapping[str, Any], env: Mapping[str, str]) -> BillingSetti
     return BillingSettings(
         backend=backend, stripe_secret_key=key, stripe_webhook_secret=webhook,
         stripe_api_base=_http_url("stripe_api_base", _get(section, "stripe_api_base", defaults.stripe_api_base)),
+        stripe_checkout_origin=_http_url("stripe_checkout_origin",
+                                         _get(section, "stripe_checkout_origin", defaults.stripe_checkout_origin)),
         stripe_crypto=_get(section, "stripe_crypto", False), webhook_tolerance=tolerance,
         packs_usd=tuple(packs), min_usd=low, max_usd=high)
 

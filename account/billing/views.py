@@ -46,7 +46,15 @@ def _page(project, form: BuyForm | None = None, error: str | None = None, status
                            purchases=purchases, packs=settings.packs_usd, min_usd=settings.min_usd,
                            max_usd=settings.max_usd, enabled=payments().enabled,
                            methods=payments().payment_methods(), form=form or BuyForm(),
-                           error=error), status
+                           error=error), status, {"Content-Security-Policy": _csp()}
+
+
+def _csp() -> str:
+    """The app's policy, but the checkout forms may redirect to the provider's hosted page."""
+    from account.app import CSP  # the app module imports this one
+
+    origin = context().settings.billing.stripe_checkout_origin
+    return CSP.replace("form-action 'self'", f"form-action 'self' {origin}") if payments().enabled else CSP
 
 
 @bp.get("/projects/<project_id>/billing")

@@ -34,7 +34,8 @@ def fake_stripe():
 
 def stripe_billing(fake: FakeStripe, **kw) -> BillingSettings:
     return BillingSettings(backend="stripe", stripe_secret_key=Secret(fake.secret_key),
-                           stripe_webhook_secret=Secret(WEBHOOK_SECRET), stripe_api_base=fake.url, **kw)
+                           stripe_webhook_secret=Secret(WEBHOOK_SECRET), stripe_api_base=fake.url,
+                           stripe_checkout_origin=fake.url, **kw)
 
 
 @pytest.fixture
@@ -103,6 +104,8 @@ def test_checkout_session_has_the_amount_currency_methods_and_project(shop, fake
     [project_id] = shop.project_ids()
     page = shop.get(f"/projects/{project_id}/billing").get_data(as_text=True)
     assert 'id="pack-10"' in page and 'id="custom-amount"' in page and "Apple Pay and Google Pay" in page
+    csp = shop.get(f"/projects/{project_id}/billing").headers["Content-Security-Policy"]
+    assert f"form-action 'self' {fake_stripe.url};" in csp, "the checkout redirect must not be blocked"
     before = len(fake_stripe.created)
     session_id = checkout(shop, fake_stripe, project_id, "12.50")
 
