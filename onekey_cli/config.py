@@ -16,9 +16,9 @@ from typing import Any
 
 from edge.settings import ConfigError as EdgeConfigError
 from edge.settings import EdgeSettings, load_edge_settings
-from router_core.settings import ConfigError as CoreConfigError
 from router_core.catalog import Catalog
 from router_core.channels import check_channel_models
+from router_core.settings import ConfigError as CoreConfigError
 from router_core.settings import CoreSettings, Secret, load_core_settings
 
 SECTIONS = {"core", "edge", "account", "channels"}

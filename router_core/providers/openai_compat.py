@@ -84,11 +84,6 @@ class OpenAICompatible:
             failure.body = with_note(failure.body, PREVIEW_NOTE)
         return failure
 
-    def error_body(self, status: int, raw: bytes, channel: ChannelSettings) -> tuple[int, bytes]:
-        """(status, body) of `error` for callers that do not need the verdict."""
-        failure = self.error(status, raw, channel, _NO_MODEL)
-        return failure.status, failure.body
-
     def classify(self, status: int, error: dict, message: str) -> UpstreamFailure:
         """Whose fault the error is, and what the client sees. Providers override quirks."""
         type_ = error.get("type") if isinstance(error.get("type"), str) else None
@@ -135,9 +130,4 @@ def with_note(body: bytes, note: str) -> bytes:
     obj = json.loads(body)
     obj["error"]["message"] = (obj["error"].get("message") or "") + note
     return json.dumps(obj).encode()
-
-
-_NO_MODEL = ModelInfo(id="", provider="", upstream_id="", display_name="", input_price=0, output_price=0,
-                      cached_input_price=0, context_window=0, status="available",
-                      endpoints=frozenset(), created=0)
 

@@ -100,9 +100,6 @@ class SandboxProvider:
     def error(self, status: int, raw: bytes, channel: ChannelSettings, model: ModelInfo) -> UpstreamFailure:
         return UpstreamFailure(status, raw, False)
 
-    def error_body(self, status: int, raw: bytes, channel: ChannelSettings) -> tuple[int, bytes]:
-        return status, raw
-
     @staticmethod
     def _reply(model: str, body: dict, pairs: list[tuple[str, str]]) -> str:
         if model == "lorem":

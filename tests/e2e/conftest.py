@@ -9,7 +9,7 @@ import pytest
 from onekey.v1 import metering_pb2
 from router_core.settings import ChannelSettings, CoreSettings, Secret, Timeouts
 from tests.fakes.providers import FakeAnthropic, FakeGemini, FakeOpenAI, FakeXAI
-from tests.stack import SERVICE_TOKEN, Stack  # noqa: F401  (SERVICE_TOKEN: for the metrics tests)
+from tests.stack import Stack
 
 FAKES = {"openai": FakeOpenAI, "anthropic": FakeAnthropic, "google": FakeGemini, "xai": FakeXAI}
 
