@@ -33,7 +33,15 @@ def serve(section: Mapping[str, Any], core_settings: CoreSettingsLike, env: Mapp
     app = create_app(settings)
     server, port = create_server(settings, app)
 
+    stopping = False
+
     def stop(signum, _frame):
+        # Ctrl-C reaches the whole process group and `onekey up` sends SIGTERM too: act once,
+        # so a second signal cannot interrupt the drain.
+        nonlocal stopping
+        if stopping:
+            return
+        stopping = True
         logger.info("account app stopping (signal %d)", signum)
         raise SystemExit(0)  # waitress's run() catches it and drains its worker threads
 
