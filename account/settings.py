@@ -105,8 +105,7 @@ class AssistantSettings:
     base_url: str = ""                     # the edge's /v1; empty: [account].api_base_url
     api_key: Secret = field(default_factory=lambda: Secret(""))  # empty: a system key made at first use
     budget_usd: int = 10                   # credit of a system project made at first use
-    per_minute: int = 5                    # questions per user
-    per_day: int = 100
+    per_minute: int = 5                    # questions per user and minute, shared by replicas (account store)
     timeout: float = 60.0
     max_question_chars: int = 2000
 
@@ -161,7 +160,7 @@ _TYPES: dict[str, type | tuple[type, ...]] = {
     "stripe_crypto": bool, "stripe_webhook_tolerance": int, "credit_packs_usd": list, "checkout_min_usd": int,
     "checkout_max_usd": int,
     "assistant_enabled": bool, "assistant_model": str, "assistant_base_url": str, "assistant_api_key_env": str,
-    "assistant_budget_usd": int, "assistant_per_minute": int, "assistant_per_day": int,
+    "assistant_budget_usd": int, "assistant_per_minute": int,
     "assistant_timeout": (int, float),
 }
 ACCOUNT_KEYS = frozenset(_TYPES)
@@ -261,10 +260,9 @@ def _assistant(section: Mapping[str, Any], env: Mapping[str, str]) -> AssistantS
     defaults = AssistantSettings()
     base_url = _get(section, "assistant_base_url", "")
     values = {name: _get(section, f"assistant_{name}", getattr(defaults, name))
-              for name in ("enabled", "model", "budget_usd", "per_minute", "per_day")}
-    if values["per_minute"] < 1 or values["per_day"] < 1 or values["budget_usd"] < 0:
-        raise ConfigError("[account].assistant_per_minute and assistant_per_day must be at least 1, "
-                          "assistant_budget_usd not negative")
+              for name in ("enabled", "model", "budget_usd", "per_minute")}
+    if values["per_minute"] < 1 or values["budget_usd"] < 0:
+        raise ConfigError("[account].assistant_per_minute must be at least 1, assistant_budget_usd not negative")
     return AssistantSettings(
         base_url=_http_url("assistant_base_url", base_url) if base_url else "",
         api_key=_secret(section, "assistant_api_key_env", env),

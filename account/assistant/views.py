@@ -46,13 +46,12 @@ class RateLimited(Exception):
 
 
 def _count(user_id: str) -> None:
-    """Count one question of the user against the per-minute and per-day limits, in the account
-    store, so every replica shares them; raises RateLimited."""
+    """Count one question of the user against the per-minute limit, in the account store, so every
+    replica shares it; raises RateLimited. (The store's rate events are purged after an hour.)"""
     limits = context().settings.assistant
     events = RateEventRepository(db())
     bucket, now = f"assistant:{user_id}", utcnow()
-    if events.count(bucket, now - dt.timedelta(minutes=1)) >= limits.per_minute or \
-            events.count(bucket, now - dt.timedelta(days=1)) >= limits.per_day:
+    if events.count(bucket, now - dt.timedelta(minutes=1)) >= limits.per_minute:
         raise RateLimited
     events.add(bucket, now)
     db().commit()  # counted even when the model fails: retries cost the provider too

@@ -70,4 +70,4 @@ def test_bad_billing_settings_are_refused_by_name(section, env, message):
 def test_the_new_keys_are_known():
     assert {"payments", "stripe_secret_key_env", "stripe_webhook_secret_env", "stripe_api_base", "stripe_crypto",
             "credit_packs_usd", "checkout_min_usd", "checkout_max_usd", "assistant_model", "assistant_api_key_env",
-            "assistant_base_url", "assistant_per_minute", "assistant_per_day"} <= ACCOUNT_KEYS
+            "assistant_base_url", "assistant_per_minute", "stripe_checkout_origin"} <= ACCOUNT_KEYS
