@@ -20,6 +20,7 @@ bp = Blueprint("billing", __name__)
 webhook_bp = Blueprint("billing_webhook", __name__)  # CSRF-exempt: the signature proves the sender
 
 PAYMENTS = "onekey_payments"
+WEBHOOK_MAX_BYTES = 1024 * 1024
 
 
 def install(app: Flask, payments: Payments) -> None:
@@ -110,6 +111,7 @@ def cancel(project_id: str):
 @webhook_bp.post("/stripe/webhook")
 def stripe_webhook():
     """Stripe's events: 400 unless provably Stripe's; 200 once settled or ignored; 503 to be retried."""
+    request.max_content_length = WEBHOOK_MAX_BYTES  # events outgrow the forms' 64 KiB limit
     try:
         event = payments().verify_webhook(request.get_data(cache=False), request.headers.get("Stripe-Signature"))
     except InvalidWebhook as exc:

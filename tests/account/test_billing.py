@@ -226,6 +226,16 @@ def test_clock_skew_within_tolerance_is_accepted(shop, fake_stripe, core):
     assert balance(core, project_id) == 10_000_000
 
 
+def test_large_events_and_expired_sessions(shop, fake_stripe, core):
+    [project_id] = shop.project_ids()
+    session_id = checkout(shop, fake_stripe, project_id, "10")
+    expired = event("checkout.session.expired", {**fake_stripe.sessions[session_id], "status": "expired",
+                                                 "padding": "x" * 200_000})
+    response = deliver(shop, expired)
+    assert response.status_code == 200 and response.get_json()["outcome"] == "expired"
+    assert purchases(shop)[0].status == "expired" and balance(core, project_id) == 0
+
+
 def test_unknown_event_types_and_foreign_sessions_are_200_ignored(shop, fake_stripe, core):
     [project_id] = shop.project_ids()
     ignored = deliver(shop, event("customer.created", {"id": "cus_123", "object": "customer"}))
