@@ -333,3 +333,24 @@ def test_over_https_a_same_origin_form_post_passes_the_strict_csrf_check(make_ap
                        headers={"Referer": "https://localhost/login"})
     assert same.status_code == 200
     assert "https://localhost/login/email/" in smtp.wait_for("tls@example.com").get_content()
+
+
+@pytest.mark.parametrize("misbehaviour", [
+    {"sign_with_rogue_key": True},
+    {"id_token_overrides": {"aud": "someone-else"}},
+    {"id_token_overrides": {"iss": "https://evil.example"}},
+    {"id_token_overrides": {"nonce": "replayed-nonce"}},
+    {"id_token_overrides": {"exp": 1_000_000_000}},
+], ids=["bad-signature", "wrong-audience", "wrong-issuer", "wrong-nonce", "expired"])
+def test_an_id_token_that_does_not_verify_is_refused(browser, google, app, misbehaviour):
+    google.next_user = FakeUser(subject="g-bad", email="badtoken@example.com")
+    for name, value in misbehaviour.items():
+        setattr(google, name, value)
+    try:
+        response = browser.oauth("google", google)
+    finally:
+        google.sign_with_rogue_key, google.id_token_overrides = False, {}
+    assert response.status_code == 400 and "Sign-in failed" in response.get_data(as_text=True)
+    assert not signed_in(browser)
+    with store(app) as db:
+        assert db.scalar(select(User).where(User.email == "badtoken@example.com")) is None

@@ -89,3 +89,10 @@ def test_bar_chart_scales_bars_to_a_round_axis_and_escapes_labels():
     heights = [float(h) for h in re.findall(r'class="bar"[^>]*height="([\d.]+)"', svg)]
     assert heights[1] == 180.0 and abs(heights[0] - 54.0) < 0.01  # axis top 10, plot 180 px
     assert "&lt;usage&gt;" in svg and "<usage>" not in svg
+
+
+def test_usd_formatting():
+    from account.web import usd
+
+    assert [usd(v) for v in (0, 12_340_000, 1_500_000, 1, -2_000_000, 1_234_567_000_000)] == [
+        "$0.00", "$12.34", "$1.50", "$0.000001", "-$2.00", "$1,234,567.00"]

@@ -49,6 +49,9 @@ class FakeOAuthProvider:
     authorize_requests: list[dict[str, str]] = field(default_factory=list)
     token_requests: list[dict[str, str]] = field(default_factory=list)
     token_errors: list[str] = field(default_factory=list)
+    # Misbehaviour for the next ID tokens: claims to override, or a signature by a key not in the JWKS.
+    id_token_overrides: dict = field(default_factory=dict)
+    sign_with_rogue_key: bool = False
 
     def __post_init__(self) -> None:
         self._key = RSAKey.generate_key(2048, parameters={"kid": "fake-1", "use": "sig", "alg": "RS256"})
@@ -144,7 +147,7 @@ class FakeOAuthProvider:
         body = {"access_token": access, "token_type": "Bearer", "expires_in": 3600}
         if self.kind == "oidc":
             body["scope"] = "openid email profile"
-            body["id_token"] = self.id_token(grant.user, grant.nonce)
+            body["id_token"] = self.id_token(grant.user, grant.nonce, self.id_token_overrides)
         else:
             body["scope"] = "read:user,user:email"
         return 200, body
@@ -153,13 +156,15 @@ class FakeOAuthProvider:
         self.token_errors.append(error)
         return status, {"error": error}
 
-    def id_token(self, user: FakeUser, nonce: str | None, **overrides) -> str:
+    def id_token(self, user: FakeUser, nonce: str | None, overrides: dict | None = None) -> str:
         now = int(time.time())
         claims = {"iss": self.url, "sub": user.subject, "aud": self.client_id, "iat": now, "exp": now + 600,
-                  "email": user.email, "email_verified": user.email_verified, **overrides}
+                  "email": user.email, "email_verified": user.email_verified}
         if nonce:
             claims["nonce"] = nonce
-        return jwt.encode({"alg": "RS256", "kid": "fake-1"}, claims, self._key)
+        claims.update(overrides or {})
+        key = RSAKey.generate_key(2048, parameters={"kid": "fake-1"}) if self.sign_with_rogue_key else self._key
+        return jwt.encode({"alg": "RS256", "kid": "fake-1"}, claims, key)
 
     def jwks(self) -> dict:
         return KeySet([self._key]).as_dict(private=False)
