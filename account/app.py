@@ -142,7 +142,8 @@ def _pages(app: Flask, engine: Engine) -> None:
 
     @app.errorhandler(CSRFError)
     def csrf_refused(exc: CSRFError):
-        logger.info("refused %s %s: %s", request.method, request.path, exc.description)
+        # The endpoint, not the path: a path may carry a sign-in token.
+        logger.info("refused %s %s: %s", request.method, request.endpoint, exc.description)
         return render_template("error.html", title="Form refused",
                                message="This form has expired or did not come from this site, so nothing was "
                                        "changed. Go back, reload the page and try again.",

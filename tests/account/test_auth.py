@@ -354,3 +354,17 @@ def test_an_id_token_that_does_not_verify_is_refused(browser, google, app, misbe
     assert not signed_in(browser)
     with store(app) as db:
         assert db.scalar(select(User).where(User.email == "badtoken@example.com")) is None
+
+
+def test_no_sign_in_token_or_email_reaches_a_log_line(browser, caplog):
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    link = browser.request_link("quiet@example.com")
+    token = link.rsplit("/", 1)[1]
+    browser.client.post(link, data={})  # refused for its missing CSRF token
+    browser.submit(link, link)
+    # Everything but the fake SMTP server's own protocol log ("mail.log"), which shows the mail it got.
+    logged = "\n".join(r.getMessage() for r in caplog.records if not r.name.startswith("mail.log"))
+    assert any(r.name.startswith("account") for r in caplog.records), "the app did log the sign-in"
+    assert token not in logged and "quiet@example.com" not in logged
