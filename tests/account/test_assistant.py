@@ -12,7 +12,7 @@ import openai
 import pytest
 
 from account.app import create_app
-from account.assistant.credential import system_project_id
+from account.assistant.credential import system_key, system_project_id
 from account.mail import SmtpMailer
 from account.settings import AssistantSettings, Secret
 from onekey.v1 import admin_pb2, metering_pb2
@@ -237,6 +237,9 @@ def test_the_question_is_not_stored_anywhere(make_assistant_app, smtp, anthropic
     for path in database.parent.glob(database.name + "*"):  # the database and its WAL
         assert canary.encode() not in path.read_bytes(), path
     assert canary not in caplog.text
+    ctx = app.extensions["onekey"]
+    key = system_key(ctx.settings, ctx.sessions, ctx.core).reveal()
+    assert key and key not in caplog.text, "the system key is never logged"
 
 
 def test_asking_needs_a_session_and_a_csrf_token(make_assistant_app, smtp, anthropic_core):
@@ -248,3 +251,41 @@ def test_asking_needs_a_session_and_a_csrf_token(make_assistant_app, smtp, anthr
     browser.sign_in_by_email("csrf-a@example.com")
     assert browser.client.post("/assistant", data={"question": "hi"}).status_code == 400
     assert len(anthropic_core.fake.received) == before
+
+
+def test_a_spent_budget_is_a_clear_message(make_assistant_app, smtp, anthropic_core, caplog):
+    app = make_assistant_app(budget_usd=0)
+    browser = Browser(app, smtp)
+    browser.sign_in_by_email("broke@example.com")
+    [project_id] = browser.project_ids()
+    before = len(anthropic_core.fake.received)
+    with caplog.at_level("WARNING"):
+        reply = ask(browser, project_id, "hello?")
+    assert reply.status_code == 503 and "budget is used up" in reply.get_json()["error"]
+    assert len(anthropic_core.fake.received) == before, "refused by the engine, never sent upstream"
+    assert "top up its project" in caplog.text
+
+
+def test_the_system_key_is_kept_on_either_store_and_replaced_after_a_secret_key_change(database_url, settings,
+                                                                                       anthropic_core):
+    from account.core_client import CoreClient
+    from account.store.db import create_schema, make_engine, session_factory
+    from tests.stack import SERVICE_TOKEN
+
+    engine = make_engine(database_url)
+    create_schema(engine)
+    sessions = session_factory(engine)
+    channel = grpc.insecure_channel(f"127.0.0.1:{anthropic_core.core.port}")
+    core = CoreClient(channel, Secret(SERVICE_TOKEN), 5.0)
+    try:
+        first = system_key(settings, sessions, core)
+        assert system_key(settings, sessions, core) == first
+        project = system_project_id(sessions)
+        rotated = dataclasses.replace(settings, secret_key=Secret("a-new-secret-key"))
+        second = system_key(rotated, sessions, core)
+        assert second != first and system_project_id(sessions) != project
+        [old] = core.list_keys(project)
+        assert old.revoked_at is not None, "the key nobody can read any more is revoked"
+    finally:
+        channel.close()
+        engine.dispose()
