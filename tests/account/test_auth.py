@@ -368,3 +368,27 @@ def test_no_sign_in_token_or_email_reaches_a_log_line(browser, caplog):
     logged = "\n".join(r.getMessage() for r in caplog.records if not r.name.startswith("mail.log"))
     assert any(r.name.startswith("account") for r in caplog.records), "the app did log the sign-in"
     assert token not in logged and "quiet@example.com" not in logged
+
+
+def test_a_link_confirmed_twice_at_once_signs_in_once(make_app, smtp, database_url):
+    import threading
+
+    from tests.account.conftest import Browser
+
+    app = make_app(database_url=database_url.replace("router.db", "account.db"))
+    first, second = Browser(app, smtp), Browser(app, smtp)
+    link = first.request_link("race@example.com")
+    tokens = [b.csrf(link) for b in (first, second)]
+    start, results = threading.Barrier(2), {}
+
+    def confirm(browser, token):
+        start.wait()
+        results[id(browser)] = browser.client.post(link, data={"csrf_token": token}).status_code
+
+    threads = [threading.Thread(target=confirm, args=pair) for pair in zip((first, second), tokens)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(20)
+    assert sorted(results.values()) == [302, 400]
+    assert [signed_in(first), signed_in(second)].count(True) == 1
