@@ -43,8 +43,11 @@ def _no_key(request_id: str) -> web.Response:
                           "invalid_request_error", "invalid_api_key", headers=_id_headers(request_id))
 
 
-async def forward(request: web.Request, endpoint: str) -> web.StreamResponse:
-    """POST /v1/{endpoint}: one Forward call, the answer written as it arrives."""
+async def forward(request: web.Request, endpoint: str, method: str = "POST",
+                  label: str | None = None) -> web.StreamResponse:
+    """POST /v1/{endpoint}: one Forward call, the answer written as it arrives.
+
+    `label` names the endpoint in metrics where the path holds an id (never a label value)."""
     started = time.perf_counter()
     metrics = request.app[METRICS]
     request_id = _request_id()
@@ -52,10 +55,11 @@ async def forward(request: web.Request, endpoint: str) -> web.StreamResponse:
     status = 0
     metrics.in_flight.inc()
     try:
-        response = await _forward(request, endpoint, request_id, ids, started)
+        response = await _forward(request, endpoint, request_id, ids, started, method)
         status = response.status
         return response
     finally:
+        endpoint = label or endpoint
         metrics.in_flight.dec()
         metrics.requests.labels(endpoint, f"{status // 100}xx" if status else "aborted").inc()
         metrics.latency.labels(endpoint).observe(time.perf_counter() - started)
@@ -65,7 +69,7 @@ async def forward(request: web.Request, endpoint: str) -> web.StreamResponse:
 
 
 async def _forward(request: web.Request, endpoint: str, request_id: str, ids: dict[str, str],
-                   started: float) -> web.StreamResponse:
+                   started: float, method: str = "POST") -> web.StreamResponse:
     settings = request.app[SETTINGS]
     key = _bearer(request)
     if not key:
@@ -80,7 +84,7 @@ async def _forward(request: web.Request, endpoint: str, request_id: str, ids: di
     headers = [common_pb2.Header(name=n, value=request.headers[n]) for n in FORWARDED_HEADERS if n in request.headers]
     call = request.app[CORE].Forward(
         router_pb2.ForwardRequest(api_key=key, endpoint=endpoint, body=body, headers=headers,
-                                  request_id=request_id),
+                                  request_id=request_id, method=method),
         timeout=settings.core_timeout,
     )
     response: web.StreamResponse | None = None
@@ -91,7 +95,8 @@ async def _forward(request: web.Request, endpoint: str, request_id: str, ids: di
                 await response.write(msg.chunk)
             elif kind == "head":
                 head = msg.head
-                request.app[METRICS].first_byte.labels(endpoint).observe(time.perf_counter() - started)
+                request.app[METRICS].first_byte.labels(
+                    endpoint if method == "POST" else "responses/{id}").observe(time.perf_counter() - started)
                 out_headers = {**{h.name: h.value for h in head.headers}, **ids}
                 if head.HasField("body"):
                     response = web.Response(status=head.status, body=head.body, headers=out_headers)
@@ -135,6 +140,12 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
 
 async def responses(request: web.Request) -> web.StreamResponse:
     return await forward(request, "responses")
+
+
+async def stored_response(request: web.Request) -> web.StreamResponse:
+    """GET or DELETE /v1/responses/{id}: only the project that created the response may."""
+    return await forward(request, f"responses/{request.match_info['response_id']}", request.method,
+                         label="responses/{id}")
 
 
 # What a model's status means for a client, said next to it in /v1/models.

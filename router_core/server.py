@@ -25,6 +25,7 @@ from router_core.metrics import start_metrics
 from router_core.providers import REGISTRY, Provider
 from router_core.providers.http import HttpClient
 from router_core.response_owners import ResponseOwners
+from router_core.stored_responses import StoredResponses
 from router_core.servicers.admin import AdminServicer
 from router_core.servicers.metering import MeteringServicer
 from router_core.servicers.router import RouterServicer
@@ -106,7 +107,8 @@ async def create_server(settings: CoreSettings, *, providers: Mapping[str, Provi
         options=grpc_options(settings.max_body_bytes),
     )
     router_pb2_grpc.add_RouterServiceServicer_to_server(
-        RouterServicer(forwarder, catalog, keys, pool.providers()), server)
+        RouterServicer(forwarder, catalog, keys, pool.providers(),
+                       StoredResponses(keys, owners, pool, providers, http)), server)
     admin_pb2_grpc.add_AdminServiceServicer_to_server(AdminServicer(AdminService(sessions, keys), pool), server)
     metering_pb2_grpc.add_MeteringServiceServicer_to_server(
         MeteringServicer(UsageReports(sessions, recorder)), server)

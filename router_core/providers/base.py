@@ -48,6 +48,7 @@ class UpstreamCall:
     stream: bool
     headers: Mapping[str, str] = field(default_factory=dict)
     parsed: dict | None = None  # the decoded body, for providers that need to read it
+    method: str = "POST"        # GET / DELETE for a stored response (then body is empty)
 
 
 class UpstreamResponse(Protocol):

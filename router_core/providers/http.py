@@ -76,10 +76,14 @@ class HttpClient:
 
     async def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> HttpResponse:
         """POST and wait for the status line and headers; UpstreamError if none came."""
+        return await self.request("POST", url, body, headers)
+
+    async def request(self, method: str, url: str, body: bytes | None, headers: Mapping[str, str]) -> HttpResponse:
+        """Send and wait for the status line and headers; UpstreamError if none came."""
         assert self._session is not None, "HttpClient.start() was not awaited"
         try:
             async with asyncio.timeout(self.timeouts.first_byte):
-                resp = await self._session.post(url, data=body, headers=headers, allow_redirects=False)
+                resp = await self._session.request(method, url, data=body, headers=headers, allow_redirects=False)
         except TimeoutError:
             raise UpstreamError("The provider did not answer in time.", 504, "upstream_timeout") from None
         except aiohttp.ClientConnectorError:

@@ -58,10 +58,12 @@ class OpenAICompatible:
         return {"Authorization": f"Bearer {channel.api_key.reveal()}"}
 
     async def send(self, http: HttpClient, channel: ChannelSettings, call: UpstreamCall) -> HttpResponse:
-        headers = {**call.headers, "Content-Type": "application/json", **self.auth_headers(channel)}
+        headers = {**call.headers, **self.auth_headers(channel)}
+        if call.body:
+            headers["Content-Type"] = "application/json"
         if call.stream:
             headers["Accept"] = "text/event-stream"
-        return await http.post(self.url(channel, call.endpoint), call.body, headers)
+        return await http.request(call.method, self.url(channel, call.endpoint), call.body or None, headers)
 
     def error(self, status: int, raw: bytes, channel: ChannelSettings, model: ModelInfo) -> UpstreamFailure:
         """The provider's error as OpenAI JSON, scrubbed of keys and internal addresses."""

@@ -7,10 +7,11 @@ import grpc
 
 from onekey.v1 import common_pb2, router_pb2, router_pb2_grpc
 from router_core.catalog import Catalog, ModelInfo
-from router_core.errors import CoreError
+from router_core.errors import CoreError, InvalidRequest
 from router_core.forward import Forwarder, ForwardInput, Head, Trailer
 from router_core.keys import KeyValidator
 from router_core.servicers.common import abort_with, unary, where
+from router_core.stored_responses import StoredResponses, response_id_of
 
 logger = logging.getLogger(__name__)
 
@@ -26,8 +27,9 @@ def model_proto(m: ModelInfo) -> common_pb2.Model:
 
 class RouterServicer(router_pb2_grpc.RouterServiceServicer):
     def __init__(self, forwarder: Forwarder, catalog: Catalog, keys: KeyValidator,
-                 available_providers: set[str]) -> None:
+                 available_providers: set[str], stored: StoredResponses | None = None) -> None:
         self._forwarder = forwarder
+        self._stored = stored
         self._catalog = catalog
         self._keys = keys
         self._models = router_pb2.ListModelsResponse(models=[
@@ -48,6 +50,10 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
         return self._models
 
     async def Forward(self, request, context):
+        if request.method not in ("", "POST"):
+            async for message in self._stored_response(request, context):
+                yield message
+            return
         call = ForwardInput(
             api_key=request.api_key, endpoint=request.endpoint, body=request.body,
             headers={h.name: h.value for h in request.headers}, request_id=request.request_id,
@@ -71,6 +77,27 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
             logger.error("forward failed: request_id=%s error=%s at %s", request.request_id,
                          type(exc).__name__, where(exc))
             await context.abort(grpc.StatusCode.INTERNAL, "internal error")
+
+
+    async def _stored_response(self, request, context):
+        """GET/DELETE /v1/responses/{id}: one head with the whole answer."""
+        response_id = response_id_of(request.endpoint)
+        try:
+            if self._stored is None or response_id is None:
+                raise InvalidRequest(f"{request.method} is not supported on /v1/{request.endpoint.split('/')[0]}.",
+                                     code="method_not_allowed")
+            status, body, channel = await self._stored.call(request.api_key, request.method, response_id)
+        except CoreError as exc:
+            await abort_with(context, exc)
+            return
+        except Exception as exc:
+            logger.error("stored response failed: request_id=%s error=%s at %s", request.request_id,
+                         type(exc).__name__, where(exc))
+            await context.abort(grpc.StatusCode.INTERNAL, "internal error")
+            return
+        yield router_pb2.ForwardResponse(head=router_pb2.ResponseHead(
+            status=status, headers=[common_pb2.Header(name="content-type", value="application/json")],
+            request_id=request.request_id, channel=channel, body=body))
 
 
 def _head(head: Head) -> router_pb2.ResponseHead:

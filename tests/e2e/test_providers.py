@@ -159,3 +159,30 @@ def test_models_list_shows_provider_prices_context_and_preview_status(world):
     claude = models["anthropic/claude-opus-4-6"]
     assert claude["context_window"] > 0 and claude["pricing"]["input_micro_usd"] > 0 and claude["status_note"] is None
     assert [m.id for m in client.models.list().data if m.id == "google/gemini-2.5-pro"]
+
+
+@pytest.mark.parametrize("provider, model", [("openai", "openai/gpt-5.2"), ("xai", "xai/grok-4")])
+def test_a_stored_response_is_retrieved_and_deleted_only_by_its_project(world, provider, model):
+    fakes, stack, project_id, key, client = world
+    fake = fakes[provider]
+    made = client.responses.create(model=model, input="keep this")
+    _, other_key = stack.new_key()
+    other = openai.OpenAI(base_url=stack.base_url, api_key=other_key, max_retries=0)
+    seen = len(fake.received)
+    with pytest.raises(openai.NotFoundError) as info:
+        other.responses.retrieve(made.id)
+    assert info.value.code == "response_not_found"
+    with pytest.raises(openai.NotFoundError):
+        other.responses.delete(made.id)
+    with pytest.raises(openai.NotFoundError):  # ids are never passed through unchecked
+        client.responses.retrieve("..%2Ffiles")
+    assert len(fake.received) == seen, "refused retrievals never reach the provider"
+
+    assert client.responses.retrieve(made.id).output_text == "keep this"
+    got = fake.received[-1]
+    assert (got.path, got.headers.get("Authorization") or got.headers.get("x-api-key")) == (
+        f"/v1/responses/{made.id}", f"Bearer {fake.api_key}")
+    client.responses.delete(made.id)
+    assert made.id not in fake.stored
+    with pytest.raises(openai.NotFoundError):  # the provider's own 404, OpenAI-shaped
+        client.responses.retrieve(made.id)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import uuid
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -77,6 +78,7 @@ class FakeOpenAI:
         self.received: list[Received] = []
         self.behaviours: deque[Behaviour] = deque()
         self.cancelled = 0
+        self.stored: dict[str, dict] = {}  # Responses API objects kept, as the provider does
         self.port = 0
         self._runner: web.AppRunner | None = None
 
@@ -111,6 +113,9 @@ class FakeOpenAI:
         handlers = {"chat/completions": self._chat, "responses": self._responses}
         for endpoint in self.endpoints:
             app.router.add_post(f"{self.base_path}/{endpoint}", handlers[endpoint])
+        if "responses" in self.endpoints:
+            app.router.add_get(f"{self.base_path}/responses/{{rid}}", self._stored)
+            app.router.add_delete(f"{self.base_path}/responses/{{rid}}", self._stored)
         self._runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", port)
@@ -236,11 +241,13 @@ class FakeOpenAI:
                             "total_tokens": in_tokens + len(_words(text))}
         item = {"type": "message", "id": "msg_fake", "status": "completed", "role": "assistant",
                 "content": [{"type": "output_text", "text": text, "annotations": [], "logprobs": []}]}
-        response = {"id": f"resp_fake{len(self.received)}", "object": "response", "created_at": int(time.time()),
+        response = {"id": f"resp_{uuid.uuid4().hex}", "object": "response", "created_at": int(time.time()),
                     "status": "completed", "model": body.get("model"), "output": [item], "usage": usage,
                     "error": None, "incomplete_details": None, "instructions": None, "metadata": {},
                     "parallel_tool_calls": True, "temperature": 1.0, "tool_choice": "auto", "tools": [],
                     "top_p": 1.0}
+        if body.get("store") is not False:
+            self.stored[response["id"]] = response
         if not body.get("stream"):
             return web.json_response(response)
         pending = {k: v for k, v in response.items() if k != "usage"} | {"status": "in_progress", "output": []}
@@ -252,3 +259,17 @@ class FakeOpenAI:
         data = [f"event: {name}\ndata: {json.dumps({'type': name, 'sequence_number': i, **payload})}\n\n".encode()
                 for i, (name, payload) in enumerate(events)]
         return await self._stream(request, b, data)
+
+    async def _stored(self, request: web.Request) -> web.Response:
+        """GET or DELETE a stored response, as the provider's key sees them (all of them)."""
+        self.received.append(Received(request.path, dict(request.headers), None, b""))
+        refused = self._auth_error(request)
+        if refused is not None:
+            return refused
+        rid = request.match_info["rid"]
+        if rid not in self.stored:
+            return web.json_response(self.error_payload(404, f"Response with id '{rid}' not found."), status=404)
+        if request.method == "DELETE":
+            del self.stored[rid]
+            return web.json_response({"id": rid, "object": "response", "deleted": True})
+        return web.json_response(self.stored[rid])
