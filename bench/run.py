@@ -110,6 +110,20 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def context_switches(pid: int) -> int:
+    """Voluntary and forced context switches of every thread of a process so far."""
+    total = 0
+    for task in pathlib.Path(f"/proc/{pid}/task").iterdir():
+        try:
+            text = (task / "status").read_text()
+        except OSError:  # the thread ended meanwhile
+            continue
+        for line in text.splitlines():
+            if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")):
+                total += int(line.split()[1])
+    return total
+
+
 def wait_port(port: int, procs: Processes, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -152,6 +166,13 @@ def operator(config: pathlib.Path, env: dict[str, str], *args: str) -> dict:
     return json.loads(done.stdout)
 
 
+def healthy(port: int) -> bool:
+    try:
+        return asyncio.run(load.get(HOST, port, "/healthz")).status == 200
+    except (OSError, load.HttpError, TimeoutError):
+        return False
+
+
 @dataclass
 class Stack:
     procs: Processes
@@ -183,7 +204,7 @@ def start_stack(workdir: pathlib.Path) -> Stack:
         procs.spawn("edge", [sys.executable, "-m", "onekey_cli", "edge", "--config", str(config)], env, workdir)
         wait_port(edge_port, procs)
         deadline = time.monotonic() + 30
-        while asyncio.run(load.get(HOST, edge_port, "/healthz")).status != 200:
+        while not healthy(edge_port):
             if time.monotonic() > deadline:
                 raise SystemExit(f"bench: the edge never became healthy:\n{procs.log_tail('edge')}")
             procs.check_alive()
@@ -222,12 +243,14 @@ async def interleaved(direct: Target, gateway: Target, plan: Plan, total: int, s
 async def throughput(t: Target, plan: Plan, pids: dict[str, int]) -> tuple[dict, dict]:
     """Requests/s at the plan's concurrency for c32_seconds, and CPU per request of each process."""
     await load.run(t, concurrency=plan.concurrency, requests=10**9, seconds=min(1.0, plan.c32_seconds / 2))
-    before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+    before = {name: (cpu_seconds(pid), context_switches(pid)) for name, pid in pids.items()}
     r = await load.run(t, concurrency=plan.concurrency, requests=10**9, seconds=plan.c32_seconds)
-    after = {name: cpu_seconds(pid) for name, pid in pids.items()}
+    after = {name: (cpu_seconds(pid), context_switches(pid)) for name, pid in pids.items()}
     out = {**summary(r), "rps": round(r.count / r.elapsed_s, 1), "seconds": round(r.elapsed_s, 2)}
-    cpu = {name: round((after[name] - before[name]) / max(r.count, 1) * 1e6, 1) for name in pids}
-    return out, cpu
+    n = max(r.count, 1)
+    cost = {name: {"cpu_us": round((after[name][0] - before[name][0]) / n * 1e6, 1),
+                   "switches": round((after[name][1] - before[name][1]) / n, 2)} for name in pids}
+    return out, cost
 
 
 async def measure(stack: Stack, plan: Plan, log) -> dict:
@@ -259,21 +282,22 @@ async def measure(stack: Stack, plan: Plan, log) -> dict:
     tp_direct, cpu_direct = await throughput(direct, plan, pids)
     tp_gateway, cpu_gateway = await throughput(gateway, plan, pids)
 
-    served = json.loads((await load.get(HOST, stack.upstream_port, "/stats")).body)["served"]
+    stats = json.loads((await load.get(HOST, stack.upstream_port, "/stats")).body)
     return {
         "nonstream_c1": c1,
         "stream_c1_first_chunk": first,
         "stream_c1_complete": whole,
         "throughput": {"concurrency": plan.concurrency, "direct": tp_direct, "onekey": tp_gateway},
-        "cpu_us_per_request": {"direct": cpu_direct, "onekey": cpu_gateway},
-        "upstream_served": served,
+        "per_request": {"direct": cpu_direct, "onekey": cpu_gateway},
+        "upstream_served": stats["served"],
+        "upstream_connections": stats["connections"],
         "rss_mib": {name: rss_mib(pid) for name, pid in pids.items()},
     }
 
 
 # ---------------------------------------------------------------------------- profiling
 
-def profile(stack: Stack, plan: Plan, outdir: pathlib.Path, seconds: float, log) -> dict:
+def profile(stack: Stack, plan: Plan, outdir: pathlib.Path, seconds: float, native: bool, log) -> dict:
     """Sample the core and the edge under load at the plan's concurrency; top frames of each."""
     from bench import profile as prof
 
@@ -286,21 +310,21 @@ def profile(stack: Stack, plan: Plan, outdir: pathlib.Path, seconds: float, log)
     samplers = {}
     for name in ("core", "edge"):
         pid = stack.procs.procs[name].pid
-        for fmt, suffix in (("raw", "txt"), ("speedscope", "speedscope.json")):
-            out = outdir / f"{name}.{suffix}"
-            samplers[(name, fmt)] = subprocess.Popen(
-                [spy, "record", "--pid", str(pid), "--rate", "200", "--duration", str(int(seconds)),
-                 "--format", fmt, "--output", str(out), "--nonblocking"],
-                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        # Native unwinding needs the process paused at each sample; Python frames alone do not.
+        mode = ["--native", "--gil"] if native else ["--nonblocking"]
+        samplers[name] = subprocess.Popen(
+            [spy, "record", "--pid", str(pid), "--rate", "200", "--duration", str(int(seconds)),
+             "--format", "raw", "--output", str(outdir / f"{name}.txt"), *mode],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     log(f"profiling core and edge for {seconds:.0f}s under c={plan.concurrency} (figures in {outdir})")
     time.sleep(0.5)
     asyncio.run(load.run(gateway, concurrency=plan.concurrency, requests=10**9, seconds=seconds + 1))
     tops = {}
-    for (name, fmt), p in samplers.items():
+    for name, p in samplers.items():
         _, err = p.communicate(timeout=60)
         if p.returncode != 0:
             log(f"py-spy on the {name} failed: {err.decode(errors='replace').strip()[-300:]}")
-        elif fmt == "raw":
+        else:
             tops[name] = prof.summarize(outdir / f"{name}.txt")
     return tops
 
@@ -330,12 +354,16 @@ def table(r: dict) -> str:
     lines.append(f"{'process':{w}}" + "".join(f"{n.replace('_generator', ' gen'):>10}" for n in names))
     lines.append(f"{'RSS after the run (MiB)':{w}}" + "".join(f"{r['rss_mib'][n]['rss']:>10.1f}" for n in names))
     lines.append(f"{'peak RSS (MiB)':{w}}" + "".join(f"{r['rss_mib'][n]['peak']:>10.1f}" for n in names))
-    cpu = r["cpu_us_per_request"]
-    lines.append(f"{f'CPU per request, c={c} via OneKey (us)':{w}}" + "".join(f"{cpu['onekey'][n]:>10.0f}" for n in names))
-    lines.append(f"{f'CPU per request, c={c} direct (us)':{w}}" + "".join(f"{cpu['direct'][n]:>10.0f}" for n in names))
+    per = r["per_request"]
+    for side, label in (("onekey", "via OneKey"), ("direct", "direct")):
+        lines.append(f"{f'CPU per request, c={c} {label} (us)':{w}}"
+                     + "".join(f"{per[side][n]['cpu_us']:>10.0f}" for n in names))
+    lines.append(f"{f'context switches per request, via OneKey':{w}}"
+                 + "".join(f"{per['onekey'][n]['switches']:>10.1f}" for n in names))
     errors = sum(b[k]["errors"] for b in (c1, fc, tp) for k in ("direct", "onekey"))
     lines.append("")
-    lines.append(f"errors: {errors}; the upstream served {r['upstream_served']} completions")
+    lines.append(f"errors: {errors}; the upstream served {r['upstream_served']} completions "
+                 f"on {r['upstream_connections']} connections")
     return "\n".join(lines)
 
 
@@ -345,6 +373,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", metavar="FILE", help="also write the figures to FILE")
     parser.add_argument("--profile", metavar="DIR", help="afterwards, sample core and edge with py-spy into DIR")
     parser.add_argument("--profile-seconds", type=float, default=10.0)
+    parser.add_argument("--native", action="store_true", help="profile C frames too (grpc, uvloop, aiohttp)")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (config, logs, database)")
     args = parser.parse_args(argv)
     plan = QUICK if args.quick else FULL
@@ -365,7 +394,8 @@ def main(argv: list[str] | None = None) -> int:
         results = runner(measure(stack, plan, log))
         stack.procs.check_alive()
         if args.profile:
-            results["profile"] = profile(stack, plan, pathlib.Path(args.profile), args.profile_seconds, log)
+            results["profile"] = profile(stack, plan, pathlib.Path(args.profile), args.profile_seconds,
+                                         args.native, log)
     finally:
         stack.procs.stop()
         if not args.keep:

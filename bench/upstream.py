@@ -7,8 +7,8 @@ not the upstream: no routing table, no JSON decoding, answers prepared once at s
   stream (`"stream": true`) it answers Server-Sent Events: the first event at once, then the rest
   `--gap-ms` apart (so "time to first chunk" differs from "time to the last byte"), and a
   usage-only event when the body asks for `include_usage`.
-- `GET /stats` answers the number of completions served, so the harness can check the gateway
-  really reached the upstream.
+- `GET /stats` answers the number of completions served and of connections accepted, so the
+  harness can check the gateway really reached the upstream, over kept-alive connections.
 
 Run alone: `python -m bench.upstream --port 0`; it prints `READY port=<n>` once it listens.
 """
@@ -79,6 +79,7 @@ BAD_REQUEST = _response("400 Bad Request", b"application/json",
 
 class Counter:
     served = 0
+    connections = 0
 
 
 class UpstreamProtocol(asyncio.Protocol):
@@ -97,6 +98,7 @@ class UpstreamProtocol(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport  # type: ignore[assignment]
+        self._counter.connections += 1
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._transport = None
@@ -144,7 +146,8 @@ class UpstreamProtocol(asyncio.Protocol):
                 transport.write(COMPLETION)
         elif line.startswith(b"GET /stats "):
             transport.write(_response("200 OK", b"application/json",
-                                      json.dumps({"served": self._counter.served}).encode()))
+                                      json.dumps({"served": self._counter.served,
+                                                  "connections": self._counter.connections}).encode()))
         else:
             transport.write(NOT_FOUND)
 
