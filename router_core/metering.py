@@ -32,6 +32,7 @@ class UsageRecorder:
         self._task: asyncio.Task | None = None
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
+        self._stopping = False
 
     @property
     def pending(self) -> int:
@@ -47,13 +48,15 @@ class UsageRecorder:
         self._task = asyncio.create_task(self._run(), name="usage-recorder")
 
     async def stop(self) -> None:
-        """Stop the loop and write every pending event."""
+        """Stop the loop and write every pending event.
+
+        The loop is asked to finish, not cancelled: a cancel landing inside a write would drop
+        the batch it had taken (seen under load on PostgreSQL).
+        """
         if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+            self._stopping = True
+            self._wake.set()
+            await self._task
             self._task = None
         for _ in range(10):
             if await self.flush():
@@ -86,7 +89,7 @@ class UsageRecorder:
             return True
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 await asyncio.wait_for(self._wake.wait(), self._interval)
             except TimeoutError:
