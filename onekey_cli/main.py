@@ -66,7 +66,12 @@ def main(argv: list[str] | None = None) -> int:
             except ImportError:
                 print("onekey: the account app is not installed", file=sys.stderr)
                 return 2
-            serve_account(config.account_section, config.core, config.env)
+            section = dict(config.account_section)
+            # The account app shows the edge's address in its Quick start; it knows only its
+            # own section, so the launcher fills it in from [edge] unless set explicitly.
+            host, _, port = config.edge.listen.rpartition(":")
+            section.setdefault("api_base_url", f"http://{host or '127.0.0.1'}:{port}/v1")
+            serve_account(section, config.core, config.env)
         return 0
     op = operator.Operator(config, args.json)
     try:
