@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 
@@ -107,6 +108,9 @@ async def serve(settings: EdgeSettings) -> None:
     """Run the edge until SIGTERM or SIGINT, then drain open streams and exit."""
     logging.getLogger("aiohttp.server").addFilter(_RedactParserErrors())
     runner, port = await start(settings)
+    # Start-up objects (modules, protos, the app) live as long as the process: keep them
+    # out of the collector, or each full collection walks them all while every call waits.
+    gc.freeze()
     logger.info("edge listening: port=%d core=%s", port, settings.core)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
