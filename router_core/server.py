@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 from collections.abc import Mapping
@@ -126,6 +127,9 @@ async def create_server(settings: CoreSettings, *, providers: Mapping[str, Provi
 async def serve(settings: CoreSettings) -> None:
     """Run the core until SIGTERM or SIGINT, then drain and exit."""
     core = await create_server(settings)
+    # Start-up objects (modules, protos, the catalog) live as long as the process: keep them
+    # out of the collector, or each full collection walks them all while every call waits.
+    gc.freeze()
     host = settings.listen.rsplit(":", 1)[0]
     logger.info("core listening: address=%s:%d channels=%d", host, core.port, len(settings.channels))
     stop = asyncio.Event()
