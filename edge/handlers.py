@@ -4,8 +4,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import time
-import uuid
 
 import grpc
 from aiohttp import web
@@ -25,7 +25,8 @@ STREAM_HEADERS = {"Content-Type": "text/event-stream; charset=utf-8", "Cache-Con
 
 
 def _request_id() -> str:
-    return f"req_{uuid.uuid4().hex}"
+    # 128 random bits, as uuid4().hex gives, without building a UUID object per request.
+    return f"req_{os.urandom(16).hex()}"
 
 
 def _bearer(request: web.Request) -> str:
@@ -61,8 +62,8 @@ async def forward(request: web.Request, endpoint: str, method: str = "POST",
     finally:
         endpoint = label or endpoint
         metrics.in_flight.dec()
-        metrics.requests.labels(endpoint, f"{status // 100}xx" if status else "aborted").inc()
-        metrics.latency.labels(endpoint).observe(time.perf_counter() - started)
+        metrics.child(metrics.requests, endpoint, f"{status // 100}xx" if status else "aborted").inc()
+        metrics.child(metrics.latency, endpoint).observe(time.perf_counter() - started)
         if request.app[SETTINGS].access_log:
             logger.info("request: id=%s endpoint=%s status=%d ms=%.1f", request_id, endpoint, status,
                         (time.perf_counter() - started) * 1000)
@@ -95,8 +96,9 @@ async def _forward(request: web.Request, endpoint: str, request_id: str, ids: di
                 await response.write(msg.chunk)
             elif kind == "head":
                 head = msg.head
-                request.app[METRICS].first_byte.labels(
-                    endpoint if method == "POST" else "responses/{id}").observe(time.perf_counter() - started)
+                metrics = request.app[METRICS]
+                metrics.child(metrics.first_byte, endpoint if method == "POST" else "responses/{id}").observe(
+                    time.perf_counter() - started)
                 out_headers = {**{h.name: h.value for h in head.headers}, **ids}
                 if head.HasField("body"):
                     response = web.Response(status=head.status, body=head.body, headers=out_headers)
