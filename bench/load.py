@@ -11,6 +11,8 @@ import asyncio
 import json
 import math
 import time
+from array import array
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 
@@ -187,10 +189,10 @@ def _check(sample: Sample, stream: bool) -> None:
 
 @dataclass
 class RunResult:
-    """The samples of one run (nanoseconds) and its wall time."""
+    """The samples of one run (nanoseconds, packed: a long run holds millions) and its wall time."""
 
-    first_ns: list[int] = field(default_factory=list)
-    total_ns: list[int] = field(default_factory=list)
+    first_ns: array = field(default_factory=lambda: array("q"))
+    total_ns: array = field(default_factory=lambda: array("q"))
     errors: int = 0
     elapsed_s: float = 0.0
 
@@ -248,7 +250,7 @@ async def get(host: str, port: int, path: str) -> Sample:
         conn.close()
 
 
-def percentile(values: list[int], p: float) -> float:
+def percentile(values: Sequence[int], p: float) -> float:
     """The p-th percentile (nearest rank) of nanosecond values, in milliseconds."""
     if not values:
         return float("nan")
