@@ -90,11 +90,8 @@ async def _forward(request: web.Request, endpoint: str, request_id: str, ids: di
     )
     response: web.StreamResponse | None = None
     try:
-        async for msg in call:
-            kind = msg.WhichOneof("kind")
-            if kind == "chunk":
-                await response.write(msg.chunk)
-            elif kind == "head":
+        async for msg in call:  # a message may carry a head, a chunk and a trailer, in that order
+            if msg.HasField("head"):
                 head = msg.head
                 metrics = request.app[METRICS]
                 metrics.child(metrics.first_byte, endpoint if method == "POST" else "responses/{id}").observe(
@@ -106,6 +103,8 @@ async def _forward(request: web.Request, endpoint: str, request_id: str, ids: di
                     out_headers.pop("content-type", None)
                     response = web.StreamResponse(status=head.status, headers={**out_headers, **STREAM_HEADERS})
                     await response.prepare(request)
+            if msg.chunk:
+                await response.write(msg.chunk)
         if response is None:
             return error_response(502, "The routing core ended the call without an answer.", "api_error",
                                   "empty_answer", headers=ids)

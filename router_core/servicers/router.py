@@ -1,7 +1,9 @@
 """RouterService: key validation, model resolution and listing, and the Forward stream."""
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import AsyncIterator
 
 import grpc
 
@@ -59,18 +61,8 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
             headers={h.name: h.value for h in request.headers}, request_id=request.request_id,
         )
         try:
-            async for item in self._forwarder.forward(call):
-                if isinstance(item, bytes):
-                    yield router_pb2.ForwardResponse(chunk=item)
-                elif isinstance(item, Head):
-                    yield router_pb2.ForwardResponse(head=_head(item))
-                elif isinstance(item, Trailer):
-                    yield router_pb2.ForwardResponse(trailer=router_pb2.ResponseTrailer(
-                        usage=common_pb2.Usage(
-                            input_tokens=item.usage.input_tokens, output_tokens=item.usage.output_tokens,
-                            cached_input_tokens=item.usage.cached_input_tokens,
-                            reasoning_tokens=item.usage.reasoning_tokens, estimated=item.usage.estimated),
-                        cost_micro_usd=item.cost_micro_usd, request_id=item.request_id))
+            async for message in _coalesce(self._forwarder.forward(call)):
+                yield message
         except CoreError as exc:
             await abort_with(context, exc)
         except Exception as exc:
@@ -98,6 +90,54 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
         yield router_pb2.ForwardResponse(head=router_pb2.ResponseHead(
             status=status, headers=[common_pb2.Header(name="content-type", value="application/json")],
             request_id=request.request_id, channel=channel, body=body))
+
+
+# How long a head waits for a first chunk to travel with it. Upstreams usually send their
+# headers and first event together; a reasoning model that thinks first gets its head at once.
+HEAD_WAIT_S = 0.005
+
+
+async def _coalesce(items: AsyncIterator[Head | bytes | Trailer]) -> AsyncIterator[router_pb2.ForwardResponse]:
+    """Forward's items as messages, a head packed with what follows it at once."""
+    pending: asyncio.Future | None = None
+    try:
+        async for item in items:
+            if not isinstance(item, Head):
+                yield _message(item)
+                continue
+            message = router_pb2.ForwardResponse(head=_head(item))
+            # Whole answer: its trailer follows with no wait. Stream: wait a moment for data.
+            pending = asyncio.ensure_future(anext(items, None))
+            done, _ = await asyncio.wait({pending}, timeout=None if item.body is not None else HEAD_WAIT_S)
+            if not done:
+                yield message
+                message = router_pb2.ForwardResponse()
+            follower, pending = await pending, None
+            if isinstance(follower, bytes):
+                message.chunk = follower
+            elif isinstance(follower, Trailer):
+                message.trailer.CopyFrom(_trailer(follower))
+            if message.ByteSize():
+                yield message
+    finally:
+        if pending is not None:  # the call was cancelled while a read was in flight
+            pending.cancel()
+            await asyncio.gather(pending, return_exceptions=True)
+
+
+def _message(item: bytes | Trailer) -> router_pb2.ForwardResponse:
+    if isinstance(item, bytes):
+        return router_pb2.ForwardResponse(chunk=item)
+    return router_pb2.ForwardResponse(trailer=_trailer(item))
+
+
+def _trailer(item: Trailer) -> router_pb2.ResponseTrailer:
+    return router_pb2.ResponseTrailer(
+        usage=common_pb2.Usage(
+            input_tokens=item.usage.input_tokens, output_tokens=item.usage.output_tokens,
+            cached_input_tokens=item.usage.cached_input_tokens,
+            reasoning_tokens=item.usage.reasoning_tokens, estimated=item.usage.estimated),
+        cost_micro_usd=item.cost_micro_usd, request_id=item.request_id)
 
 
 def _head(head: Head) -> router_pb2.ResponseHead:
