@@ -160,12 +160,14 @@ class FakeOpenAI:
             raise asyncio.CancelledError
         return None
 
-    async def _chat(self, request: web.Request) -> web.StreamResponse:
+    async def _begin(self, request: web.Request) -> tuple[Received, Behaviour, web.StreamResponse | None]:
+        """Record the request; an early answer when the key is wrong or the behaviour decides."""
         got, b = await self._record(request)
-        refused = self._auth_error(request)
-        if refused is not None:
-            return refused
-        early = await self._common(request, b)
+        early = self._auth_error(request) or await self._common(request, b)
+        return got, b, early
+
+    async def _chat(self, request: web.Request) -> web.StreamResponse:
+        got, b, early = await self._begin(request)
         if early is not None:
             return early
         body = got.body or {}
@@ -226,11 +228,7 @@ class FakeOpenAI:
         return resp
 
     async def _responses(self, request: web.Request) -> web.StreamResponse:
-        got, b = await self._record(request)
-        refused = self._auth_error(request)
-        if refused is not None:
-            return refused
-        early = await self._common(request, b)
+        got, b, early = await self._begin(request)
         if early is not None:
             return early
         body = got.body or {}
