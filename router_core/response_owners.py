@@ -5,7 +5,8 @@ provider key, and every project shares that key. So a `previous_response_id` is 
 when the response was created through OneKey by the same project (and the same provider);
 anything else is a 404, exactly as for an id that never existed, so nothing leaks about other
 projects' ids. Request fields that would reach provider-side state by other handles
-(`conversation`, `background`, `item_reference` input items) are refused with a clear 400.
+(`background`, `item_reference` input items) are refused with a clear 400, and a `conversation` —
+never created through OneKey, so never the project's — is a 404.
 
 Design, for the hot path budget:
 - Chat completions never come here. For /v1/responses, a check without `previous_response_id`
@@ -76,9 +77,14 @@ class ResponseOwners:
 
     async def check(self, project_id: str, provider: str, body: dict) -> str | None:
         """Refuse what would cross projects; the channel that made the previous response, if any."""
-        if body.get("conversation") is not None:
-            raise InvalidRequest("`conversation` is not supported through OneKey; use `previous_response_id`.",
-                                 param="conversation", code="unsupported_parameter")
+        conversation = body.get("conversation")
+        if conversation is not None:
+            # Conversations are provider state that no project created through OneKey, so none
+            # is this project's: the same 404 as for a foreign previous_response_id.
+            cid = conversation.get("id") if isinstance(conversation, dict) else conversation
+            raise NotFound(f"Conversation with id '{str(cid)[:100]}' not found; OneKey carries a conversation "
+                           "forward with `previous_response_id`.", param="conversation",
+                           code="conversation_not_found")
         if body.get("background"):
             raise InvalidRequest("`background` responses are not supported through OneKey.",
                                  param="background", code="unsupported_parameter")

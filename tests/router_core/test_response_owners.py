@@ -65,8 +65,14 @@ async def test_an_id_keeps_its_first_owner(sessions):
     assert (await fresh.owner("resp_x")).project_id == "p1"
 
 
+@pytest.mark.parametrize("conversation", ["conv_123", {"id": "conv_123"}])
+async def test_a_conversation_is_never_the_projects(sessions, conversation):
+    with pytest.raises(NotFound) as info:
+        await ResponseOwners(sessions).check("p", "openai", {"conversation": conversation})
+    assert info.value.param == "conversation" and "conv_123" in info.value.message
+
+
 @pytest.mark.parametrize("body, param", [
-    ({"conversation": "conv_123"}, "conversation"),
     ({"background": True}, "background"),
     ({"input": [{"type": "item_reference", "id": "msg_1"}]}, "input"),
     ({"previous_response_id": 42}, "previous_response_id"),
