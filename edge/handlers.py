@@ -40,6 +40,7 @@ def _id_headers(request_id: str) -> dict[str, str]:
 
 
 def _no_key(request_id: str) -> web.Response:
+    logger.info("refused: request_id=%s code=invalid_api_key (no key sent)", request_id)
     return error_response(401, "You didn't provide an API key. Send it as `Authorization: Bearer <key>`.",
                           "invalid_request_error", "invalid_api_key", headers=_id_headers(request_id))
 
@@ -131,6 +132,7 @@ async def _forward(request: web.Request, endpoint: str, request_id: str, ids: di
 
 
 def _too_large(limit: int, ids: dict[str, str]) -> web.Response:
+    logger.info("refused: request_id=%s code=request_too_large", ids["x-onekey-request-id"])
     return error_response(413, f"The request body is larger than the limit of {limit} bytes.",
                           "invalid_request_error", "request_too_large", headers=ids)
 

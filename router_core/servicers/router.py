@@ -64,6 +64,9 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
             async for message in _coalesce(self._forwarder.forward(call)):
                 yield message
         except CoreError as exc:
+            # Metadata only: the code says what was wrong, never the body that was.
+            logger.info("refused: request_id=%s endpoint=%s code=%s", request.request_id, request.endpoint,
+                        exc.code)
             await abort_with(context, exc)
         except Exception as exc:
             logger.error("forward failed: request_id=%s error=%s at %s", request.request_id,

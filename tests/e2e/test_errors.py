@@ -50,13 +50,16 @@ def error_of(raw: bytes) -> dict:
     (b'{"model": "openai/gpt-5.2-pro", "messages": [{"role": "user", "content": "hi"}]}',
      400, "unsupported_endpoint", "model"),
 ])
-def test_bad_bodies_get_openai_errors(stack, client_key, fake_openai, body, status, code, param):
+def test_bad_bodies_get_openai_errors(stack, client_key, fake_openai, body, status, code, param, caplog):
+    caplog.set_level(logging.INFO)
     got, headers, raw = post(stack, "/chat/completions", body, client_key[1])
     assert got == status
     err = error_of(raw)
     assert err["code"] == code and err["param"] == param
     assert headers["x-onekey-request-id"].startswith("req_")
     assert fake_openai.received == [], "a bad request must never reach the provider"
+    refusals = [r.getMessage() for r in caplog.records if r.getMessage().startswith("refused:")]
+    assert any(headers["x-onekey-request-id"] in m and code in m for m in refusals), refusals
 
 
 @pytest.mark.parametrize("key", ["", "ok-wrong", None])
