@@ -357,7 +357,7 @@ def table(r: dict) -> str:
     for side, label in (("onekey", "via OneKey"), ("direct", "direct")):
         lines.append(f"{f'CPU per request, c={c} {label} (us)':{w}}"
                      + "".join(f"{per[side][n]['cpu_us']:>10.0f}" for n in names))
-    lines.append(f"{f'context switches per request, via OneKey':{w}}"
+    lines.append(f"{'context switches per request, via OneKey':{w}}"
                  + "".join(f"{per['onekey'][n]['switches']:>10.1f}" for n in names))
     errors = sum(b[k]["errors"] for b in (c1, fc, tp) for k in ("direct", "onekey"))
     lines.append("")
