@@ -15,7 +15,7 @@ import time
 from collections.abc import AsyncIterator
 
 from router_core.catalog import ModelInfo
-from router_core.providers.base import UpstreamCall, UpstreamFailure, openai_error
+from router_core.providers.base import UpstreamCall, UpstreamFailure
 from router_core.settings import ChannelSettings
 
 _TOKEN = re.compile(r"\w+|[^\w\s]")
@@ -190,4 +190,4 @@ def _responses(rid: str, model: str, reply: str, usage: tuple[int, int], stream:
     return SandboxResponse(200, "text/event-stream", parts)
 
 
-__all__ = ["SandboxProvider", "count_tokens", "openai_error"]
+__all__ = ["SandboxProvider", "count_tokens"]
