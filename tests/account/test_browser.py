@@ -7,13 +7,13 @@ import os
 import pathlib
 import re
 import shutil
-import socket
 import time
 
 import openai
 import pytest
 
 from tests.account.conftest import ServedApp
+from tests.procs import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -45,15 +45,9 @@ def chromium():
         browser.close()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def served(make_app, settings):
-    port = _free_port()
+    port = free_port()
     public_url = f"http://127.0.0.1:{port}"
     app = make_app(public_url=public_url)
     server = ServedApp(settings, app, port)

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -12,6 +11,7 @@ import urllib.request
 import pytest
 
 from tests.account.conftest import ServedApp
+from tests.procs import free_port
 
 
 def test_served_by_waitress_with_healthz_and_pages(settings, app):
@@ -25,17 +25,11 @@ def test_served_by_waitress_with_healthz_and_pages(settings, app):
         served.stop()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.slow
 def test_onekey_account_runs_and_stops_cleanly_on_sigterm(tmp_path):
-    port = _free_port()
+    port = free_port()
     config = tmp_path / "onekey.toml"
-    config.write_text(f'[core]\nlisten = "127.0.0.1:{_free_port()}"\n\n[account]\nlisten = "127.0.0.1:{port}"\n'
+    config.write_text(f'[core]\nlisten = "127.0.0.1:{free_port()}"\n\n[account]\nlisten = "127.0.0.1:{port}"\n'
                       f'database_url = "sqlite:///{tmp_path}/account.db"\n')
     env = {**os.environ, "ONEKEY_SERVICE_TOKEN": "svc-test-token"}
     proc = subprocess.Popen([sys.executable, "-m", "onekey_cli", "account", "--config", str(config)], cwd=tmp_path,

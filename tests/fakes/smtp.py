@@ -3,17 +3,12 @@ from __future__ import annotations
 
 import email
 import email.policy
-import socket
 import threading
 from email.message import EmailMessage
 
 from aiosmtpd.controller import Controller
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.procs import free_port
 
 
 class _Recorder:
@@ -31,7 +26,7 @@ class FakeSmtp:
 
     def __init__(self) -> None:
         self.host = "127.0.0.1"
-        self.port = _free_port()
+        self.port = free_port()
         self.messages: list[tuple[list[str], EmailMessage]] = []
         self._arrived = threading.Condition()
         self._controller = Controller(_Recorder(self), hostname=self.host, port=self.port)
