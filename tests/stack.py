@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Callable, Coroutine
 from dataclasses import replace
 from typing import Any
@@ -15,7 +16,7 @@ import grpc
 
 from edge.app import start as start_edge
 from edge.settings import EdgeSettings
-from onekey.v1 import admin_pb2, admin_pb2_grpc, metering_pb2_grpc
+from onekey.v1 import admin_pb2, admin_pb2_grpc, metering_pb2, metering_pb2_grpc
 from router_core.server import CoreServer, create_server
 from router_core.settings import CoreSettings, Secret
 
@@ -76,3 +77,18 @@ class Stack:
         self.loop.run(self.core.stop(grace=5))
         if self._own_loop:
             self.loop.close()
+
+
+def usage_events(services: Any, project_id: str, count: int, timeout: float = 10.0) -> list:
+    """A project's usage events, newest first, once `count` are written (they are batched).
+
+    `services` is anything with a `metering` stub and the service `metadata` (a Stack).
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        events = services.metering.ListUsageEvents(
+            metering_pb2.ListUsageEventsRequest(project_id=project_id, page_size=500),
+            metadata=services.metadata).events
+        if len(events) >= count or time.monotonic() > deadline:
+            return list(events)
+        time.sleep(0.05)

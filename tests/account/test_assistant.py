@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import pathlib
 import re
-import time
 
 import grpc
 import openai
@@ -15,12 +14,12 @@ from account.app import create_app
 from account.assistant.credential import system_key, system_project_id
 from account.mail import SmtpMailer
 from account.settings import AssistantSettings, Secret
-from onekey.v1 import admin_pb2, metering_pb2
+from onekey.v1 import admin_pb2
 from router_core.settings import ChannelSettings, CoreSettings
 from tests.account.conftest import Browser
 from tests.account.test_projects import create_key
 from tests.fakes.providers import Behaviour, FakeAnthropic, closed_port_url
-from tests.stack import LoopThread, Stack
+from tests.stack import LoopThread, Stack, usage_events
 
 MODEL = "anthropic/claude-haiku-4-5"
 
@@ -66,16 +65,6 @@ def credit(core, project_id: str, micro: int) -> None:
                          metadata=core.metadata)
 
 
-def events_of(core, project_id: str, count: int) -> list:
-    deadline = time.monotonic() + 10
-    while True:
-        events = core.metering.ListUsageEvents(metering_pb2.ListUsageEventsRequest(project_id=project_id),
-                                               metadata=core.metadata).events
-        if len(events) >= count or time.monotonic() > deadline:
-            return list(events)
-        time.sleep(0.05)
-
-
 def user_with_usage(app, smtp, core, email: str, key_name: str, model: str, calls: int, micro: int):
     """A signed-in user whose project has credit, a key and `calls` requests to `model`."""
     browser = Browser(app, smtp)
@@ -86,7 +75,7 @@ def user_with_usage(app, smtp, core, email: str, key_name: str, model: str, call
     client = openai.OpenAI(base_url=core.base_url, api_key=secret, max_retries=0)
     for i in range(calls):
         client.chat.completions.create(model=model, messages=[{"role": "user", "content": f"private words {i}"}])
-    events_of(core, project_id, calls)
+    usage_events(core, project_id, calls)
     prefix = re.search(r"^(\S{8})", secret).group(1)
     return browser, project_id, prefix
 
@@ -146,12 +135,12 @@ def test_the_assistant_is_paid_by_the_system_project(make_assistant_app, smtp, a
     assert ask(browser, project_id, "How do I call Claude from the OpenAI SDK?").status_code == 200
     system = system_project_id(app.extensions["onekey"].sessions)
     assert system and system != project_id
-    [event] = events_of(core, system, 1)
+    [event] = usage_events(core, system, 1)
     assert (event.model, event.status) == (MODEL, 200)
     assert event.cost_micro_usd > 0 and event.charged_micro_usd == event.cost_micro_usd
     project = core.admin.GetProject(admin_pb2.GetProjectRequest(project_id=system), metadata=core.metadata)
     assert project.balance_micro_usd == 5_000_000 - event.charged_micro_usd
-    assert len(events_of(core, project_id, 1)) == 1, "the user's project paid nothing for the assistant"
+    assert len(usage_events(core, project_id, 1)) == 1, "the user's project paid nothing for the assistant"
 
     # The system key is reused, and the store holds it only encrypted.
     assert ask(browser, project_id, "And again?").status_code == 200
@@ -172,7 +161,7 @@ def test_an_operator_key_is_used_as_given(make_assistant_app, smtp, anthropic_co
     browser.sign_in_by_email("op@example.com")
     [project_id] = browser.project_ids()
     assert ask(browser, project_id, "hello").status_code == 200
-    assert events_of(core, operator_project, 1)[0].model == MODEL
+    assert usage_events(core, operator_project, 1)[0].model == MODEL
     assert system_project_id(app.extensions["onekey"].sessions) is None
 
 

@@ -1,12 +1,10 @@
 """Stacks with several fake providers and channels, for the provider and failover tests."""
 from __future__ import annotations
 
-import time
 from dataclasses import replace
 
 import pytest
 
-from onekey.v1 import metering_pb2
 from router_core.settings import ChannelSettings, CoreSettings, Secret, Timeouts
 from tests.fakes.providers import FakeAnthropic, FakeGemini, FakeOpenAI, FakeXAI
 from tests.stack import Stack
@@ -50,14 +48,3 @@ def make_stack(loop_thread, tmp_path):
     yield make
     for stack in stacks:
         stack.stop()
-
-
-def usage_events(stack: Stack, project_id: str, count: int, timeout: float = 5.0) -> list:
-    """The project's usage events, newest first, once `count` of them are written."""
-    deadline = time.monotonic() + timeout
-    while True:
-        events = stack.metering.ListUsageEvents(metering_pb2.ListUsageEventsRequest(project_id=project_id),
-                                                metadata=stack.metadata).events
-        if len(events) >= count or time.monotonic() > deadline:
-            return list(events)
-        time.sleep(0.05)

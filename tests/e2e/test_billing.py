@@ -13,7 +13,7 @@ from onekey.v1 import metering_pb2
 from router_core.settings import CoreSettings
 from tests.conftest import openai_channel
 from tests.fakes.openai_provider import Behaviour
-from tests.stack import Stack
+from tests.stack import Stack, usage_events
 
 MSGS = [{"role": "user", "content": "count the sheep please"}]
 
@@ -39,17 +39,6 @@ def ledger(database_url: str, project_id: str) -> tuple[int, int, int, int]:
                                             "WHERE id = :p"), {"p": project_id}).one()
     engine.dispose()
     return int(credited), int(charged), int(balance), int(leased)
-
-
-def wait_for_events(stack: Stack, project_id: str, count: int, timeout: float = 10) -> list:
-    deadline = time.monotonic() + timeout
-    while True:
-        events = stack.metering.ListUsageEvents(
-            metering_pb2.ListUsageEventsRequest(project_id=project_id, page_size=500),
-            metadata=stack.metadata).events
-        if len(events) >= count or time.monotonic() > deadline:
-            return list(events)
-        time.sleep(0.05)
 
 
 @pytest.mark.slow
@@ -80,7 +69,7 @@ def test_200_concurrent_requests_against_credit_for_about_20(billing_stack, data
     assert set(statuses) <= {200, 402}
     assert 0 < served < 200
     assert len(fake_openai.received) == served, "a refused request must never reach the provider"
-    events = wait_for_events(billing_stack, project_id, served)
+    events = usage_events(billing_stack, project_id, served)
     charged = [e.charged_micro_usd for e in events]
     assert len(events) == served and all(c > 0 for c in charged)
     assert served <= credit // min(charged)
@@ -103,7 +92,7 @@ def test_exactly_20_free_requests_then_insufficient_quota(billing_stack, fake_op
     assert info.value.status_code == 402 and info.value.body["code"] == "insufficient_quota"
     assert info.value.body["type"] == "insufficient_quota"
     assert len(fake_openai.received) == 20
-    events = wait_for_events(billing_stack, project_id, 20)
+    events = usage_events(billing_stack, project_id, 20)
     assert all(e.cost_micro_usd > 0 and e.charged_micro_usd == 0 for e in events)
     # Free models stay free and need neither credit nor free requests.
     assert client.chat.completions.create(model="sandbox/echo", messages=MSGS).choices[0].message.content
@@ -171,7 +160,7 @@ def test_metering_service_reports_usage_by_day_model_and_request(billing_stack, 
     for model in ("openai/gpt-4.1", "openai/gpt-4.1", "openai/gpt-5-mini"):
         raw = client.chat.completions.with_raw_response.create(model=model, messages=MSGS)
         ids.append(raw.headers["x-onekey-request-id"])
-    events = wait_for_events(billing_stack, project_id, 3)
+    events = usage_events(billing_stack, project_id, 3)
     assert {e.request_id for e in events} == set(ids)
     by_model = billing_stack.metering.GetUsageSummary(metering_pb2.GetUsageSummaryRequest(
         project_id=project_id, group_by=metering_pb2.GROUP_BY_MODEL), metadata=billing_stack.metadata)

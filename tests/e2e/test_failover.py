@@ -14,8 +14,9 @@ import pytest
 from onekey.v1 import admin_pb2
 from router_core.breaker import BreakerSettings
 from router_core.settings import ChannelSettings, Secret, Timeouts
-from tests.e2e.conftest import channel_to, usage_events
+from tests.e2e.conftest import channel_to
 from tests.fakes.providers import Behaviour, closed_port_url
+from tests.stack import usage_events
 
 MSG = [{"role": "user", "content": "hello there"}]
 

@@ -9,8 +9,9 @@ import openai
 import pytest
 
 from router_core.catalog import Catalog
-from tests.e2e.conftest import channel_to, usage_events
+from tests.e2e.conftest import channel_to
 from tests.fakes.providers import ANTHROPIC_NO_CREDIT, Behaviour
+from tests.stack import usage_events
 
 PROVIDERS = [
     # provider, model, path the fake must see, auth header name, its value's prefix
