@@ -18,8 +18,9 @@ from account.settings import AssistantSettings
 from tests.account.conftest import ServedApp
 from tests.account.test_assistant import anthropic_core  # noqa: F401  (fixture)
 from tests.account.test_billing import WEBHOOK_SECRET, fake_stripe, stripe_billing  # noqa: F401  (fixture)
-from tests.account.test_browser import ARTIFACTS, _free_port, chromium  # noqa: F401  (fixture)
+from tests.account.test_browser import ARTIFACTS, chromium  # noqa: F401  (fixture)
 from tests.fakes.fake_stripe import event, sign
+from tests.procs import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -27,7 +28,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture
 def served(settings, anthropic_core, fake_stripe):  # noqa: F811
     """The account app behind waitress, on the Anthropic core, selling credit through the fake Stripe."""
-    port = _free_port()
+    port = free_port()
     s = dataclasses.replace(settings, public_url=f"http://127.0.0.1:{port}", core=f"127.0.0.1:{anthropic_core.core.port}",
                             api_base_url=anthropic_core.base_url, billing=stripe_billing(fake_stripe, stripe_crypto=True),
                             assistant=AssistantSettings())
