@@ -355,10 +355,11 @@ def test_parse_usd_is_exact():
 
 
 def test_the_account_store_keeps_purchases(database_url):
-    engine = make_engine(database_url)
-    from account.store.db import create_schema
     from account.store.repositories import PurchaseRepository
-    create_schema(engine)
+    from tests.stores import build
+
+    build(database_url, "account")
+    engine = make_engine(database_url)
     with session_factory(engine)() as db:
         repo = PurchaseRepository(db)
         purchase = repo.add("project-1", "user-1", 2500, "usd")
