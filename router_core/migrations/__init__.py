@@ -27,6 +27,7 @@ HERE = pathlib.Path(__file__).parent
 BASELINE = "0001"  # the schema `create_all` made before migrations existed
 STORE = "routing store"
 UPGRADE_COMMAND = "onekey db upgrade"
+LOCK_ID = 0x6f6b_636f7265  # PostgreSQL advisory lock held while upgrading
 
 
 class SchemaNotReady(RuntimeError):
@@ -63,6 +64,8 @@ def status(connection: sa.Connection) -> Status:
 
 def upgrade(connection: sa.Connection, revision: str = "head") -> None:
     """Bring the store to revision, adopting a pre-migration store as BASELINE first."""
+    if connection.dialect.name == "postgresql":  # two operators at once: the second waits, then finds it done
+        connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({LOCK_ID})")
     state = status(connection)
     if state.revision is None and state.has_tables:
         _adopt(connection)
