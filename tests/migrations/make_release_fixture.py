@@ -112,7 +112,8 @@ def main(out: pathlib.Path) -> None:
     time.sleep(1)  # usage events and response owners are written in batches
 
     fixture = {"made_by": "OneKey 0.1.0 (c5e46b1), tests/migrations/make_release_fixture.py",
-               "secrets": {"api_key": secret, "revoked_api_key": gone.secret, "session_id": sid, "user_agent": USER_AGENT, "project_id": project_id},
+               "secrets": {"api_key": secret, "revoked_api_key": gone.secret, "session_id": sid,
+                           "user_agent": USER_AGENT, "project_id": project_id},
                "core": dump(f"sqlite:///{root}/router.db", CoreBase.metadata),
                "account": dump(settings.database_url, AccountBase.metadata)}
     out.write_text(json.dumps(fixture, indent=1, sort_keys=True) + "\n")
