@@ -46,7 +46,7 @@ def test_postgresql_is_upgraded_once_by_the_operator_never_by_a_replica(postgres
 
 
 @pytest.mark.postgres
-def test_onekey_core_refuses_a_postgresql_store_that_is_behind_and_names_the_command(postgres_url, tmp_path):
+def test_onekey_core_refuses_a_postgresql_store_not_yet_upgraded_and_names_the_command(postgres_url, tmp_path):
     (tmp_path / "onekey.toml").write_text(f'[core]\nlisten = "127.0.0.1:0"\ndatabase_url = "{postgres_url}"\n')
     proc = subprocess.run([sys.executable, "-m", "onekey_cli", "core", "--config", str(tmp_path / "onekey.toml")],
                           env={**os.environ, "ONEKEY_SERVICE_TOKEN": "t"}, cwd=tmp_path, capture_output=True,
