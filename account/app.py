@@ -21,7 +21,8 @@ from account.forms import ConfirmForm
 from account.mail import Mailer, mailer_from_settings
 from account.sessions import StoreSessionInterface
 from account.settings import AccountSettings
-from account.store.db import create_schema, make_engine, session_factory
+from account.migrations import prepare_engine
+from account.store.db import make_engine, session_factory
 from account.store.repositories import UserRepository
 from account.web import AccountContext, SignedInUser, db, usd
 
@@ -57,7 +58,7 @@ def create_app(settings: AccountSettings, *, core_channel: grpc.Channel | None =
                                 x_host=settings.proxy_count)
 
     engine = engine or make_engine(settings.database_url)
-    create_schema(engine)
+    prepare_engine(engine)  # SQLite: upgraded here; PostgreSQL: refused unless at head
     sessions = session_factory(engine)
     app.session_interface = StoreSessionInterface(sessions, dt.timedelta(seconds=settings.session_lifetime))
     channel = core_channel or grpc.insecure_channel(settings.core)

@@ -9,7 +9,7 @@ import sys
 import grpc
 
 from onekey_cli import config as config_module
-from onekey_cli import operator
+from onekey_cli import db, operator
 
 
 def _run_async(coro) -> None:
@@ -36,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
                        ("edge", "start the HTTP edge"), ("account", "start the account app")):
         sub.add_parser(name, parents=[common], help=text).set_defaults(run=None)
     operator.add_parsers(sub, common)
+    db.add_parsers(sub, common)
     return parser
 
 
@@ -46,6 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     except config_module.ConfigError as exc:
         print(f"onekey: {exc}", file=sys.stderr)
         return 2
+    if args.command == "db":
+        return db.run(config, args)
     if args.command in ("up", "core", "edge", "account"):
         _configure_logging()
         if args.command == "up":
@@ -53,15 +56,21 @@ def main(argv: list[str] | None = None) -> int:
 
             return up(config)
         if args.command == "core":
+            from router_core.migrations import SchemaNotReady
             from router_core.server import serve
 
-            _run_async(serve(config.core))
+            try:
+                _run_async(serve(config.core))
+            except SchemaNotReady as exc:
+                print(f"onekey core: {exc}", file=sys.stderr)
+                return 2
         elif args.command == "edge":
             from edge.app import serve
 
             _run_async(serve(config.edge))
         else:
             try:
+                from account.migrations import SchemaNotReady as AccountNotReady
                 from account.server import serve as serve_account
             except ImportError:
                 print("onekey: the account app is not installed", file=sys.stderr)
@@ -71,7 +80,11 @@ def main(argv: list[str] | None = None) -> int:
             # own section, so the launcher fills it in from [edge] unless set explicitly.
             host, _, port = config.edge.listen.rpartition(":")
             section.setdefault("api_base_url", f"http://{host or '127.0.0.1'}:{port}/v1")
-            serve_account(section, config.core, config.env)
+            try:
+                serve_account(section, config.core, config.env)
+            except AccountNotReady as exc:
+                print(f"onekey account: {exc}", file=sys.stderr)
+                return 2
         return 0
     op = operator.Operator(config, args.json)
     try:

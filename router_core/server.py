@@ -18,11 +18,12 @@ from router_core.auth import ServiceTokenInterceptor
 from router_core.catalog import Catalog
 from router_core.channels import ChannelPool, check_channel_models
 from router_core.credits import Credits
-from router_core.db import create_engine, create_schema, session_factory
+from router_core.db import create_engine, session_factory
 from router_core.forward import Forwarder
 from router_core.keys import KeyValidator
 from router_core.metering import UsageRecorder
 from router_core.metrics import start_metrics
+from router_core.migrations import prepare_engine
 from router_core.providers import REGISTRY, Provider
 from router_core.providers.http import HttpClient
 from router_core.response_owners import ResponseOwners
@@ -82,7 +83,11 @@ async def create_server(settings: CoreSettings, *, providers: Mapping[str, Provi
                         catalog: Catalog | None = None) -> CoreServer:
     """Build and start the core on settings.listen (port 0 picks a free port)."""
     engine = create_engine(settings.database_url)
-    await create_schema(engine)
+    try:
+        await prepare_engine(engine)  # SQLite: upgraded here; PostgreSQL: refused unless at head
+    except BaseException:
+        await engine.dispose()
+        raise
     sessions = session_factory(engine)
     catalog = catalog or Catalog.load()
     channels = list(settings.channels)

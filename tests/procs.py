@@ -34,6 +34,8 @@ class Processes:
             f'[edge]\nlisten = "127.0.0.1:{self.edge_port}"\n\n{channels_toml}\n')
         self.env = {**os.environ, "ONEKEY_SERVICE_TOKEN": SERVICE_TOKEN, "TMPDIR": str(self.tmp),
                     "ONEKEY_CONFIG": str(root / "onekey.toml")}
+        if database_url.startswith("postgresql"):  # as an operator does, once per deployment
+            self.onekey("db", "upgrade", "--store", "core")
         self.core = self._start("core")
         self._wait(lambda: _port_open(self.core_port), self.core, "core")
         self.edge = self._start("edge")

@@ -258,11 +258,12 @@ def test_a_spent_budget_is_a_clear_message(make_assistant_app, smtp, anthropic_c
 def test_the_system_key_is_kept_on_either_store_and_replaced_after_a_secret_key_change(database_url, settings,
                                                                                        anthropic_core):
     from account.core_client import CoreClient
-    from account.store.db import create_schema, make_engine, session_factory
+    from account.store.db import make_engine, session_factory
     from tests.stack import SERVICE_TOKEN
+    from tests.stores import build
 
+    build(database_url, "account")
     engine = make_engine(database_url)
-    create_schema(engine)
     sessions = session_factory(engine)
     channel = grpc.insecure_channel(f"127.0.0.1:{anthropic_core.core.port}")
     core = CoreClient(channel, Secret(SERVICE_TOKEN), 5.0)

@@ -374,8 +374,11 @@ def test_a_link_confirmed_twice_at_once_signs_in_once(make_app, smtp, database_u
     import threading
 
     from tests.account.conftest import Browser
+    from tests.stores import build
 
-    app = make_app(database_url=database_url.replace("router.db", "account.db"))
+    url = database_url.replace("router.db", "account.db")
+    build(url, "account")  # PostgreSQL is upgraded by the operator, not by the app
+    app = make_app(database_url=url)
     first, second = Browser(app, smtp), Browser(app, smtp)
     link = first.request_link("race@example.com")
     tokens = [b.csrf(link) for b in (first, second)]

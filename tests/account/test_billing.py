@@ -21,6 +21,7 @@ from account.store.models import Purchase
 from onekey.v1 import admin_pb2
 from tests.account.conftest import Browser
 from tests.fakes.fake_stripe import FakeStripe, event, sign
+from tests.stores import build
 
 WEBHOOK_SECRET = "whsec_test_0123456789abcdef"
 
@@ -61,6 +62,7 @@ def make_billing_app(settings, fake_stripe):
 @pytest.fixture
 def shop(make_billing_app, smtp, database_url):
     """A signed-in buyer on the billing app (account store on SQLite and on PostgreSQL)."""
+    build(database_url, "account")  # PostgreSQL is upgraded by the operator, not by the app
     b = Browser(make_billing_app(database_url), smtp)
     b.sign_in_by_email("buyer@example.com")
     return b
@@ -355,10 +357,10 @@ def test_parse_usd_is_exact():
 
 
 def test_the_account_store_keeps_purchases(database_url):
-    engine = make_engine(database_url)
-    from account.store.db import create_schema
     from account.store.repositories import PurchaseRepository
-    create_schema(engine)
+
+    build(database_url, "account")
+    engine = make_engine(database_url)
     with session_factory(engine)() as db:
         repo = PurchaseRepository(db)
         purchase = repo.add("project-1", "user-1", 2500, "usd")

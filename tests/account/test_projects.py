@@ -10,6 +10,7 @@ from sqlalchemy import text
 from account.store.models import Base
 from onekey.v1 import admin_pb2, metering_pb2
 from tests.account.conftest import Browser
+from tests.stores import build
 
 
 @pytest.fixture
@@ -155,7 +156,9 @@ def test_first_project_is_made_later_when_the_core_was_down_at_sign_in(make_app,
 
 
 def test_the_whole_app_runs_on_sqlite_and_postgresql(make_app, smtp, database_url, core):
-    browser = Browser(make_app(database_url=database_url.replace("router.db", "account.db")), smtp)
+    url = database_url.replace("router.db", "account.db")
+    build(url, "account")  # PostgreSQL is upgraded by the operator, not by the app
+    browser = Browser(make_app(database_url=url), smtp)
     browser.sign_in_by_email("pg@example.com")
     [first] = browser.project_ids()
     assert browser.submit("/projects", "/projects", {"name": "Second"}).status_code == 302

@@ -6,19 +6,20 @@ import datetime as dt
 import pytest
 from sqlalchemy.exc import IntegrityError
 
-from account.store.db import create_schema, make_engine, session_factory
+from account.store.db import make_engine, session_factory
 from account.store.models import utcnow
 from account.store.repositories import (
     IdentityRepository, KeyAuditRepository, LoginTokenRepository, ProjectRepository, RateEventRepository,
     UserRepository, WebSessionRepository,
 )
+from tests.stores import build
 
 
 @pytest.fixture
 def sessions(database_url):
     url = database_url.replace("router.db", "account.db")
+    build(url, "account")
     engine = make_engine(url)
-    create_schema(engine)
     yield session_factory(engine)
     engine.dispose()
 

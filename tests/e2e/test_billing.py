@@ -14,12 +14,14 @@ from router_core.settings import CoreSettings
 from tests.conftest import openai_channel
 from tests.fakes.openai_provider import Behaviour
 from tests.stack import Stack, usage_events
+from tests.stores import build
 
 MSGS = [{"role": "user", "content": "count the sheep please"}]
 
 
 @pytest.fixture
 def billing_stack(database_url, loop_thread, fake_openai):
+    build(database_url, "core")  # PostgreSQL is upgraded by the operator, not by the core
     s = Stack(CoreSettings(database_url=database_url, channels=(openai_channel(fake_openai),),
                            usage_flush_interval=0.05), loop=loop_thread)
     yield s

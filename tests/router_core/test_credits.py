@@ -10,16 +10,17 @@ from sqlalchemy import func, select, update
 from router_core import tables
 from router_core.admin import AdminService
 from router_core.credits import Credits
-from router_core.db import create_engine, create_schema, session_factory
+from router_core.db import create_engine, session_factory
 from router_core.errors import InsufficientQuota
 from router_core.keys import KeyValidator
 from router_core.metering import UsageRecorder
+from tests.stores import build
 
 
 @pytest.fixture
 async def db(database_url):
+    build(database_url, "core")
     engine = create_engine(database_url)
-    await create_schema(engine)
     sessions = session_factory(engine)
     yield sessions, AdminService(sessions, KeyValidator(sessions))
     await engine.dispose()

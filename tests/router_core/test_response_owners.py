@@ -8,15 +8,16 @@ import pytest
 from sqlalchemy import select
 
 from router_core import tables
-from router_core.db import create_engine, create_schema, session_factory
+from router_core.db import create_engine, session_factory
 from router_core.errors import InvalidRequest, NotFound
 from router_core.response_owners import Owner, ResponseOwners
+from tests.stores import build
 
 
 @pytest.fixture
 async def sessions(database_url):
+    build(database_url, "core")
     engine = create_engine(database_url)
-    await create_schema(engine)
     yield session_factory(engine)
     await engine.dispose()
 

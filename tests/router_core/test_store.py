@@ -6,15 +6,16 @@ from sqlalchemy import select, text
 
 from router_core import tables
 from router_core.admin import AdminService
-from router_core.db import create_engine, create_schema, session_factory
+from router_core.db import create_engine, session_factory
 from router_core.errors import InvalidApiKey, NotFound
 from router_core.keys import KeyValidator, hash_key
+from tests.stores import build
 
 
 @pytest.fixture
 async def store(database_url):
+    build(database_url, "core")
     engine = create_engine(database_url)
-    await create_schema(engine)
     sessions = session_factory(engine)
     keys = KeyValidator(sessions, ttl=60)
     yield AdminService(sessions, keys), keys, sessions

@@ -1,0 +1,9 @@
+"""Alembic environment of the account store: always run on a connection given by the caller."""
+from alembic import context
+
+from account.store.models import Base
+
+context.configure(connection=context.config.attributes["connection"], target_metadata=Base.metadata,
+                  render_as_batch=True, compare_type=True)
+with context.begin_transaction():
+    context.run_migrations()
