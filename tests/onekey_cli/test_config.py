@@ -98,3 +98,13 @@ def test_onekey_config_env_names_the_file_and_a_local_token_is_made_once(tmp_pat
     assert first.core.listen == "127.0.0.1:1234"
     assert first.core.service_token.reveal() == second.core.service_token.reveal() != ""
     assert (tmp_path / ".onekey" / "service-token").stat().st_mode & 0o077 == 0
+
+
+def test_the_local_service_token_is_private_and_so_is_its_folder(tmp_path):
+    (tmp_path / ".onekey").mkdir(mode=0o755)
+    (tmp_path / ".onekey").chmod(0o755)  # as an older install left it
+    config = load(None, env={})
+    token = tmp_path / ".onekey" / "service-token"
+    assert token.read_text() == config.core.service_token.reveal()
+    assert token.stat().st_mode & 0o777 == 0o600
+    assert (tmp_path / ".onekey").stat().st_mode & 0o777 == 0o700
