@@ -75,9 +75,11 @@ class FileMailer:
         self._dir = pathlib.Path(directory)
 
     def send(self, message: EmailMessage, ref: str = "") -> None:
-        if not self._dir.is_dir():
+        try:
             self._dir.mkdir(parents=True, mode=0o700)
             self._dir.chmod(0o700)  # mkdir's mode passes through the umask
+        except FileExistsError:
+            pass
         path = self._dir / f"{ref if _REF.fullmatch(ref) else uuid.uuid4().hex}.eml"
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as f:

@@ -32,7 +32,8 @@ def load_edge_settings(section: Mapping[str, Any], core_listen: str) -> EdgeSett
     defaults = EdgeSettings()
     values: dict[str, Any] = {}
     for name, kind in (("listen", str), ("core", str), ("max_body_bytes", int),
-                       ("shutdown_timeout", (int, float)), ("access_log", bool), ("core_timeout", (int, float)), ("metrics_listen", str)):
+                       ("shutdown_timeout", (int, float)), ("access_log", bool), ("core_timeout", (int, float)),
+                       ("metrics_listen", str)):
         value = section.get(name, getattr(defaults, name) if name != "core" else core_listen)
         kinds = kind if isinstance(kind, tuple) else (kind,)
         if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):
