@@ -10,6 +10,7 @@ from flask import Flask
 from waitress.server import create_server as create_waitress
 
 from account.app import create_app
+from account.auth.mail_sweeper import MailSweeper
 from account.settings import AccountSettings, ConfigError, CoreSettingsLike, load_account_settings
 
 logger = logging.getLogger(__name__)
@@ -32,6 +33,9 @@ def serve(section: Mapping[str, Any], core_settings: CoreSettingsLike, env: Mapp
         raise SystemExit(f"onekey account: {exc}") from None
     app = create_app(settings)
     server, port = create_server(settings, app)
+    onekey = app.extensions["onekey"]
+    sweeper = MailSweeper(onekey.sessions, onekey.mailer)
+    sweeper.start()
 
     stopping = False
 
@@ -52,6 +56,7 @@ def serve(section: Mapping[str, Any], core_settings: CoreSettingsLike, env: Mapp
     try:
         server.run()
     finally:
+        sweeper.stop()
         server.close()
         app.extensions["onekey_engine"].dispose()
         logger.info("account app stopped")

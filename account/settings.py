@@ -128,8 +128,9 @@ class AccountSettings:
     mail_dir: str = ".onekey/mail"          # with no SMTP server, mail is written here as .eml files
     magic_link_ttl: float = 600.0
     magic_link_window: float = 3600.0
-    magic_link_per_email: int = 5
-    magic_link_per_ip: int = 20
+    magic_link_per_email: int = 5           # mails to one address in a window, whoever asks (then silent)
+    magic_link_per_email_ip: int = 3        # links one requester may ask for one address (then 429)
+    magic_link_per_ip: int = 20             # links one requester may ask for, any addresses (then 429)
     first_project_free_requests: int = 20
     google: OAuthProviderSettings | None = None
     github: OAuthProviderSettings | None = None
@@ -151,7 +152,7 @@ _TYPES: dict[str, type | tuple[type, ...]] = {
     "mail_from": str, "mail_dir": str, "smtp_host": str, "smtp_port": int, "smtp_username": str,
     "smtp_password_env": str, "smtp_starttls": bool, "smtp_ssl": bool, "smtp_timeout": (int, float),
     "magic_link_ttl": (int, float), "magic_link_window": (int, float), "magic_link_per_email": int,
-    "magic_link_per_ip": int, "first_project_free_requests": int,
+    "magic_link_per_email_ip": int, "magic_link_per_ip": int, "first_project_free_requests": int,
     "google_client_id": str, "google_client_secret_env": str, "google_metadata_url": str,
     "github_client_id": str, "github_client_secret_env": str, "github_authorize_url": str,
     "github_token_url": str, "github_api_url": str, "shutdown_timeout": (int, float), "threads": int,
@@ -295,12 +296,16 @@ def load_account_settings(section: Mapping[str, Any], core_settings: CoreSetting
     values = {
         name: _get(section, name, getattr(defaults, name))
         for name in ("database_url", "api_base_url", "mail_from", "mail_dir", "proxy_count",
-                     "magic_link_per_email", "magic_link_per_ip", "first_project_free_requests", "threads")
+                     "magic_link_per_email", "magic_link_per_email_ip", "magic_link_per_ip",
+                     "first_project_free_requests", "threads")
     }
     floats = {
         name: float(_get(section, name, getattr(defaults, name)))
         for name in ("core_timeout", "session_lifetime", "magic_link_ttl", "magic_link_window", "shutdown_timeout")
     }
+    if min(values["magic_link_per_email"], values["magic_link_per_email_ip"], values["magic_link_per_ip"]) < 1:
+        raise ConfigError("[account].magic_link_per_email, magic_link_per_email_ip and magic_link_per_ip "
+                          "must be at least 1")
     if values["first_project_free_requests"] < 0:
         raise ConfigError("[account].first_project_free_requests cannot be negative")
     return AccountSettings(

@@ -11,8 +11,8 @@ from aiohttp import web
 
 from edge import handlers
 from edge.errors import error_response
-from edge.keys import CHANNEL, CORE, METRICS, SETTINGS
-from edge.metrics import EdgeMetrics
+from edge.keys import CHANNEL, CORE, METRICS, METRICS_SERVER, SETTINGS
+from edge.metrics import EdgeMetrics, MetricsServer, hide_protocol_server_version, hide_server_version
 from edge.settings import EdgeSettings
 from onekey.v1 import router_pb2_grpc
 
@@ -54,6 +54,7 @@ def create_app(settings: EdgeSettings, channel: grpc.aio.Channel | None = None) 
     app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[openai_errors])
     app[SETTINGS] = settings
     app[METRICS] = EdgeMetrics()
+    app.on_response_prepare.append(hide_server_version)
 
     async def core_channel(app: web.Application):
         own = channel is None
@@ -65,6 +66,9 @@ def create_app(settings: EdgeSettings, channel: grpc.aio.Channel | None = None) 
             await ch.close()
 
     app.cleanup_ctx.append(core_channel)
+    if settings.metrics_listen:
+        app[METRICS_SERVER] = MetricsServer(app[METRICS], settings.metrics_listen)
+        app.cleanup_ctx.append(_metrics_server)
     app.router.add_post("/v1/chat/completions", handlers.chat_completions)
     app.router.add_post("/v1/responses", handlers.responses)
     app.router.add_get("/v1/responses/{response_id}", handlers.stored_response)
@@ -72,13 +76,22 @@ def create_app(settings: EdgeSettings, channel: grpc.aio.Channel | None = None) 
     app.router.add_get("/v1/models", handlers.list_models)
     app.router.add_get("/v1/models/{model_id:.+}", handlers.get_model)
     app.router.add_get("/healthz", handlers.healthz)
-    app.router.add_get("/metrics", handlers.metrics)
     return app
+
+
+async def _metrics_server(app: web.Application):
+    """/metrics on [edge].metrics_listen, never on the API port, for as long as the app runs."""
+    server = app[METRICS_SERVER]
+    await server.start()
+    logger.info("edge metrics listening: port=%d", server.port)
+    yield
+    await server.stop()
 
 
 async def start(settings: EdgeSettings, app: web.Application | None = None) -> tuple[web.AppRunner, int]:
     """Start the edge on settings.listen (port 0 picks one); returns the runner and port."""
     app = app or create_app(settings)
+    hide_protocol_server_version()
     # handler_cancellation: a client that leaves cancels its handler at once, which cancels
     # the Forward call and so the provider call (aiohttp's default notices only on a write).
     runner = web.AppRunner(app, handler_cancellation=True, access_log=None,

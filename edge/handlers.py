@@ -9,7 +9,6 @@ import time
 
 import grpc
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from edge.errors import error_response, from_rpc_error
 from edge.keys import CHANNEL, CORE, METRICS, SETTINGS
@@ -228,11 +227,6 @@ async def healthz(request: web.Request) -> web.Response:
     ready = state == grpc.ChannelConnectivity.READY
     return web.json_response({"status": "ok" if ready else "degraded", "core": state.name.lower()},
                              status=200 if ready else 503)
-
-
-async def metrics(request: web.Request) -> web.Response:
-    body = generate_latest(request.app[METRICS].registry)
-    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
 async def not_found(request: web.Request) -> web.Response:

@@ -1,7 +1,22 @@
 """Prometheus metrics of the edge, in a registry owned by the app (no globals)."""
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from aiohttp import web, web_response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+SERVER_NAME = "onekey"  # the Server header of every answer: no software names, no versions
+
+
+async def hide_server_version(request: web.Request, response: web.StreamResponse) -> None:
+    """on_response_prepare: aiohttp would announce `Python/3.x aiohttp/3.x`."""
+    response.headers["Server"] = SERVER_NAME
+
+
+def hide_protocol_server_version() -> None:
+    """The same for answers aiohttp's HTTP layer makes itself (a malformed request line or
+    header gets its 400 below the app, where no signal reaches). aiohttp has no setting for
+    that Server header, only this constant of its response module; the client side keeps its own."""
+    web_response.SERVER_SOFTWARE = SERVER_NAME
 
 
 class EdgeMetrics:
@@ -30,3 +45,39 @@ class EdgeMetrics:
         if found is None:
             found = self._children[key] = metric.labels(*values)
         return found
+
+
+def create_metrics_app(metrics: EdgeMetrics) -> web.Application:
+    """A tiny app serving GET /metrics for the edge, meant for an address of its own."""
+
+    async def scrape(request: web.Request) -> web.Response:
+        return web.Response(body=generate_latest(metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    app = web.Application()
+    app.on_response_prepare.append(hide_server_version)
+    app.router.add_get("/metrics", scrape)
+    return app
+
+
+class MetricsServer:
+    """The edge's Prometheus endpoint on its own listen address, off the public API port."""
+
+    def __init__(self, metrics: EdgeMetrics, listen: str) -> None:
+        self._metrics = metrics
+        self._listen = listen
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+    async def start(self) -> None:
+        """Listen on the address (port 0 picks one; the real one is then in .port)."""
+        hide_protocol_server_version()
+        self._runner = web.AppRunner(create_metrics_app(self._metrics), access_log=None)
+        await self._runner.setup()
+        host, _, port = self._listen.rpartition(":")
+        await web.TCPSite(self._runner, host.strip("[]") or "127.0.0.1", int(port)).start()
+        self.port = self._runner.addresses[0][1]
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None

@@ -18,9 +18,10 @@ class EdgeSettings:
     shutdown_timeout: float = 60.0       # the drain budget on SIGTERM
     access_log: bool = False
     core_timeout: float = 3600.0         # a whole call, reasoning models included
+    metrics_listen: str = ""             # Prometheus /metrics on an address of its own (off if empty)
 
 
-_KEYS = {"listen", "core", "max_body_bytes", "shutdown_timeout", "access_log", "core_timeout"}
+_KEYS = {"listen", "core", "max_body_bytes", "shutdown_timeout", "access_log", "core_timeout", "metrics_listen"}
 
 
 def load_edge_settings(section: Mapping[str, Any], core_listen: str) -> EdgeSettings:
@@ -31,12 +32,15 @@ def load_edge_settings(section: Mapping[str, Any], core_listen: str) -> EdgeSett
     defaults = EdgeSettings()
     values: dict[str, Any] = {}
     for name, kind in (("listen", str), ("core", str), ("max_body_bytes", int),
-                       ("shutdown_timeout", (int, float)), ("access_log", bool), ("core_timeout", (int, float))):
+                       ("shutdown_timeout", (int, float)), ("access_log", bool), ("core_timeout", (int, float)),
+                       ("metrics_listen", str)):
         value = section.get(name, getattr(defaults, name) if name != "core" else core_listen)
         kinds = kind if isinstance(kind, tuple) else (kind,)
         if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):
             raise ConfigError(f"[edge].{name} has the wrong type: {type(value).__name__}")
         values[name] = value
+    if values["metrics_listen"] and values["metrics_listen"] == values["listen"]:
+        raise ConfigError("[edge].metrics_listen must differ from [edge].listen: metrics stay off the API port")
     if values["max_body_bytes"] < 1024:
         raise ConfigError("[edge].max_body_bytes must be at least 1024")
     return EdgeSettings(**values)

@@ -119,12 +119,20 @@ def _check_account(section: Mapping[str, Any], path: pathlib.Path | None) -> Non
         raise ConfigError(f"{path}: unknown key{'s' if len(unknown) > 1 else ''} in [account]: {', '.join(unknown)}")
 
 
+def ensure_state_dir() -> pathlib.Path:
+    """.onekey/, readable by this user only: it holds the stores, keys and written mail."""
+    STATE_DIR.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if STATE_DIR.stat().st_mode & 0o077:
+        STATE_DIR.chmod(0o700)
+    return STATE_DIR
+
+
 def _local_service_token() -> str:
     """The service credential of a single-machine install, kept in .onekey/ (mode 0600)."""
     token_file = STATE_DIR / "service-token"
     if token_file.exists():
         return token_file.read_text().strip()
-    STATE_DIR.mkdir(parents=True, exist_ok=True)
+    ensure_state_dir()
     token = secrets.token_urlsafe(32)
     fd = os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as f:

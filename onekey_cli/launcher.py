@@ -13,7 +13,7 @@ import urllib.request
 import grpc
 
 from onekey.v1 import admin_pb2, admin_pb2_grpc, router_pb2, router_pb2_grpc
-from onekey_cli.config import STATE_DIR, Config
+from onekey_cli.config import STATE_DIR, Config, ensure_state_dir
 
 LOCAL_KEY_FILE = STATE_DIR / "local-key.json"
 PROVIDERS = ("openai", "anthropic", "google", "xai")
@@ -55,6 +55,7 @@ def ensure_local_key(channel: grpc.Channel, config: Config) -> dict:
     """The local project's key, made on first run and kept in .onekey/ (mode 0600)."""
     router = router_pb2_grpc.RouterServiceStub(channel)
     if LOCAL_KEY_FILE.exists():
+        LOCAL_KEY_FILE.chmod(0o600)  # an older install may have left it readable to others
         saved = json.loads(LOCAL_KEY_FILE.read_text())
         try:
             router.ValidateKey(router_pb2.ValidateKeyRequest(api_key=saved["key"]), timeout=10)
@@ -68,8 +69,9 @@ def ensure_local_key(channel: grpc.Channel, config: Config) -> dict:
     created = admin.CreateKey(admin_pb2.CreateKeyRequest(project_id=project.id, name="local"),
                               metadata=metadata, timeout=10)
     saved = {"project_id": project.id, "key_id": created.key.id, "key": created.secret}
-    STATE_DIR.mkdir(parents=True, exist_ok=True)
+    ensure_state_dir()
     fd = os.open(LOCAL_KEY_FILE, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # O_CREAT's mode applies only to a new file
     with os.fdopen(fd, "w") as f:
         json.dump(saved, f)
     return saved
@@ -119,6 +121,7 @@ def up(config: Config) -> int:
 
     signal.signal(signal.SIGTERM, stop_all)
     signal.signal(signal.SIGINT, stop_all)
+    ensure_state_dir()
     try:
         core = _spawn("core", config)
         procs.append(core)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 
 import grpc
@@ -41,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Whatever any component writes (stores and their SQLite side files, keys, mail) is for
+    # this user only; the explicit modes where files are made say the same, this catches the rest.
+    os.umask(0o077)
     args = build_parser().parse_args(argv)
     try:
         config = config_module.load(args.config)

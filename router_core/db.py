@@ -1,11 +1,15 @@
 """Engine and session factory for the routing store (SQLite by default, PostgreSQL by URL)."""
 from __future__ import annotations
 
+import logging
+import os
 import pathlib
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+
+logger = logging.getLogger(__name__)
 
 _ASYNC_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg"}
 
@@ -24,7 +28,7 @@ def create_engine(database_url: str) -> AsyncEngine:
     url = make_url(async_url(database_url))
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":
-            pathlib.Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+            _private_sqlite_file(str(url.database))
         engine = create_async_engine(url, connect_args={"timeout": 30})
 
         @event.listens_for(engine.sync_engine, "connect")
@@ -41,3 +45,26 @@ def create_engine(database_url: str) -> AsyncEngine:
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def _private_sqlite_file(path: str) -> None:
+    """Create the database file (and a missing folder) for this user only, or tighten an older one.
+
+    The store holds key hashes, balances and usage. SQLite gives its -wal, -shm and -journal
+    files the mode of the database file, so they follow.
+    """
+    file = pathlib.Path(path)
+    try:
+        file.parent.mkdir(parents=True, mode=0o700)
+        file.parent.chmod(0o700)  # mkdir's mode passes through the umask
+    except FileExistsError:
+        pass  # an existing folder is the operator's choice: leave its mode alone
+    os.close(os.open(file, os.O_RDWR | os.O_CREAT, 0o600))
+    for existing in (file, *(file.with_name(file.name + s) for s in ("-wal", "-shm", "-journal"))):
+        try:
+            if existing.stat().st_mode & 0o077:
+                existing.chmod(0o600)
+        except FileNotFoundError:
+            pass
+        except PermissionError:
+            logger.warning("cannot make %s private (owned by another user)", existing)

@@ -24,7 +24,7 @@ from router_core.keys import KeyValidator
 from router_core.metering import UsageRecorder
 from router_core.metrics import start_metrics
 from router_core.migrations import prepare_engine
-from router_core.providers import REGISTRY, Provider
+from router_core.providers import Provider, registry
 from router_core.providers.http import HttpClient
 from router_core.response_owners import ResponseOwners
 from router_core.stored_responses import StoredResponses
@@ -79,9 +79,10 @@ class CoreServer:
         await self.engine.dispose()
 
 
-async def create_server(settings: CoreSettings, *, providers: Mapping[str, Provider] = REGISTRY,
+async def create_server(settings: CoreSettings, *, providers: Mapping[str, Provider] | None = None,
                         catalog: Catalog | None = None) -> CoreServer:
     """Build and start the core on settings.listen (port 0 picks a free port)."""
+    providers = providers if providers is not None else registry()
     engine = create_engine(settings.database_url)
     try:
         await prepare_engine(engine)  # SQLite: upgraded here; PostgreSQL: refused unless at head

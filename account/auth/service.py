@@ -3,12 +3,15 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import ipaddress
 import logging
 import secrets
+from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
 from account.auth.oauth import Profile
+from account.mail import Mailer
 from account.store.models import User, utcnow
 from account.store.repositories import (
     IdentityRepository, LoginTokenRepository, RateEventRepository, UserRepository,
@@ -62,24 +65,71 @@ def user_for_profile(db: Session, profile: Profile) -> tuple[User, bool]:
     return user, created
 
 
-def issue_magic_link(db: Session, email: str, client_ip: str, *, ttl: float, window: float,
-                     per_email: int, per_ip: int) -> str:
-    """A new single-use sign-in token for this email (only its hash is stored).
+@dataclass(frozen=True)
+class LinkLimits:
+    """How magic links are limited; counts are per `window` seconds."""
 
-    Raises RateLimited when this email or this address asked too often in the window. The
-    answer never depends on whether the email belongs to a user.
+    ttl: float
+    window: float
+    per_email: int        # mails to one address, whoever asks: past it, no new mail while a link works
+    per_email_ip: int     # links one requester may ask for one address: past it, 429 to that requester
+    per_ip: int           # links one requester may ask for in all: past it, 429 to that requester
+
+
+def requester_of(client_ip: str) -> str:
+    """Who is asking, as counted: the IPv4 address, or the /64 of an IPv6 one (a host gets a whole /64)."""
+    try:
+        address = ipaddress.ip_address(client_ip)
+    except ValueError:
+        return client_ip[:64]
+    if address.version == 6:
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)
+
+
+def issue_magic_link(db: Session, email: str, client_ip: str, limits: LinkLimits) -> str | None:
+    """A new single-use sign-in token to mail for this email (only its hash is stored), or None.
+
+    The limits keep strangers from flooding a mailbox without letting them keep its owner out:
+    - a requester who asked too often, for this email or in all, gets RateLimited; that is
+      counted per requester, so it never holds back the owner asking from elsewhere;
+    - past `per_email` mails in the window, whoever asks, no new mail is sent while a link
+      already sent still works (None): the owner signs in with that one. Once none works, a
+      new one goes out, so a flood costs the owner at most one mail per link lifetime.
+    The answer never depends on whether the email belongs to a user.
     """
     now = utcnow()
-    since = now - dt.timedelta(seconds=window)
+    since = now - dt.timedelta(seconds=limits.window)
     rates = RateEventRepository(db)
-    buckets = {f"magic:email:{token_hash(email)[:32]}": per_email, f"magic:ip:{client_ip}": per_ip}
-    if any(rates.count(bucket, since) >= limit for bucket, limit in buckets.items()):
-        raise RateLimited()
-    for bucket in buckets:
-        rates.add(bucket, now)
-    token = secrets.token_urlsafe(32)
     tokens = LoginTokenRepository(db)
-    tokens.add(token_hash(token), email, now + dt.timedelta(seconds=ttl))
+    email_key = token_hash(email)[:32]
+    requester = requester_of(client_ip)
+    asks = {f"magic:ip:{requester}": limits.per_ip, f"magic:email-ip:{email_key}:{requester}": limits.per_email_ip}
+    if any(rates.count(bucket, since) >= limit for bucket, limit in asks.items()):
+        raise RateLimited()
+    for bucket in asks:
+        rates.add(bucket, now)
+    rates.purge(since)
     tokens.purge(now - dt.timedelta(days=1))
-    rates.purge(now - dt.timedelta(seconds=window))
+    mails = f"magic:email:{email_key}"
+    if rates.count(mails, since) >= limits.per_email and tokens.outstanding(email, now) > 0:
+        logger.info("sign-in mail cap reached for an address; an earlier link still works, none sent")
+        return None
+    rates.add(mails, now)
+    token = secrets.token_urlsafe(32)
+    tokens.add(token_hash(token), email, now + dt.timedelta(seconds=limits.ttl))
     return token
+
+
+def end_other_links(db: Session, email: str) -> int:
+    """Signing in ends every other outstanding link of the address (any older mail is dead)."""
+    return LoginTokenRepository(db).end_outstanding(email, utcnow())
+
+
+def sweep_sign_in_mail(db: Session, mailer: Mailer) -> int:
+    """Delete the kept copies of sign-in mails whose link was used or has expired."""
+    tokens = LoginTokenRepository(db)
+    now = utcnow()
+    return mailer.sweep(lambda refs: set(refs) - tokens.usable_among(refs, now))

@@ -11,7 +11,8 @@ from joserfc.errors import JoseError
 
 from account.auth.oauth import LABELS, ProfileError, profile_from
 from account.auth.service import (
-    RateLimited, SignInRefused, issue_magic_link, normalize_email, token_hash, user_for_email, user_for_profile,
+    LinkLimits, RateLimited, SignInRefused, end_other_links, issue_magic_link, normalize_email, sweep_sign_in_mail,
+    token_hash, user_for_email, user_for_profile,
 )
 from account.forms import ConfirmForm, EmailForm
 from account.mail import MailError, build_message
@@ -52,21 +53,28 @@ def email_link():
         return _login_page(form), 400
     settings = context().settings
     email = normalize_email(form.email.data)
+    limits = LinkLimits(ttl=settings.magic_link_ttl, window=settings.magic_link_window,
+                        per_email=settings.magic_link_per_email, per_email_ip=settings.magic_link_per_email_ip,
+                        per_ip=settings.magic_link_per_ip)
     try:
-        token = issue_magic_link(db(), email, request.remote_addr or "", ttl=settings.magic_link_ttl,
-                                 window=settings.magic_link_window, per_email=settings.magic_link_per_email,
-                                 per_ip=settings.magic_link_per_ip)
+        token = issue_magic_link(db(), email, request.remote_addr or "", limits)
     except RateLimited:
-        return refused("Too many sign-in links", "Too many sign-in links were asked for. Wait a while, "
-                       "then try again.", 429)
+        return refused("Too many sign-in links", "Too many sign-in links were asked for from here. Wait a "
+                       "while, then try again.", 429)
     db().commit()  # the link must be usable before the mail that carries it leaves
-    link = settings.public_url + url_for("auth.magic_link", token=token)
     minutes = int(settings.magic_link_ttl // 60)
+    if token is None:  # the address's mail cap: a link sent earlier still works; same page
+        return render_template("auth/check_email.html", minutes=minutes)
+    link = settings.public_url + url_for("auth.magic_link", token=token)
     text = (f"Sign in to OneKey by opening this link:\n\n{link}\n\nIt works once, for {minutes} minutes. "
             "If you did not ask to sign in, ignore this mail.\n")
     try:
-        context().mailer.send(build_message(settings.mail_from, email, "Your OneKey sign-in link", text))
+        context().mailer.send(build_message(settings.mail_from, email, "Your OneKey sign-in link", text),
+                              ref=token_hash(token))
     except MailError:
+        # The link never left: end it, so the mail cap does not count on it as one the owner has.
+        LoginTokenRepository(db()).end(token_hash(token), utcnow())
+        db().commit()
         return refused("Mail not sent", "We could not send the sign-in mail just now. Try again in a "
                        "minute.", 503)
     return render_template("auth/check_email.html", minutes=minutes)
@@ -142,6 +150,8 @@ def sign_in(user: User):
     """Start a fresh session for the user (new id: no fixation) and see them in."""
     session.clear()
     session.regenerate()
+    end_other_links(db(), user.email)  # whichever way they came in, older links die now
+    sweep_sign_in_mail(db(), context().mailer)
     user.last_login_at = utcnow()
     login_user(SignedInUser(user.id, user.email))
     ensure_first_project(db(), context(), user)

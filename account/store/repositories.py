@@ -92,6 +92,34 @@ class LoginTokenRepository:
             .execution_options(synchronize_session=False))
         return email if result.rowcount == 1 else None
 
+    def outstanding(self, email: str, now: dt.datetime) -> int:
+        """How many links sent to this email could still sign in."""
+        return self._s.scalar(select(func.count()).select_from(LoginToken).where(
+            LoginToken.email == email, LoginToken.used_at.is_(None), LoginToken.expires_at > now)) or 0
+
+    def end_outstanding(self, email: str, now: dt.datetime) -> int:
+        """Mark every still-usable link of this email used; how many there were."""
+        result = self._s.execute(
+            update(LoginToken)
+            .where(LoginToken.email == email, LoginToken.used_at.is_(None), LoginToken.expires_at > now)
+            .values(used_at=now)
+            .execution_options(synchronize_session=False))
+        return result.rowcount
+
+    def end(self, token_hash: str, now: dt.datetime) -> None:
+        """Mark one link used (its mail never left)."""
+        self._s.execute(update(LoginToken).where(LoginToken.token_hash == token_hash, LoginToken.used_at.is_(None))
+                        .values(used_at=now).execution_options(synchronize_session=False))
+
+    def usable_among(self, token_hashes: list[str], now: dt.datetime) -> set[str]:
+        """The hashes, of those given, whose links are unused and unexpired."""
+        found: set[str] = set()
+        for start in range(0, len(token_hashes), 500):  # keep each IN list small
+            found.update(self._s.scalars(select(LoginToken.token_hash).where(
+                LoginToken.token_hash.in_(token_hashes[start:start + 500]),
+                LoginToken.used_at.is_(None), LoginToken.expires_at > now)))
+        return found
+
     def purge(self, before: dt.datetime) -> None:
         self._s.execute(delete(LoginToken).where(LoginToken.expires_at < before))
 

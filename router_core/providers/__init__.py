@@ -8,12 +8,19 @@ from router_core.providers.openai import OpenAIProvider
 from router_core.providers.sandbox import SandboxProvider
 from router_core.providers.xai import XAIProvider
 
-REGISTRY: dict[str, Provider] = {
-    "openai": OpenAIProvider(),
-    "anthropic": AnthropicProvider(),
-    "google": GoogleProvider(),
-    "xai": XAIProvider(),
-    "sandbox": SandboxProvider(),
-}
 
-__all__ = ["REGISTRY", "Provider", "UpstreamCall", "UpstreamError", "UpstreamFailure", "UpstreamResponse"]
+def registry() -> dict[str, Provider]:
+    """A fresh set of providers for one core: the sandbox keeps the responses it made."""
+    return {
+        "openai": OpenAIProvider(),
+        "anthropic": AnthropicProvider(),
+        "google": GoogleProvider(),
+        "xai": XAIProvider(),
+        "sandbox": SandboxProvider(),
+    }
+
+
+# For lookups that hold no state (error mapping, auth headers, endpoints).
+REGISTRY: dict[str, Provider] = registry()
+
+__all__ = ["REGISTRY", "registry", "Provider", "UpstreamCall", "UpstreamError", "UpstreamFailure", "UpstreamResponse"]

@@ -11,7 +11,9 @@ import asyncio
 import hashlib
 import json
 import re
+import secrets
 import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 
 from router_core.catalog import ModelInfo
@@ -76,26 +78,90 @@ class SandboxResponse:
         self._closed = True
 
 
+class StoredSandboxResponses:
+    """The Responses API objects the sandbox made, kept as a provider keeps them (store: true).
+
+    Memory only, never a file or a table, and bounded: the oldest go first past max_count
+    responses or max_bytes in all, and after max_age seconds. A restart forgets them all, and
+    each core replica knows only its own: the sandbox is for trying things out.
+    """
+
+    def __init__(self, max_count: int = 1000, max_bytes: int = 32 * 1024 * 1024, max_age: float = 3600.0) -> None:
+        self._items: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
+        self._bytes = 0
+        self._max_count, self._max_bytes, self._max_age = max_count, max_bytes, max_age
+
+    def put(self, response_id: str, body: bytes) -> None:
+        if len(body) > self._max_bytes:
+            return
+        self.pop(response_id)
+        self._items[response_id] = (time.monotonic(), body)
+        self._bytes += len(body)
+        while len(self._items) > self._max_count or self._bytes > self._max_bytes:
+            self.pop(next(iter(self._items)))
+
+    def get(self, response_id: str) -> bytes | None:
+        found = self._items.get(response_id)
+        if found is None:
+            return None
+        if time.monotonic() - found[0] > self._max_age:
+            self.pop(response_id)
+            return None
+        return found[1]
+
+    def pop(self, response_id: str) -> bytes | None:
+        found = self._items.pop(response_id, None)
+        if found is None:
+            return None
+        self._bytes -= len(found[1])
+        return found[1]
+
+
 class SandboxProvider:
-    """`sandbox/echo` repeats the last user message; `sandbox/lorem` writes max_tokens words."""
+    """`sandbox/echo` repeats the last user message; `sandbox/lorem` writes max_tokens words.
+
+    Each instance keeps the Responses API objects it made, so make one per core (registry()).
+    """
 
     name = "sandbox"
     endpoints = frozenset({"chat/completions", "responses"})
+
+    def __init__(self) -> None:
+        self.stored = StoredSandboxResponses()
 
     def prepare(self, body: dict, endpoint: str) -> dict:
         return body
 
     async def send(self, http: object, channel: ChannelSettings, call: UpstreamCall) -> SandboxResponse:
+        if call.method != "POST":
+            return self._stored_call(call)
         body = call.parsed if call.parsed is not None else json.loads(call.body)
         pairs = _messages(body)
         reply = self._reply(call.model.upstream_id, body, pairs)
         prompt_tokens = sum(count_tokens(text) + 3 for _, text in pairs)
         usage = (prompt_tokens, count_tokens(reply))
-        rid = hashlib.sha256(call.body).hexdigest()[:24]
         model = str(body.get("model", call.model.upstream_id))
         if call.endpoint == "responses":
-            return _responses(rid, model, reply, usage, call.stream)
+            # A fresh id per response, as a provider gives: equal bodies from two projects
+            # must not make one id that both would own.
+            response = _response_object(secrets.token_hex(12), model, reply, usage)
+            if body.get("store") is not False:
+                self.stored.put(response["id"], json.dumps(response).encode())
+            return _responses(response, call.stream)
+        rid = hashlib.sha256(call.body).hexdigest()[:24]
         return _chat(rid, model, reply, usage, call.stream, body)
+
+    def _stored_call(self, call: UpstreamCall) -> SandboxResponse:
+        """GET or DELETE responses/{id}: what the store holds, or the provider's own 404."""
+        response_id = call.endpoint.partition("/")[2]
+        found = self.stored.pop(response_id) if call.method == "DELETE" else self.stored.get(response_id)
+        if found is None:
+            error = {"error": {"message": f"Response with id '{response_id}' not found.",
+                               "type": "invalid_request_error", "param": None, "code": None}}
+            return SandboxResponse(404, "application/json", [json.dumps(error).encode()])
+        if call.method == "DELETE":
+            found = json.dumps({"id": response_id, "object": "response", "deleted": True}).encode()
+        return SandboxResponse(200, "application/json", [found])
 
     def error(self, status: int, raw: bytes, channel: ChannelSettings, model: ModelInfo) -> UpstreamFailure:
         return UpstreamFailure(status, raw, False)
@@ -148,13 +214,11 @@ def _chat(rid: str, model: str, reply: str, usage: tuple[int, int], stream: bool
     return SandboxResponse(200, "text/event-stream", parts)
 
 
-def _responses(rid: str, model: str, reply: str, usage: tuple[int, int], stream: bool) -> SandboxResponse:
-    created = int(time.time())
-    msg_id = f"msg_{rid}"
+def _response_object(rid: str, model: str, reply: str, usage: tuple[int, int]) -> dict:
     text_part = {"type": "output_text", "text": reply, "annotations": [], "logprobs": []}
-    item = {"type": "message", "id": msg_id, "status": "completed", "role": "assistant", "content": [text_part]}
-    response = {
-        "id": f"resp_{rid}", "object": "response", "created_at": created, "status": "completed",
+    item = {"type": "message", "id": f"msg_{rid}", "status": "completed", "role": "assistant", "content": [text_part]}
+    return {
+        "id": f"resp_{rid}", "object": "response", "created_at": int(time.time()), "status": "completed",
         "model": model, "output": [item], "error": None, "incomplete_details": None,
         "instructions": None, "metadata": {}, "parallel_tool_calls": True, "temperature": 1.0,
         "tool_choice": "auto", "tools": [], "top_p": 1.0,
@@ -162,9 +226,15 @@ def _responses(rid: str, model: str, reply: str, usage: tuple[int, int], stream:
                   "output_tokens": usage[1], "output_tokens_details": {"reasoning_tokens": 0},
                   "total_tokens": sum(usage)},
     }
+
+
+def _responses(response: dict, stream: bool) -> SandboxResponse:
     if not stream:
         return SandboxResponse(200, "application/json", [json.dumps(response).encode()])
     pending = {k: v for k, v in response.items() if k != "usage"} | {"status": "in_progress", "output": []}
+    item = response["output"][0]
+    text_part, msg_id = item["content"][0], item["id"]
+    reply = text_part["text"]
     seq = iter(range(1_000_000))
     parts = [
         _sse({"type": "response.created", "sequence_number": next(seq), "response": pending}, "response.created"),
@@ -190,4 +260,4 @@ def _responses(rid: str, model: str, reply: str, usage: tuple[int, int], stream:
     return SandboxResponse(200, "text/event-stream", parts)
 
 
-__all__ = ["SandboxProvider", "count_tokens"]
+__all__ = ["SandboxProvider", "StoredSandboxResponses", "count_tokens"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import time
 
 import pytest
 from sqlalchemy import select, text, update
@@ -88,16 +89,92 @@ def test_same_answer_whether_or_not_the_email_is_known(browser, app):
     assert answer("known@example.com") == answer("unknown@example.com")
 
 
-def test_magic_links_are_rate_limited_per_email(make_app, smtp):
+def ask(browser, email: str, ip: str):
+    """POST the sign-in form for email as a browser at ip would."""
+    return browser.submit("/login", "/login/email", {"email": email}, environ_base={"REMOTE_ADDR": ip})
+
+
+def link_in(message) -> str:
+    return re.search(r"http://localhost(/login/email/[A-Za-z0-9_\-]+)", message.get_content()).group(1)
+
+
+def test_a_requester_asking_too_often_for_one_address_is_refused_alone(make_app, smtp):
     from tests.account.conftest import Browser
 
-    browser = Browser(make_app(magic_link_per_email=2), smtp)
-    browser.request_link("busy@example.com")
-    browser.request_link("busy@example.com")
-    refused = browser.submit("/login", "/login/email", {"email": "busy@example.com"})
+    app = make_app(magic_link_per_email_ip=2)
+    browser = Browser(app, smtp)
+    for n in (1, 2):
+        assert ask(browser, "busy@example.com", "203.0.113.9").status_code == 200
+        smtp.wait_for("busy@example.com", n)
+    refused = ask(browser, "busy@example.com", "203.0.113.9")
     assert refused.status_code == 429 and "Too many" in refused.get_data(as_text=True)
     assert len(smtp.sent_to("busy@example.com")) == 2
     browser.request_link("calm@example.com")  # another address is not held back
+    # The same address from another requester is not held back either (IPv6: counted per /64).
+    assert ask(browser, "busy@example.com", "2001:db8:1:2::5").status_code == 200
+    smtp.wait_for("busy@example.com", 3)
+    assert ask(browser, "busy@example.com", "2001:db8:1:2::6").status_code == 200
+    assert ask(browser, "busy@example.com", "2001:db8:1:2:ffff::7").status_code == 429
+
+
+def test_a_stranger_flooding_an_address_cannot_keep_its_owner_out(make_app, smtp, app):
+    from tests.account.conftest import Browser
+
+    app = make_app(magic_link_per_email=4, magic_link_per_email_ip=3)
+    owner_email = "owner-flooded@example.com"
+    stranger = Browser(app, smtp)
+    answers = [ask(stranger, owner_email, ip).status_code for ip in ["203.0.113.9"] * 4 + ["198.51.100.7"] * 3]
+    assert answers == [200, 200, 200, 429, 200, 200, 200]  # the sign-in page refuses only the stranger
+    smtp.wait_for(owner_email, 4)
+    assert len(smtp.sent_to(owner_email)) == 4, "the mailbox got no more than the per-address cap"
+
+    owner = Browser(app, smtp)
+    page = ask(owner, owner_email, "192.0.2.10")
+    assert page.status_code == 200 and "Check your email" in page.get_data(as_text=True)
+    assert len(smtp.sent_to(owner_email)) == 4  # still capped: the links already sent work
+    newest = link_in(smtp.sent_to(owner_email)[-1])
+    assert owner.submit(newest, newest).status_code == 302 and signed_in(owner)
+
+
+def test_when_every_link_sent_has_expired_the_owner_gets_a_new_one_despite_the_cap(make_app, smtp):
+    from tests.account.conftest import Browser
+
+    app = make_app(magic_link_per_email=2)
+    owner_email = "owner-expired@example.com"
+    stranger = Browser(app, smtp)
+    for ip in ("203.0.113.20", "203.0.113.21"):
+        assert ask(stranger, owner_email, ip).status_code == 200
+    smtp.wait_for(owner_email, 2)
+    with store(app) as db, db.begin():
+        db.execute(update(LoginToken).where(LoginToken.email == owner_email)
+                   .values(expires_at=dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=1)))
+    owner = Browser(app, smtp)
+    assert ask(owner, owner_email, "192.0.2.11").status_code == 200
+    fresh = link_in(smtp.wait_for(owner_email, 3))
+    assert owner.submit(fresh, fresh).status_code == 302 and signed_in(owner)
+    # Capped again while that link lived; now used, the next ask gets a mail of its own.
+    assert ask(stranger, owner_email, "203.0.113.22").status_code == 200
+    smtp.wait_for(owner_email, 4)
+
+
+def test_signing_in_ends_every_other_link_of_the_address(browser, app):
+    older = browser.request_link("two-links@example.com")
+    newer = browser.request_link("two-links@example.com")
+    assert browser.submit(newer, newer).status_code == 302 and signed_in(browser)
+    other = type(browser)(app, browser.smtp)
+    refused = other.submit("/login", older)
+    assert refused.status_code == 400 and "expired or was already used" in refused.get_data(as_text=True)
+    assert not signed_in(other)
+
+
+def test_signing_in_with_oauth_ends_the_outstanding_links_of_the_address(browser, google, app):
+    browser.sign_in_by_email("both-ways@example.com")
+    browser.submit("/projects", "/logout")
+    pending = browser.request_link("both-ways@example.com")
+    google.next_user = FakeUser(subject="g-both", email="both-ways@example.com", email_verified=True)
+    assert browser.oauth("google", google).status_code == 302 and signed_in(browser)
+    other = type(browser)(app, browser.smtp)
+    assert other.submit("/login", pending).status_code == 400 and not signed_in(other)
 
 
 def test_magic_links_are_rate_limited_per_ip(make_app, smtp):
@@ -304,9 +381,65 @@ def test_without_smtp_the_link_is_written_to_a_private_mail_file(make_app, tmp_p
     browser = Browser(app, None)
     assert browser.submit("/login", "/login/email", {"email": "local@example.com"}).status_code == 200
     [mail] = (tmp_path / "mail").glob("*.eml")
-    assert mail.stat().st_mode & 0o777 == 0o600
+    assert mail.stat().st_mode & 0o777 == 0o600 and (tmp_path / "mail").stat().st_mode & 0o777 == 0o700
     link = re.search(r"http://localhost(/login/email/\S+)", mail.read_text()).group(1)
     assert browser.submit(link, link).status_code == 302 and signed_in(browser)
+    assert not mail.exists(), "a used link's mail is deleted"
+
+
+def file_mail_app(make_app, tmp_path):
+    from account.mail import FileMailer
+
+    app = make_app(mail_dir=str(tmp_path / "mail"))
+    app.extensions["onekey"].mailer = FileMailer(str(tmp_path / "mail"))
+    return app
+
+
+def written_link(path) -> str:
+    return re.search(r"http://localhost(/login/email/\S+)", path.read_text()).group(1)
+
+
+def test_written_mails_go_once_a_sign_in_used_or_ended_their_link(make_app, tmp_path):
+    from tests.account.conftest import Browser
+
+    app = file_mail_app(make_app, tmp_path)
+    browser = Browser(app, None)
+    for email in ("files@example.com", "files@example.com", "bystander@example.com"):
+        assert browser.submit("/login", "/login/email", {"email": email}).status_code == 200
+    mails = {p: p.read_text() for p in (tmp_path / "mail").glob("*.eml")}
+    assert len(mails) == 3
+    mine = [p for p, text in mails.items() if "To: files@example.com" in text]
+    link = written_link(mine[0])
+    assert browser.submit(link, link).status_code == 302 and signed_in(browser)
+    # Both of that address's mails went (one used, one ended); the bystander's link still works.
+    [left] = (tmp_path / "mail").glob("*.eml")
+    assert "To: bystander@example.com" in left.read_text()
+
+
+def test_written_mails_go_once_their_link_expired(make_app, tmp_path):
+    from account.auth.mail_sweeper import MailSweeper
+    from tests.account.conftest import Browser
+
+    app = file_mail_app(make_app, tmp_path)
+    browser = Browser(app, None)
+    for email in ("late-file@example.com", "fresh-file@example.com"):
+        assert browser.submit("/login", "/login/email", {"email": email}).status_code == 200
+    with store(app) as db, db.begin():
+        db.execute(update(LoginToken).where(LoginToken.email == "late-file@example.com")
+                   .values(expires_at=dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=1)))
+    onekey = app.extensions["onekey"]
+    sweeper = MailSweeper(onekey.sessions, onekey.mailer, interval=0.05)
+    sweeper.start()
+    try:
+        deadline = time.monotonic() + 10
+        while len(list((tmp_path / "mail").glob("*.eml"))) > 1:
+            assert time.monotonic() < deadline, "the expired link's mail was not swept"
+            time.sleep(0.05)
+    finally:
+        sweeper.stop()
+    [left] = (tmp_path / "mail").glob("*.eml")
+    assert "To: fresh-file@example.com" in left.read_text()
+    assert sweeper.sweep() == 0  # a live link's mail stays
 
 
 def test_mail_server_down_is_reported(make_app, smtp):

@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 
 import pytest
@@ -21,6 +22,10 @@ def test_served_by_waitress_with_healthz_and_pages(settings, app):
             assert response.status == 200 and b'"ok"' in response.read()
         with urllib.request.urlopen(f"{served.url}/login", timeout=5) as response:
             assert b"Email me a sign-in link" in response.read()
+            assert response.headers["Server"] == "onekey"  # no software name or version
+        with pytest.raises(urllib.error.HTTPError) as info:
+            urllib.request.urlopen(f"{served.url}/no-such-page", timeout=5)
+        assert info.value.code == 404 and info.value.headers["Server"] == "onekey"
     finally:
         served.stop()
 

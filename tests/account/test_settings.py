@@ -64,6 +64,16 @@ def test_github_endpoints_are_configurable():
         "http://127.0.0.1:9/a", "http://127.0.0.1:9/t", "http://127.0.0.1:9/")
 
 
+def test_magic_link_limits_load_and_must_be_positive():
+    s = load_account_settings({"magic_link_per_email": 8, "magic_link_per_email_ip": 2, "magic_link_per_ip": 9},
+                              FakeCore(), {})
+    assert (s.magic_link_per_email, s.magic_link_per_email_ip, s.magic_link_per_ip) == (8, 2, 9)
+    defaults = load_account_settings({}, FakeCore(), {})
+    assert (defaults.magic_link_per_email, defaults.magic_link_per_email_ip, defaults.magic_link_per_ip) == (5, 3, 20)
+    with pytest.raises(ConfigError, match="at least 1"):
+        load_account_settings({"magic_link_per_email_ip": 0}, FakeCore(), {})
+
+
 def test_types_are_checked():
     with pytest.raises(ConfigError, match="smtp_port must be int"):
         load_account_settings({"smtp_host": "m", "smtp_port": "25"}, FakeCore(), {})

@@ -125,3 +125,24 @@ def test_repositories_do_not_commit(sessions):
         db.rollback()
     with sessions() as db:
         assert UserRepository(db).by_email("ghost@example.com") is None
+
+
+def test_a_sqlite_store_is_private_and_an_older_loose_one_is_tightened(tmp_path):
+    from sqlalchemy import text
+
+    from account.migrations import prepare_engine
+
+    engine = make_engine(f"sqlite:///{tmp_path}/new/account.db")
+    prepare_engine(engine)
+    with engine.begin() as conn:
+        conn.execute(text("SELECT 1"))
+    assert (tmp_path / "new").stat().st_mode & 0o777 == 0o700
+    for name in ("account.db", "account.db-wal", "account.db-shm"):
+        assert (tmp_path / "new" / name).stat().st_mode & 0o777 == 0o600, name
+    engine.dispose()
+
+    old = tmp_path / "old.db"
+    old.touch()
+    old.chmod(0o644)
+    make_engine(f"sqlite:///{old}").dispose()
+    assert old.stat().st_mode & 0o777 == 0o600

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import time
 import urllib.error
 import urllib.request
@@ -10,8 +11,13 @@ import urllib.request
 import openai
 import pytest
 
+from edge.keys import METRICS_SERVER
+from edge.settings import EdgeSettings
 from onekey.v1 import admin_pb2
+from router_core.settings import CoreSettings
+from tests.conftest import openai_channel
 from tests.fakes.openai_provider import Behaviour
+from tests.stack import Stack
 
 CANARY = "CANARY-7f3a91-do-not-store"
 
@@ -188,12 +194,78 @@ def test_revoked_key_stops_working_within_five_seconds(stack, client_key):
         time.sleep(0.1)
 
 
-def test_health_and_metrics(stack, client_key):
+def get(url: str, headers: dict | None = None):
+    req = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=5) as resp:
+            return resp.status, dict(resp.headers), resp.read()
+    except urllib.error.HTTPError as err:
+        return err.code, dict(err.headers), err.read()
+
+
+@pytest.fixture
+def metrics_stack(loop_thread, fake_openai, tmp_path):
+    """Core + edge with the edge's metrics on an address of their own."""
+    s = Stack(CoreSettings(database_url=f"sqlite:///{tmp_path}/router.db", channels=(openai_channel(fake_openai),),
+                           usage_flush_interval=0.05), EdgeSettings(metrics_listen="127.0.0.1:0"), loop=loop_thread)
+    yield s
+    s.stop()
+
+
+def test_health_and_metrics_on_their_own_address(metrics_stack):
+    stack = metrics_stack
+    _, key = stack.new_key()
     with urllib.request.urlopen(stack.base_url.replace("/v1", "/healthz"), timeout=5) as resp:
         assert json.loads(resp.read())["status"] == "ok"
-    client = openai.OpenAI(base_url=stack.base_url, api_key=client_key[1], max_retries=0)
+    client = openai.OpenAI(base_url=stack.base_url, api_key=key, max_retries=0)
     client.chat.completions.create(model="sandbox/echo", messages=[{"role": "user", "content": CANARY}])
-    with urllib.request.urlopen(stack.base_url.replace("/v1", "/metrics"), timeout=5) as resp:
-        text = resp.read().decode()
+    metrics_port = stack.edge_runner.app[METRICS_SERVER].port
+    assert metrics_port not in (0, stack.edge_port)
+    status, headers, raw = get(f"http://127.0.0.1:{metrics_port}/metrics")
+    text = raw.decode()
+    assert status == 200 and headers["Server"] == "onekey"
     assert 'onekey_edge_requests_total{endpoint="chat/completions",status="2xx"}' in text
-    assert CANARY not in text and client_key[1] not in text
+    assert CANARY not in text and key not in text
+    # The metrics address serves metrics only.
+    assert get(f"http://127.0.0.1:{metrics_port}/v1/models", {"Authorization": f"Bearer {key}"})[0] == 404
+
+
+@pytest.mark.parametrize("path", ["/metrics", "/v1/metrics"])
+def test_the_api_port_has_no_metrics(metrics_stack, path):
+    status, _, raw = get(metrics_stack.base_url.replace("/v1", path))
+    assert status == 404
+    assert error_of(raw)["code"] == "unknown_url"
+    assert b"onekey_edge" not in raw
+
+
+def test_no_answer_names_the_server_software_or_its_version(stack, client_key):
+    key = client_key[1]
+    base = stack.base_url
+    answers = [
+        get(base.replace("/v1", "/healthz")),
+        get(base + "/models", {"Authorization": f"Bearer {key}"}),
+        get(base + "/models", {"Authorization": "Bearer ok-wrong"}),
+        get(base.replace("/v1", "/metrics")),
+        post(stack, "/chat/completions", b'{"model": "sandbox/echo", "messages": [{"role": "user", "content": "x"}]}',
+             key),
+        post(stack, "/chat/completions", b'{"model": "sandbox/echo", "stream": true, '
+             b'"messages": [{"role": "user", "content": "x"}]}', key),
+        post(stack, "/chat/completions", b"{", key),
+    ]
+    assert [status for status, _, _ in answers] == [200, 200, 401, 404, 200, 200, 400]
+    for _, headers, _ in answers:
+        assert headers["Server"] == "onekey", headers
+
+
+@pytest.mark.parametrize("raw", [b"GET /\x01 HTTP/1.1\r\nHost: x\r\n\r\n", b"BLAH\r\n\r\n",
+                                 b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n"])
+def test_malformed_http_answered_by_the_protocol_layer_names_no_version(stack, raw):
+    with socket.create_connection(("127.0.0.1", stack.edge_port), timeout=5) as conn:
+        conn.sendall(raw)
+        answer = b""
+        while chunk := conn.recv(4096):
+            answer += chunk
+    head = answer.split(b"\r\n\r\n", 1)[0].decode("latin-1")
+    assert head.startswith("HTTP/1.") and " 400 " in head.split("\r\n")[0]
+    assert "Server: onekey" in head.split("\r\n")
+    assert "aiohttp" not in answer.decode("latin-1") and "Python/" not in head

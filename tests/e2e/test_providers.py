@@ -187,3 +187,40 @@ def test_a_stored_response_is_retrieved_and_deleted_only_by_its_project(world, p
     assert made.id not in fake.stored
     with pytest.raises(openai.NotFoundError):  # the provider's own 404, OpenAI-shaped
         client.responses.retrieve(made.id)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_sandbox_response_is_retrieved_and_deleted_by_its_project(make_stack, stream):
+    stack = make_stack([])
+    _, key = stack.new_key()
+    client = openai.OpenAI(base_url=stack.base_url, api_key=key, max_retries=0)
+    if stream:
+        events = list(client.responses.create(model="sandbox/echo", input="keep this too", stream=True))
+        made = next(e.response for e in events if e.type == "response.completed")
+    else:
+        made = client.responses.create(model="sandbox/echo", input="keep this too")
+    again = client.responses.create(model="sandbox/echo", input="keep this too")
+    assert again.id != made.id, "equal requests make distinct responses"
+
+    got = client.responses.retrieve(made.id)
+    assert (got.id, got.output_text, got.status, got.model) == (made.id, "keep this too", "completed", made.model)
+    assert got.usage.output_tokens == made.usage.output_tokens == 3
+
+    _, other_key = stack.new_key()
+    other = openai.OpenAI(base_url=stack.base_url, api_key=other_key, max_retries=0)
+    with pytest.raises(openai.NotFoundError):
+        other.responses.retrieve(made.id)
+    client.responses.delete(made.id)
+    with pytest.raises(openai.NotFoundError) as info:
+        client.responses.retrieve(made.id)
+    assert "not found" in info.value.message
+    assert client.responses.retrieve(again.id).output_text == "keep this too"
+
+
+def test_a_sandbox_response_made_with_store_false_is_not_kept(make_stack):
+    stack = make_stack([])
+    _, key = stack.new_key()
+    client = openai.OpenAI(base_url=stack.base_url, api_key=key, max_retries=0)
+    made = client.responses.create(model="sandbox/echo", input="forget this", store=False)
+    with pytest.raises(openai.NotFoundError):
+        client.responses.retrieve(made.id)

@@ -60,11 +60,21 @@ def test_the_design_layout_loads_and_env_supplies_secrets(tmp_path):
      "[[channels]]\nname = \"a\"\nprovider = \"xai\"\napi_key = \"k\"\n", "duplicate channel name 'a'"),
     ("[core]\nmax_body_bytes = \"big\"\n", "max_body_bytes must be int"),
     ("[core\n", "onekey.toml"),
+    ("[edge]\nlisten = \"127.0.0.1:8080\"\nmetrics_listen = \"127.0.0.1:8080\"\n", "must differ from [edge].listen"),
+    ("[edge]\nmetrics_listen = 9464\n", "[edge].metrics_listen has the wrong type"),
 ])
 def test_bad_configs_are_refused_by_name(tmp_path, extra, message):
     with pytest.raises(ConfigError) as info:
         load(write(tmp_path, extra), env={})
     assert message in str(info.value)
+
+
+def test_edge_metrics_listen_is_off_unless_set(tmp_path):
+    env = {"OPENAI_API_KEY": "sk-1"}
+    assert load(write(tmp_path, LAYOUT), env=env).edge.metrics_listen == ""
+    config = load(write(tmp_path, LAYOUT.replace('listen = "127.0.0.1:8099"',
+                                                 'listen = "127.0.0.1:8099"\nmetrics_listen = "127.0.0.1:9465"')), env=env)
+    assert config.edge.metrics_listen == "127.0.0.1:9465"
 
 
 def test_secret_values_never_appear_in_config_errors(tmp_path):
@@ -88,3 +98,13 @@ def test_onekey_config_env_names_the_file_and_a_local_token_is_made_once(tmp_pat
     assert first.core.listen == "127.0.0.1:1234"
     assert first.core.service_token.reveal() == second.core.service_token.reveal() != ""
     assert (tmp_path / ".onekey" / "service-token").stat().st_mode & 0o077 == 0
+
+
+def test_the_local_service_token_is_private_and_so_is_its_folder(tmp_path):
+    (tmp_path / ".onekey").mkdir(mode=0o755)
+    (tmp_path / ".onekey").chmod(0o755)  # as an older install left it
+    config = load(None, env={})
+    token = tmp_path / ".onekey" / "service-token"
+    assert token.read_text() == config.core.service_token.reveal()
+    assert token.stat().st_mode & 0o777 == 0o600
+    assert (tmp_path / ".onekey").stat().st_mode & 0o777 == 0o700

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import pathlib
 import re
 import signal
 import subprocess
@@ -10,8 +11,31 @@ import time
 
 import openai
 import pytest
+import requests
 
 from tests.procs import free_port
+
+
+def ask_for_a_sign_in_link(account_url: str) -> None:
+    """Without SMTP the account app writes the mail into .onekey/mail/."""
+    web = requests.Session()
+    page = web.get(f"{account_url}/login", timeout=10).text
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+    sent = web.post(f"{account_url}/login/email", data={"csrf_token": token, "email": "me@example.com"}, timeout=10)
+    assert sent.status_code == 200, sent.text
+
+
+def assert_private(state: pathlib.Path) -> None:
+    """Every folder under .onekey/ is 0700 and every file 0600: stores, SQLite side files, keys, mail."""
+    files = {p.relative_to(state).as_posix(): p.stat().st_mode & 0o777 for p in state.rglob("*")}
+    expected = {"router.db", "account.db", "local-key.json", "service-token", "mail"}
+    assert expected <= set(files), files
+    assert any(name.startswith("mail/") and name.endswith(".eml") for name in files), files
+    assert any(name.endswith("-wal") for name in files), files  # SQLite's side files are checked too
+    assert state.stat().st_mode & 0o777 == 0o700
+    wrong = {name: oct(mode) for name, mode in files.items()
+             if mode != (0o700 if (state / name).is_dir() else 0o600)}
+    assert wrong == {}, f"not private: {wrong}"
 
 
 @pytest.mark.slow
@@ -38,6 +62,8 @@ def test_up_prints_a_working_key_and_stops_on_sigterm(tmp_path):
         client = openai.OpenAI(base_url=f"http://127.0.0.1:{edge}/v1", api_key=key, max_retries=0)
         reply = client.chat.completions.create(model="sandbox/echo", messages=[{"role": "user", "content": "hi"}])
         assert reply.choices[0].message.content == "hi"
+        ask_for_a_sign_in_link(f"http://127.0.0.1:{account}")
+        assert_private(tmp_path / ".onekey")
     finally:
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=60)

@@ -77,3 +77,20 @@ async def test_free_requests_never_go_negative(store):
     project = await admin.create_project("p", 0, 3)
     assert (await admin.add_free_requests(project.id, -10)).free_requests == 0
     assert (await admin.add_free_requests(project.id, 20)).free_requests == 20
+
+
+async def test_a_sqlite_store_is_private_and_an_older_loose_one_is_tightened(tmp_path):
+    from router_core.migrations import prepare_engine
+
+    engine = create_engine(f"sqlite:///{tmp_path}/new/router.db")
+    await prepare_engine(engine)
+    assert (tmp_path / "new").stat().st_mode & 0o777 == 0o700
+    for name in ("router.db", "router.db-wal", "router.db-shm"):
+        assert (tmp_path / "new" / name).stat().st_mode & 0o777 == 0o600, name
+    await engine.dispose()
+
+    old = tmp_path / "old.db"
+    old.touch()
+    old.chmod(0o644)
+    await create_engine(f"sqlite:///{old}").dispose()
+    assert old.stat().st_mode & 0o777 == 0o600
