@@ -130,7 +130,7 @@ async def create_server(settings: CoreSettings, *, providers: Mapping[str, Provi
     await server.start()
     if not settings.service_token:
         logger.warning("no service token configured: AdminService and MeteringService refuse every call")
-    metrics, metrics_port = (await start_metrics(pool, settings.metrics_listen)
+    metrics, metrics_port = (await start_metrics(pool, settings.metrics_listen, limiter)
                              if settings.metrics_listen else (None, 0))
     return CoreServer(server, port, engine, http, recorder, credits, settings, owners, pool, metrics, metrics_port,
                       limiter=limiter)

@@ -58,6 +58,12 @@ class RateLimiter:
     def __init__(self, store: WindowStore, default_rpm: int = 0) -> None:
         self._store = store
         self._default_rpm = default_rpm
+        self.refused = {"key": 0, "project": 0}  # refusals by the limit that refused, for /metrics
+
+    @property
+    def fallbacks(self) -> int:
+        """Requests counted in memory because the shared store could not be reached."""
+        return getattr(self._store, "fallbacks", 0)
 
     def limits_for(self, identity: KeyIdentity) -> list[Limit]:
         """The counters a request of this identity must fit; empty when it has no limit."""
@@ -80,8 +86,9 @@ class RateLimiter:
         if decision.allowed:
             return headers
         limit = decision.limit
-        logger.info("rate limited: request_id=%s scope=%s limit=%d retry_after=%.1fs", request_id,
-                    limit.kind, limit.rpm, decision.retry_after_s)
+        self.refused[limit.kind] += 1
+        logger.debug("rate limited: request_id=%s scope=%s limit=%d retry_after=%.1fs", request_id,
+                     limit.kind, limit.rpm, decision.retry_after_s)
         where = "this API key" if limit.kind == "key" else "this project"
         raise RateLimited(
             f"Rate limit reached for requests per minute (RPM) on {where}: Limit {limit.rpm}, "

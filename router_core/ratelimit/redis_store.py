@@ -106,9 +106,11 @@ class RedisWindow:
         self._down_until = 0.0
         self._down = False
         self.location = redis_location(url)
+        self.fallbacks = 0  # hits counted in memory while Redis was unreachable
 
     async def hit(self, limits: Sequence[Limit]) -> Decision:
         if self._down and time.monotonic() < self._down_until:
+            self.fallbacks += 1
             return self._fallback.hit_now(limits)
         try:
             async with asyncio.timeout(self._timeout):
@@ -116,6 +118,7 @@ class RedisWindow:
                                          args=[lim.rpm for lim in limits])
         except (RedisError, OSError, TimeoutError) as exc:
             self._went_down(exc)
+            self.fallbacks += 1
             return self._fallback.hit_now(limits)
         if self._down:
             self._down = False

@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+import urllib.request
 from dataclasses import replace
 
 import openai
@@ -104,7 +105,7 @@ def test_streams_carry_the_headers_and_count_too(make_stack):
 
 
 def test_default_limit_key_overrides_and_project_limit(make_stack, fake_openai):
-    stack = make_stack(rate_limit_rpm=2)
+    stack = make_stack(rate_limit_rpm=2, metrics_listen="127.0.0.1:0")
     project = new_project(stack)
 
     default_client = openai.OpenAI(base_url=stack.base_url, api_key=new_key(stack, project), max_retries=0)
@@ -126,6 +127,12 @@ def test_default_limit_key_overrides_and_project_limit(make_stack, fake_openai):
     with pytest.raises(openai.RateLimitError) as caught:
         ask(b)
     assert "this project" in caught.value.body["message"]
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{stack.core.metrics_port}/metrics", timeout=5) as resp:
+        scraped = resp.read().decode()
+    assert 'onekey_rate_limited_requests_total{scope="key"} 1.0' in scraped
+    assert 'onekey_rate_limited_requests_total{scope="project"} 1.0' in scraped
+    assert "onekey_rate_limit_store_fallbacks_total 0.0" in scraped
 
 
 def test_a_limit_set_through_admin_applies_and_clears(make_stack):

@@ -87,6 +87,7 @@ async def test_unreachable_redis_counts_in_memory_and_logs_without_secrets(caplo
         await window.close()
     # Fail-open to this replica's memory: the limit still holds here.
     assert [d.allowed for d in decisions] == [True, True, False]
+    assert window.fallbacks == 3
     warnings = [r.getMessage() for r in caplog.records]
     assert len(warnings) == 1, warnings  # said once, not per request
     assert "unreachable" in warnings[0] and redis_location(url) in warnings[0]
