@@ -24,9 +24,7 @@ class AdminService:
         _check_amount(credit_micro_usd)
         rpm = _project_rpm(rate_limit_rpm)
         async with self._sessions() as session, session.begin():
-            project = await ProjectRepository(session).create(name, free_requests)
-            if rpm is not None:
-                await ProjectRepository(session).set_rate_limit(project.id, rpm)
+            project = await ProjectRepository(session).create(name, free_requests, rpm)
             if credit_micro_usd:
                 await CreditRepository(session).apply(
                     project.id, credit_micro_usd, f"initial:{project.id}", "initial credit")
@@ -47,9 +45,7 @@ class AdminService:
         secret, prefix, digest = mint_key()
         async with self._sessions() as session, session.begin():
             await ProjectRepository(session).get(project_id)
-            key = await KeyRepository(session).add(project_id, name, prefix, digest)
-            if rate_limit_rpm is not None:
-                key = await KeyRepository(session).set_rate_limit(key.id, rate_limit_rpm)
+            key = await KeyRepository(session).add(project_id, name, prefix, digest, rate_limit_rpm)
         return key, secret
 
     async def set_project_rate_limit(self, project_id: str, rpm: int | None) -> tables.Project:

@@ -19,10 +19,10 @@ class ProjectRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def create(self, name: str, free_requests: int) -> tables.Project:
+    async def create(self, name: str, free_requests: int, rate_limit_rpm: int | None = None) -> tables.Project:
         project = tables.Project(
             id=str(uuid.uuid4()), name=name, balance_micro_usd=0, free_requests=free_requests,
-            created_at=utcnow(),
+            rate_limit_rpm=rate_limit_rpm, created_at=utcnow(),
         )
         self.session.add(project)
         await self.session.flush()
@@ -60,10 +60,11 @@ class KeyRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def add(self, project_id: str, name: str, prefix: str, secret_hash: str) -> tables.ApiKey:
+    async def add(self, project_id: str, name: str, prefix: str, secret_hash: str,
+                  rate_limit_rpm: int | None = None) -> tables.ApiKey:
         key = tables.ApiKey(
             id=str(uuid.uuid4()), project_id=project_id, name=name, prefix=prefix,
-            secret_hash=secret_hash, created_at=utcnow(),
+            secret_hash=secret_hash, rate_limit_rpm=rate_limit_rpm, created_at=utcnow(),
         )
         self.session.add(key)
         await self.session.flush()

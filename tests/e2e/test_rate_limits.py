@@ -211,3 +211,16 @@ def test_two_cores_sharing_redis_hold_one_limit(make_stack, redis_url, fake_open
     else:
         assert served == 2 * limit  # each replica alone: why the shared store exists
     assert len(fake_openai.received) == served
+
+
+def test_stored_response_calls_count_too(make_stack, fake_openai):
+    stack = make_stack()
+    client = openai.OpenAI(base_url=stack.base_url, api_key=new_key(stack, new_project(stack), rpm=2),
+                           max_retries=0)
+    created = client.responses.create(model="openai/gpt-4.1", input="remember this")
+    fetched = client.responses.with_raw_response.retrieve(created.id)
+    assert fetched.headers["x-ratelimit-remaining-requests"] == "0"
+    calls = len(fake_openai.received)
+    with pytest.raises(openai.RateLimitError):
+        client.responses.retrieve(created.id)
+    assert len(fake_openai.received) == calls  # refused before the provider was asked
