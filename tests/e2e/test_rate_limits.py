@@ -224,3 +224,19 @@ def test_stored_response_calls_count_too(make_stack, fake_openai):
     with pytest.raises(openai.RateLimitError):
         client.responses.retrieve(created.id)
     assert len(fake_openai.received) == calls  # refused before the provider was asked
+
+
+def test_the_sdk_does_not_retry_a_refusal_it_could_not_wait_out(make_stack):
+    """A burst's slot frees 60-61 s later, beyond the 60 s the SDK honours: x-should-retry false
+    makes it raise at once (its own retries, after a short backoff, would only be refused)."""
+    stack = make_stack()
+    key = new_key(stack, new_project(stack), rpm=1)
+    client = openai.OpenAI(base_url=stack.base_url, api_key=key)  # the SDK's default: 2 retries
+    while time.time() % 1 > 0.1:  # start early in a second, so the refusal's wait is over 60 s
+        time.sleep(0.02)
+    client.chat.completions.create(model=MODEL, messages=MSGS)
+    with pytest.raises(openai.RateLimitError) as caught:
+        client.chat.completions.create(model=MODEL, messages=MSGS)
+    assert caught.value.response.headers["x-should-retry"] == "false"
+    assert int(caught.value.response.headers["retry-after-ms"]) > 60_000
+    assert stack.core.limiter.refused["key"] == 1  # asked once: no retry reached the core
