@@ -92,7 +92,7 @@ class RateLimiter:
         where = "this API key" if limit.kind == "key" else "this project"
         raise RateLimited(
             f"Rate limit reached for requests per minute (RPM) on {where}: Limit {limit.rpm}, "
-            f"Used {limit.rpm}, Requested 1. Please try again in {go_duration(decision.retry_after_s)}.",
+            f"Used {decision.used}, Requested 1. Please try again in {go_duration(decision.retry_after_s)}.",
             headers=headers)
 
     async def close(self) -> None:

@@ -40,6 +40,7 @@ class Count:
 class Decision:
     allowed: bool
     limit: Limit          # the binding limit: the one that refused, or the nearest to full
+    used: int             # requests counted against it in the window
     remaining: int
     reset_s: float        # until the counter is empty again (OpenAI's x-ratelimit-reset-*)
     retry_after_s: float  # until a request would be admitted; 0 when admitted
@@ -80,10 +81,10 @@ def decide(now: float, limits: Sequence[Limit], counts: Sequence[Count], allowed
 
     if allowed:
         limit, c = min(zip(limits, counts), key=lambda lc: lc[0].rpm - lc[1].used)
-        return Decision(True, limit, max(0, limit.rpm - c.used), reset(c), 0.0)
+        return Decision(True, limit, c.used, max(0, limit.rpm - c.used), reset(c), 0.0)
     refused = [(lim, c) for lim, c in zip(limits, counts) if c.release is not None]
     limit, c = max(refused, key=lambda lc: lc[1].release)
-    return Decision(False, limit, 0, reset(c), max(0.0, c.release + SPAN - now))
+    return Decision(False, limit, c.used, 0, reset(c), max(0.0, c.release + SPAN - now))
 
 
 def go_duration(seconds: float) -> str:

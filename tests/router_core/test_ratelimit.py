@@ -140,11 +140,21 @@ async def test_headers_and_the_refusal_error():
         await limiter.admit(who)
     err = caught.value
     headers = dict(err.headers)
-    assert err.code == "rate_limit_exceeded" and "Limit 2" in err.message and "this API key" in err.message
+    assert err.code == "rate_limit_exceeded" and "this API key" in err.message
+    assert "Limit 2, Used 2, Requested 1" in err.message
     assert headers["x-ratelimit-remaining-requests"] == "0"
     assert headers["x-ratelimit-reset-requests"] == "30.5s"
     assert headers["retry-after"] == "31" and headers["retry-after-ms"] == "30500"
     assert headers["x-should-retry"] == "true"
+
+
+async def test_a_lowered_limit_says_how_many_were_used():
+    clock = Clock(10.0)
+    window = MemoryWindow(clock)
+    for _ in range(5):
+        await window.hit(key_limit(10))
+    refused = await window.hit(key_limit(3))
+    assert not refused.allowed and refused.used == 5 and refused.remaining == 0
 
 
 async def test_which_limits_apply():
@@ -164,5 +174,5 @@ async def test_which_limits_apply():
 def test_a_wait_beyond_what_the_sdks_honour_says_do_not_retry():
     from router_core.ratelimit.window import Decision
 
-    d = Decision(False, Limit("key", "k", 1), 0, 60.5, 60.5)
+    d = Decision(False, Limit("key", "k", 1), 1, 0, 60.5, 60.5)
     assert dict(headers_of(d))["x-should-retry"] == "false"
