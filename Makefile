@@ -22,7 +22,7 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 run: $(VENV)/.installed-run
 	$(BIN)/onekey up $(if $(CONFIG),--config $(CONFIG),)
 
-## test: the whole test suite (PostgreSQL tests skip when no server answers)
+## test: the whole test suite (PostgreSQL and Redis tests skip when no server answers)
 test: $(VENV)/.installed-test
 	$(BIN)/python scripts/gen_protos.py --check
 	bash scripts/ensure_chromium.sh || echo "make test: chromium not installed; the browser test skips (fails under CI=true)" >&2

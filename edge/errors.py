@@ -14,12 +14,16 @@ STATUS_TABLE: dict[grpc.StatusCode, tuple[int, str]] = {
     grpc.StatusCode.PERMISSION_DENIED: (403, "permission_error"),
     grpc.StatusCode.NOT_FOUND: (404, "invalid_request_error"),
     grpc.StatusCode.ALREADY_EXISTS: (409, "invalid_request_error"),
-    grpc.StatusCode.RESOURCE_EXHAUSTED: (429, "rate_limit_error"),
+    # The core's request rate limit; OpenAI types a requests-per-minute refusal "requests".
+    grpc.StatusCode.RESOURCE_EXHAUSTED: (429, "requests"),
     grpc.StatusCode.UNIMPLEMENTED: (501, "api_error"),
     grpc.StatusCode.UNAVAILABLE: (503, "api_error"),
     grpc.StatusCode.DEADLINE_EXCEEDED: (504, "api_error"),
 }
 INTERNAL = (500, "api_error")
+# Trailing metadata `onekey-header-<name>: value` is a header the core wants the client to get
+# (retry-after, x-ratelimit-*): passed on as it is, the edge decides nothing about it.
+CORE_HEADER_PREFIX = "onekey-header-"
 
 
 def error_body(message: str, type_: str, code: str | None = None, param: str | None = None) -> bytes:
@@ -41,6 +45,8 @@ def from_rpc_error(err: grpc.aio.AioRpcError, headers: dict[str, str]) -> web.Re
         return error_response(503, "The OneKey routing core is unreachable; try again shortly.",
                               "api_error", "core_unavailable", headers=headers)
     status, type_ = STATUS_TABLE.get(code, INTERNAL)
+    headers = {**headers, **{k[len(CORE_HEADER_PREFIX):]: v for k, v in trailing.items()
+                             if k.startswith(CORE_HEADER_PREFIX)}}
     if status >= 500 and trailing.get("onekey-error-code"):
         # The core's own verdict (e.g. no channel for the provider): an SDK retry cannot help.
         headers = {**headers, "x-should-retry": "false"}

@@ -26,6 +26,26 @@ def usd_to_micro(text: str) -> int:
     return int(micro)
 
 
+def rate_limit(text: str) -> int | None:
+    """'120' -> 120 requests per minute, '0' -> no limit, 'default' -> None (clear the setting)."""
+    if text.strip().lower() == "default":
+        return None
+    try:
+        rpm = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of requests per minute: {text!r}") from None
+    if rpm < 0:
+        raise argparse.ArgumentTypeError(f"a rate limit cannot be negative: {text!r}")
+    return rpm
+
+
+def rpm_text(message, default: str) -> str:
+    """A rate limit for display: `120/min`, `none` for 0, `default` text when unset."""
+    if not message.HasField("rate_limit_rpm"):
+        return default
+    return f"{message.rate_limit_rpm}/min" if message.rate_limit_rpm else "none"
+
+
 def micro_to_usd(micro: int) -> str:
     sign = "-" if micro < 0 else ""
     whole, frac = divmod(abs(micro), 1_000_000)
@@ -58,12 +78,14 @@ class Operator:
 
 def project_create(op: Operator, args) -> None:
     project = op.call(op.admin.CreateProject, admin_pb2.CreateProjectRequest(
-        name=args.name or "", credit_micro_usd=args.credit, free_requests=args.free_requests))
+        name=args.name or "", credit_micro_usd=args.credit, free_requests=args.free_requests,
+        rate_limit_rpm=args.rate_limit))
     op.show(project, project.id)
 
 
 def key_create(op: Operator, args) -> None:
-    created = op.call(op.admin.CreateKey, admin_pb2.CreateKeyRequest(project_id=args.project, name=args.name or ""))
+    created = op.call(op.admin.CreateKey, admin_pb2.CreateKeyRequest(
+        project_id=args.project, name=args.name or "", rate_limit_rpm=args.rate_limit))
     op.show(created, created.secret)
     if not op.as_json:
         print(f"(key id {created.key.id}; the secret is shown only this once)", file=sys.stderr)
@@ -71,18 +93,29 @@ def key_create(op: Operator, args) -> None:
 
 def key_list(op: Operator, args) -> None:
     listing = op.call(op.admin.ListKeys, admin_pb2.ListKeysRequest(project_id=args.project))
-    lines = [f"{'ID':36}  {'PREFIX':10}  {'NAME':20}  {'CREATED':20}  {'LAST USED':20}  STATE"]
+    lines = [f"{'ID':36}  {'PREFIX':10}  {'NAME':20}  {'CREATED':20}  {'LAST USED':20}  {'RATE LIMIT':12}  STATE"]
     for k in listing.keys:
         created = k.created_at.ToDatetime().strftime("%Y-%m-%d %H:%M:%S")
         used = k.last_used_at.ToDatetime().strftime("%Y-%m-%d %H:%M:%S") if k.HasField("last_used_at") else "never"
         state = "revoked" if k.HasField("revoked_at") else "active"
-        lines.append(f"{k.id:36}  {k.prefix:10}  {k.name[:20]:20}  {created:20}  {used:20}  {state}")
+        limit = rpm_text(k, "default")
+        lines.append(f"{k.id:36}  {k.prefix:10}  {k.name[:20]:20}  {created:20}  {used:20}  {limit:12}  {state}")
     op.show(listing, "\n".join(lines))
 
 
 def key_revoke(op: Operator, args) -> None:
     key = op.call(op.admin.RevokeKey, admin_pb2.RevokeKeyRequest(key_id=args.key_id))
     op.show(key, f"revoked {key.id} ({key.prefix}…)")
+
+
+def limits_set(op: Operator, args) -> None:
+    target = {"project_id": args.project} if args.project else {"key_id": args.key}
+    result = op.call(op.admin.SetRateLimit, admin_pb2.SetRateLimitRequest(**target, rate_limit_rpm=args.rate_limit))
+    if result.HasField("project"):
+        text = f"project {result.project.id}: {rpm_text(result.project, 'none')} (all its keys together)"
+    else:
+        text = f"key {result.key.id}: {rpm_text(result.key, 'default ([core] rate_limit_rpm)')}"
+    op.show(result, text)
 
 
 def credit_add(op: Operator, args) -> None:
@@ -126,12 +159,16 @@ def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser
     p.add_argument("--name")
     p.add_argument("--credit", type=usd_to_micro, default=0, metavar="USD", help="initial credit in USD")
     p.add_argument("--free-requests", type=int, default=0, metavar="N")
+    p.add_argument("--rate-limit", type=rate_limit, metavar="RPM",
+                   help="requests per minute of all the project's keys together (default: none)")
     p.set_defaults(run=project_create)
 
     key = sub.add_parser("key", help="API keys").add_subparsers(dest="action", required=True)
     p = key.add_parser("create", parents=[common], help="create a key; prints the secret once")
     p.add_argument("--project", required=True, metavar="ID")
     p.add_argument("--name")
+    p.add_argument("--rate-limit", type=rate_limit, metavar="RPM",
+                   help="requests per minute of this key; 0: none (default: [core] rate_limit_rpm)")
     p.set_defaults(run=key_create)
     p = key.add_parser("list", parents=[common], help="list a project's keys")
     p.add_argument("--project", required=True, metavar="ID")
@@ -139,6 +176,15 @@ def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser
     p = key.add_parser("revoke", parents=[common], help="revoke a key")
     p.add_argument("key_id", metavar="KEY_ID")
     p.set_defaults(run=key_revoke)
+
+    limits = sub.add_parser("limits", help="request rate limits").add_subparsers(dest="action", required=True)
+    p = limits.add_parser("set", parents=[common], help="set a project's or a key's requests per minute")
+    target = p.add_mutually_exclusive_group(required=True)
+    target.add_argument("--project", metavar="ID")
+    target.add_argument("--key", metavar="KEY_ID")
+    p.add_argument("--rate-limit", type=rate_limit, required=True, metavar="RPM",
+                   help="requests per minute; 0: no limit; 'default': clear (a key follows [core] rate_limit_rpm)")
+    p.set_defaults(run=limits_set)
 
     credit = sub.add_parser("credit", help="credits").add_subparsers(dest="action", required=True)
     p = credit.add_parser("add", parents=[common], help="add credit in USD")

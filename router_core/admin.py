@@ -9,6 +9,7 @@ from router_core.keys import KeyValidator, mint_key
 from router_core.repositories import CreditRepository, KeyRepository, ProjectRepository
 
 MAX_CREDIT_MICRO_USD = 1_000_000 * 1_000_000  # $1M in one operation
+MAX_RATE_LIMIT_RPM = 1_000_000_000  # fits the 32-bit column; far beyond any real limit
 
 
 class AdminService:
@@ -16,12 +17,14 @@ class AdminService:
         self._sessions = sessions
         self._keys = keys
 
-    async def create_project(self, name: str, credit_micro_usd: int, free_requests: int) -> tables.Project:
+    async def create_project(self, name: str, credit_micro_usd: int, free_requests: int,
+                             rate_limit_rpm: int | None = None) -> tables.Project:
         if credit_micro_usd < 0 or free_requests < 0:
             raise InvalidRequest("credit and free requests cannot be negative")
         _check_amount(credit_micro_usd)
+        rpm = _project_rpm(rate_limit_rpm)
         async with self._sessions() as session, session.begin():
-            project = await ProjectRepository(session).create(name, free_requests)
+            project = await ProjectRepository(session).create(name, free_requests, rpm)
             if credit_micro_usd:
                 await CreditRepository(session).apply(
                     project.id, credit_micro_usd, f"initial:{project.id}", "initial credit")
@@ -35,13 +38,29 @@ class AdminService:
         async with self._sessions() as session, session.begin():
             return await ProjectRepository(session).rename(project_id, name)
 
-    async def create_key(self, project_id: str, name: str) -> tuple[tables.ApiKey, str]:
+    async def create_key(self, project_id: str, name: str, rate_limit_rpm: int | None = None
+                         ) -> tuple[tables.ApiKey, str]:
         """A new key and its secret (the only time the secret exists outside the client)."""
+        _check_rpm(rate_limit_rpm)
         secret, prefix, digest = mint_key()
         async with self._sessions() as session, session.begin():
             await ProjectRepository(session).get(project_id)
-            key = await KeyRepository(session).add(project_id, name, prefix, digest)
+            key = await KeyRepository(session).add(project_id, name, prefix, digest, rate_limit_rpm)
         return key, secret
+
+    async def set_project_rate_limit(self, project_id: str, rpm: int | None) -> tables.Project:
+        """Requests per minute of the project's keys together; None or 0 removes the limit."""
+        rpm = _project_rpm(rpm)
+        async with self._sessions() as session, session.begin():
+            return await ProjectRepository(session).set_rate_limit(project_id, rpm)
+
+    async def set_key_rate_limit(self, key_id: str, rpm: int | None) -> tables.ApiKey:
+        """Requests per minute of one key; None: the configured default, 0: no limit."""
+        _check_rpm(rpm)
+        async with self._sessions() as session, session.begin():
+            key = await KeyRepository(session).set_rate_limit(key_id, rpm)
+        self._keys.forget(key.secret_hash)  # this replica at once; the others within the cache ttl
+        return key
 
     async def list_keys(self, project_id: str) -> list[tables.ApiKey]:
         async with self._sessions() as session:
@@ -77,6 +96,18 @@ class AdminService:
             projects = ProjectRepository(session)
             await projects.add_free_requests(project_id, count)
             return await projects.get(project_id)
+
+
+def _check_rpm(rpm: int | None) -> None:
+    if rpm is not None and not 0 <= rpm <= MAX_RATE_LIMIT_RPM:
+        raise InvalidRequest(f"a rate limit is 0 (none) to {MAX_RATE_LIMIT_RPM} requests per minute",
+                             param="rate_limit_rpm")
+
+
+def _project_rpm(rpm: int | None) -> int | None:
+    """A project's limit as stored: 0 and unset both mean none (NULL)."""
+    _check_rpm(rpm)
+    return rpm or None
 
 
 def _check_amount(amount: int) -> None:

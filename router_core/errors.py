@@ -1,7 +1,8 @@
 """Domain errors of the core: one class per failure, each carrying its gRPC status code.
 
 The servicers turn them into a gRPC status with trailing metadata `onekey-error-code` (the
-OpenAI `code`) and `onekey-error-param`; the edge owns the one table from gRPC code to HTTP.
+OpenAI `code`), `onekey-error-param` and, for headers the client must see (`retry-after`,
+`x-ratelimit-*`), `onekey-header-<name>`; the edge owns the one table from gRPC code to HTTP.
 """
 from __future__ import annotations
 
@@ -14,10 +15,12 @@ class CoreError(Exception):
     grpc_code = grpc.StatusCode.INTERNAL
     code = "internal_error"
 
-    def __init__(self, message: str, *, param: str | None = None, code: str | None = None) -> None:
+    def __init__(self, message: str, *, param: str | None = None, code: str | None = None,
+                 headers: list[tuple[str, str]] | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.param = param
+        self.headers = headers or []  # HTTP headers for the client's answer (lower-case names)
         if code is not None:
             self.code = code
 

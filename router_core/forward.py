@@ -1,8 +1,9 @@
 """The hot path: one client request in, one provider call out, bytes streamed back, metered.
 
-Steps: validate the key (cached), decode the body, resolve the model, rewrite only `model`
-(and, for chat streams, ask for usage), try channels in order until one answers, pass the
-answer back as it arrives, and record one usage event (metadata only) off the hot path.
+Steps: validate the key (cached), admit it under its rate limits, decode the body, resolve the
+model, rewrite only `model` (and, for chat streams, ask for usage), try channels in order until
+one answers, pass the answer back as it arrives, and record one usage event (metadata only)
+off the hot path.
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from router_core.metering import UsageRecorder
 from router_core.providers import REGISTRY, Provider, UpstreamCall, UpstreamError, UpstreamResponse
 from router_core.response_owners import ResponseOwners
 from router_core.providers.base import openai_error
+from router_core.ratelimit import RateLimiter
 from router_core.requests import decode
 from router_core.settings import ChannelSettings
 from router_core.tables import utcnow
@@ -84,6 +86,7 @@ class _Meter:
     channel: str = ""
     ttfb: float = 0.0
     usage: Usage | None = None
+    rate_headers: list[tuple[str, str]] = field(default_factory=list)  # x-ratelimit-* of the answer
     answered: bool = False  # a successful head went to the client: output may have been produced
     cancelled: bool = False
     # The answer's bytes, kept in memory only while the request runs, for a token estimate
@@ -97,7 +100,8 @@ class Forwarder:
     def __init__(self, catalog: Catalog, pool: ChannelPool, keys: KeyValidator, http: object,
                  recorder: UsageRecorder, credits: Credits, tokens: TokenCounter,
                  providers: Mapping[str, Provider] = REGISTRY, max_attempts: int = 3,
-                 *, owners: ResponseOwners | None = None, max_retry_wait: float = 2.0) -> None:
+                 *, owners: ResponseOwners | None = None, max_retry_wait: float = 2.0,
+                 limiter: RateLimiter | None = None) -> None:
         self.catalog = catalog
         self.pool = pool
         self.keys = keys
@@ -109,12 +113,16 @@ class Forwarder:
         self.max_attempts = max_attempts
         self.max_retry_wait = max_retry_wait
         self.owners = owners
+        self.limiter = limiter
 
     async def forward(self, call: ForwardInput) -> AsyncIterator[Head | bytes | Trailer]:
         """Yield one Head, then body chunks for a stream, then one Trailer."""
         started = time.monotonic()
         request_id = call.request_id or f"req_{uuid.uuid4().hex}"
         identity = await self.keys.validate(call.api_key)
+        # Before anything else is spent on it: a refused request reaches no provider and reserves
+        # no credit (and, as it never gets a meter, leaves no usage event).
+        rate_headers = await self.limiter.admit(identity, request_id) if self.limiter else []
         req = decode(call.endpoint, call.body)
         model = self.catalog.resolve(req.model_name, call.endpoint)
         provider = self.providers.get(model.provider)
@@ -143,7 +151,8 @@ class Forwarder:
         )
         estimate = cost_micro_usd(model, reservation_usage(req.body, len(call.body)))
         reservation = await self.credits.reserve(identity.project_id, estimate)
-        meter = _Meter(identity, model, call.endpoint, req.stream, req.body, reservation, started)
+        meter = _Meter(identity, model, call.endpoint, req.stream, req.body, reservation, started,
+                       rate_headers=rate_headers)
         items = self._exchange(provider, channels, upstream, meter, request_id, drop_usage_chunk)
         if call.endpoint == "responses" and self.owners is not None and req.body.get("store") is not False:
             items = self.owners.bind(items, identity.project_id, model.provider)
@@ -166,11 +175,13 @@ class Forwarder:
         head = Head(status=0, headers=[], request_id=request_id, model=meter.model.id,
                     provider=meter.model.provider, channel=meter.channel)
         if resp is None:
-            head.status, head.body, head.headers = opened.failure.status, opened.failure.body, opened.failure.headers
+            head.status, head.body = opened.failure.status, opened.failure.body
+            head.headers = [*opened.failure.headers, *meter.rate_headers]
             meter.status = head.status
             yield head
             return
         head.headers = [(k.lower(), v) for k, v in resp.headers.items() if k.lower() in PASSED_RESPONSE_HEADERS]
+        head.headers += meter.rate_headers
         try:
             head.status = meter.status = resp.status
             if not upstream.stream:
@@ -191,7 +202,8 @@ class Forwarder:
             if head.body is None and not upstream.stream:
                 head.status = meter.status = exc.status
                 head.body = openai_error(exc.message, "api_error", exc.code)
-                head.headers = [("content-type", "application/json"), ("x-should-retry", "false")]
+                head.headers = [("content-type", "application/json"), ("x-should-retry", "false"),
+                                *meter.rate_headers]
                 yield head
                 return
             raise

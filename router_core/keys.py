@@ -3,7 +3,8 @@
 Keys carry 256 bits of randomness, so a plain SHA-256 is the right hash (a slow password hash
 would only slow the hot path). The hash is the lookup index; the final comparison is constant
 time. The cache bounds staleness: a revoked key stops working within `ttl` seconds on every
-replica, because each replica re-reads the row once its entry expires.
+replica, because each replica re-reads the row once its entry expires (and so does a changed
+rate limit, which the cache carries along).
 """
 from __future__ import annotations
 
@@ -37,10 +38,12 @@ def hash_key(secret: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class KeyIdentity:
-    """Who a valid key speaks for."""
+    """Who a valid key speaks for, and its request rate limits (None: not set)."""
 
     project_id: str
     key_id: str
+    key_rpm: int | None = None
+    project_rpm: int | None = None
 
 
 class KeyValidator:
@@ -81,10 +84,14 @@ class KeyValidator:
 
     async def _load(self, digest: str) -> KeyIdentity | None:
         async with self._sessions() as session:
-            row = await KeyRepository(session).by_hash(digest)
-        if row is None or row.revoked_at is not None or not hmac.compare_digest(row.secret_hash, digest):
+            found = await KeyRepository(session).by_hash(digest)
+        if found is None:
             return None
-        return KeyIdentity(project_id=row.project_id, key_id=row.id)
+        row, project_rpm = found
+        if row.revoked_at is not None or not hmac.compare_digest(row.secret_hash, digest):
+            return None
+        return KeyIdentity(project_id=row.project_id, key_id=row.id, key_rpm=row.rate_limit_rpm,
+                           project_rpm=project_rpm)
 
     def _remember(self, digest: str, identity: KeyIdentity | None, now: float) -> None:
         # Unknown keys are remembered for a shorter time so a fresh key is never refused long.

@@ -1,8 +1,9 @@
-"""The core's Prometheus endpoint: channel health, read from the breakers at scrape time.
+"""The core's Prometheus endpoint: channel health, read from the breakers at scrape time, and
+rate-limit refusals.
 
 It lives in the core because the breakers do (the edge holds no business state). Values are
 computed when Prometheus scrapes, so the hot path pays nothing for them. Labels are channel
-and provider names only: never a key, a project or any content.
+and provider names or a limit's scope only: never a key, a project or any content.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from prometheus_client.registry import Collector
 
 from router_core.breaker import CLOSED, HALF_OPEN, OPEN
 from router_core.channels import ChannelPool
+from router_core.ratelimit import RateLimiter
 
 STATE_VALUE = {CLOSED: 0, HALF_OPEN: 1, OPEN: 2}
 
@@ -48,10 +50,30 @@ class ChannelCollector(Collector):
         yield from (state, rate, p50, requests, failures, opened)
 
 
-def create_metrics_app(pool: ChannelPool) -> web.Application:
-    """A tiny app serving GET /metrics for the given pool."""
+class RateLimitCollector(Collector):
+    """Requests refused by a rate limit (by the limit's scope), and shared-store fallbacks."""
+
+    def __init__(self, limiter: RateLimiter) -> None:
+        self._limiter = limiter
+
+    def collect(self) -> Iterator:
+        refused = CounterMetricFamily("onekey_rate_limited_requests", "Requests refused by a rate limit",
+                                      labels=["scope"])
+        for scope, count in self._limiter.refused.items():
+            refused.add_metric([scope], count)
+        fallbacks = CounterMetricFamily(
+            "onekey_rate_limit_store_fallbacks",
+            "Requests counted in this replica's memory because Redis could not be reached")
+        fallbacks.add_metric([], self._limiter.fallbacks)
+        yield from (refused, fallbacks)
+
+
+def create_metrics_app(pool: ChannelPool, limiter: RateLimiter | None = None) -> web.Application:
+    """A tiny app serving GET /metrics for the given pool (and rate limiter)."""
     registry = CollectorRegistry()
     registry.register(ChannelCollector(pool))
+    if limiter is not None:
+        registry.register(RateLimitCollector(limiter))
 
     async def metrics(request: web.Request) -> web.Response:
         return web.Response(body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
@@ -61,9 +83,10 @@ def create_metrics_app(pool: ChannelPool) -> web.Application:
     return app
 
 
-async def start_metrics(pool: ChannelPool, listen: str) -> tuple[web.AppRunner, int]:
+async def start_metrics(pool: ChannelPool, listen: str, limiter: RateLimiter | None = None
+                        ) -> tuple[web.AppRunner, int]:
     """Serve /metrics on listen (host:port; port 0 picks one); returns the runner and port."""
-    runner = web.AppRunner(create_metrics_app(pool), access_log=None)
+    runner = web.AppRunner(create_metrics_app(pool, limiter), access_log=None)
     await runner.setup()
     host, _, port = listen.rpartition(":")
     site = web.TCPSite(runner, host or "127.0.0.1", int(port))

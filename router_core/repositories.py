@@ -19,10 +19,10 @@ class ProjectRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def create(self, name: str, free_requests: int) -> tables.Project:
+    async def create(self, name: str, free_requests: int, rate_limit_rpm: int | None = None) -> tables.Project:
         project = tables.Project(
             id=str(uuid.uuid4()), name=name, balance_micro_usd=0, free_requests=free_requests,
-            created_at=utcnow(),
+            rate_limit_rpm=rate_limit_rpm, created_at=utcnow(),
         )
         self.session.add(project)
         await self.session.flush()
@@ -40,6 +40,12 @@ class ProjectRepository:
         await self.session.flush()
         return project
 
+    async def set_rate_limit(self, project_id: str, rpm: int | None) -> tables.Project:
+        project = await self.get(project_id)
+        project.rate_limit_rpm = rpm
+        await self.session.flush()
+        return project
+
     async def add_free_requests(self, project_id: str, count: int) -> None:
         await self.get(project_id)
         total = tables.Project.free_requests + count
@@ -54,20 +60,31 @@ class KeyRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def add(self, project_id: str, name: str, prefix: str, secret_hash: str) -> tables.ApiKey:
+    async def add(self, project_id: str, name: str, prefix: str, secret_hash: str,
+                  rate_limit_rpm: int | None = None) -> tables.ApiKey:
         key = tables.ApiKey(
             id=str(uuid.uuid4()), project_id=project_id, name=name, prefix=prefix,
-            secret_hash=secret_hash, created_at=utcnow(),
+            secret_hash=secret_hash, rate_limit_rpm=rate_limit_rpm, created_at=utcnow(),
         )
         self.session.add(key)
         await self.session.flush()
         return key
 
-    async def by_hash(self, secret_hash: str) -> tables.ApiKey | None:
+    async def by_hash(self, secret_hash: str) -> tuple[tables.ApiKey, int | None] | None:
+        """The key with this hash and its project's rate limit, in one query."""
         result = await self.session.execute(
-            select(tables.ApiKey).where(tables.ApiKey.secret_hash == secret_hash)
+            select(tables.ApiKey, tables.Project.rate_limit_rpm)
+            .join(tables.Project, tables.Project.id == tables.ApiKey.project_id)
+            .where(tables.ApiKey.secret_hash == secret_hash)
         )
-        return result.scalar_one_or_none()
+        row = result.first()
+        return (row[0], row[1]) if row is not None else None
+
+    async def set_rate_limit(self, key_id: str, rpm: int | None) -> tables.ApiKey:
+        key = await self.get(key_id)
+        key.rate_limit_rpm = rpm
+        await self.session.flush()
+        return key
 
     async def list(self, project_id: str) -> list[tables.ApiKey]:
         result = await self.session.execute(

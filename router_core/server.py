@@ -26,6 +26,7 @@ from router_core.metrics import start_metrics
 from router_core.migrations import prepare_engine
 from router_core.providers import Provider, registry
 from router_core.providers.http import HttpClient
+from router_core.ratelimit import RateLimiter, create_store
 from router_core.response_owners import ResponseOwners
 from router_core.stored_responses import StoredResponses
 from router_core.servicers.admin import AdminServicer
@@ -65,6 +66,7 @@ class CoreServer:
     pool: ChannelPool | None = None
     metrics: web.AppRunner | None = None  # the channel-health /metrics endpoint, if configured
     metrics_port: int = 0
+    limiter: RateLimiter | None = None
 
     async def stop(self, grace: float | None = None) -> None:
         """Drain in-flight calls, write every usage event and charge, give leases back."""
@@ -74,6 +76,8 @@ class CoreServer:
         if self.metrics is not None:
             await self.metrics.cleanup()
         await self.recorder.stop()
+        if self.limiter is not None:
+            await self.limiter.close()
         await self.credits.close()
         await self.http.close()
         await self.engine.dispose()
@@ -106,8 +110,9 @@ async def create_server(settings: CoreSettings, *, providers: Mapping[str, Provi
     await asyncio.get_running_loop().run_in_executor(None, tokens.load)
     recorder = UsageRecorder(sessions, keys, credits, interval=settings.usage_flush_interval)
     recorder.start()
+    limiter = RateLimiter(create_store(settings.redis_url.reveal(), settings.redis_timeout), settings.rate_limit_rpm)
     forwarder = Forwarder(catalog, pool, keys, http, recorder, credits, tokens, providers, settings.max_attempts,
-                          owners=owners, max_retry_wait=settings.max_retry_wait)
+                          owners=owners, max_retry_wait=settings.max_retry_wait, limiter=limiter)
 
     server = grpc.aio.server(
         interceptors=[ServiceTokenInterceptor(settings.service_token)],
@@ -115,7 +120,7 @@ async def create_server(settings: CoreSettings, *, providers: Mapping[str, Provi
     )
     router_pb2_grpc.add_RouterServiceServicer_to_server(
         RouterServicer(forwarder, catalog, keys, pool.providers(),
-                       StoredResponses(keys, owners, pool, providers, http)), server)
+                       StoredResponses(keys, owners, pool, providers, http, limiter)), server)
     admin_pb2_grpc.add_AdminServiceServicer_to_server(AdminServicer(AdminService(sessions, keys), pool), server)
     metering_pb2_grpc.add_MeteringServiceServicer_to_server(
         MeteringServicer(UsageReports(sessions, recorder)), server)
@@ -125,9 +130,10 @@ async def create_server(settings: CoreSettings, *, providers: Mapping[str, Provi
     await server.start()
     if not settings.service_token:
         logger.warning("no service token configured: AdminService and MeteringService refuse every call")
-    metrics, metrics_port = (await start_metrics(pool, settings.metrics_listen)
+    metrics, metrics_port = (await start_metrics(pool, settings.metrics_listen, limiter)
                              if settings.metrics_listen else (None, 0))
-    return CoreServer(server, port, engine, http, recorder, credits, settings, owners, pool, metrics, metrics_port)
+    return CoreServer(server, port, engine, http, recorder, credits, settings, owners, pool, metrics, metrics_port,
+                      limiter=limiter)
 
 
 async def serve(settings: CoreSettings) -> None:

@@ -93,6 +93,12 @@ class CoreSettings:
     breaker: BreakerSettings = BreakerSettings()
     # host:port of the core's Prometheus endpoint (channel health); empty: none.
     metrics_listen: str = ""
+    # Requests per minute of a key that has no limit of its own; 0: no limit.
+    rate_limit_rpm: int = 0
+    # Where replicas share rate-limit counters (redis://…); empty: each core counts in memory.
+    redis_url: Secret = field(default_factory=lambda: Secret(""))
+    # Longest wait for Redis per request before counting in memory instead (seconds).
+    redis_timeout: float = 0.5
 
 
 _CORE_KEYS = {
@@ -100,7 +106,8 @@ _CORE_KEYS = {
     "first_byte_timeout", "idle_timeout", "max_body_bytes", "key_cache_ttl",
     "usage_flush_interval", "shutdown_grace", "sandbox", "new_project_free_requests",
     "max_attempts", "max_retry_wait", "metrics_listen", "breaker_window", "breaker_min_requests",
-    "breaker_failure_rate", "breaker_cooldown", "breaker_max_cooldown",
+    "breaker_failure_rate", "breaker_cooldown", "breaker_max_cooldown", "rate_limit_rpm",
+    "redis_url", "redis_url_env", "redis_timeout",
 }
 _CHANNEL_KEYS = {"name", "provider", "base_url", "api_key", "api_key_env", "priority", "weight", "models"}
 
@@ -200,6 +207,9 @@ def load_core_settings(
     if not timeouts_ok:
         raise ConfigError("[core] connect_timeout, first_byte_timeout and idle_timeout must be positive")
     return CoreSettings(
+        rate_limit_rpm=_rate_limit(section),
+        redis_url=_redis_url(section, env),
+        redis_timeout=_positive("[core]", "redis_timeout", section.get("redis_timeout", defaults.redis_timeout)),
         breaker=_breaker(section),
         max_retry_wait=float(_typed("[core]", "max_retry_wait", section.get("max_retry_wait", defaults.max_retry_wait), (int, float))),
         metrics_listen=_typed("[core]", "metrics_listen", section.get("metrics_listen", ""), str),
@@ -216,6 +226,36 @@ def load_core_settings(
         new_project_free_requests=_typed("[core]", "new_project_free_requests", section.get("new_project_free_requests", 20), int),
         max_attempts=_typed("[core]", "max_attempts", section.get("max_attempts", defaults.max_attempts), int),
     )
+
+
+def _positive(where: str, key: str, value: Any) -> float:
+    number = float(_typed(where, key, value, (int, float)))
+    if number <= 0:
+        raise ConfigError(f"{where} {key} must be positive")
+    return number
+
+
+def _rate_limit(section: Mapping[str, Any]) -> int:
+    rpm = _typed("[core]", "rate_limit_rpm", section.get("rate_limit_rpm", 0), int)
+    if rpm < 0:
+        raise ConfigError("[core] rate_limit_rpm must be 0 (no limit) or a positive number of requests per minute")
+    return rpm
+
+
+def _redis_url(section: Mapping[str, Any], env: Mapping[str, str]) -> Secret:
+    """[core] redis_url, or the variable named by redis_url_env (its password stays out of logs)."""
+    if "redis_url" in section and "redis_url_env" in section:
+        raise ConfigError("[core]: give redis_url or redis_url_env, not both")
+    if "redis_url_env" in section:
+        name = _typed("[core]", "redis_url_env", section["redis_url_env"], str)
+        url = env.get(name, "")
+        if not url:
+            raise ConfigError(f"[core] redis_url_env: environment variable {name} is not set")
+    else:
+        url = _typed("[core]", "redis_url", section.get("redis_url", ""), str)
+    if url and not url.startswith(("redis://", "rediss://", "unix://")):
+        raise ConfigError("[core] redis_url must start with redis://, rediss:// or unix://")
+    return Secret(url)
 
 
 def _breaker(section: Mapping[str, Any]) -> BreakerSettings:

@@ -18,6 +18,7 @@ from router_core.errors import InvalidRequest, NotFound, ProviderUnavailable
 from router_core.keys import KeyValidator
 from router_core.providers import Provider, UpstreamCall, UpstreamError
 from router_core.providers.base import openai_error
+from router_core.ratelimit import RateLimiter
 from router_core.response_owners import ResponseOwners
 
 METHODS = frozenset({"GET", "DELETE"})
@@ -36,16 +37,20 @@ class StoredResponses:
     """Retrieves or deletes a stored response on behalf of its owner."""
 
     def __init__(self, keys: KeyValidator, owners: ResponseOwners, pool: ChannelPool,
-                 providers: Mapping[str, Provider], http: object) -> None:
+                 providers: Mapping[str, Provider], http: object, limiter: RateLimiter | None = None) -> None:
         self._keys = keys
+        self._limiter = limiter
         self._owners = owners
         self._pool = pool
         self._providers = providers
         self._http = http
 
-    async def call(self, api_key: str, method: str, response_id: str) -> tuple[int, bytes, str]:
-        """(status, OpenAI-shaped JSON body, channel) of the provider's answer."""
+    async def call(self, api_key: str, method: str, response_id: str, request_id: str = ""
+                   ) -> tuple[int, bytes, str, list[tuple[str, str]]]:
+        """(status, OpenAI-shaped JSON body, channel, rate-limit headers) of the provider's answer."""
         identity = await self._keys.validate(api_key)
+        # Each of these calls reaches the provider too: it counts against the key's rate limit.
+        headers = await self._limiter.admit(identity, request_id) if self._limiter else []
         if method not in METHODS:
             raise InvalidRequest(f"{method} is not supported on /v1/responses/{{id}}.", code="method_not_allowed")
         if not _RESPONSE_ID.fullmatch(response_id):
@@ -71,16 +76,16 @@ class StoredResponses:
                 resp.close()
         except UpstreamError as exc:
             breaker.failure()
-            return exc.status, openai_error(exc.message, "api_error", exc.code), channel.name
+            return exc.status, openai_error(exc.message, "api_error", exc.code), channel.name, headers
         if resp.status < 400:
             breaker.success(time.monotonic() - started)
-            return resp.status, raw[:MAX_BODY], channel.name
+            return resp.status, raw[:MAX_BODY], channel.name, headers
         failure = provider.error(resp.status, raw, channel, model)
         if failure.retryable:
             breaker.failure()
         else:
             breaker.success(time.monotonic() - started)
-        return failure.status, failure.body, channel.name
+        return failure.status, failure.body, channel.name, headers
 
 
 def _placeholder(provider: str) -> ModelInfo:

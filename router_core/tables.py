@@ -25,6 +25,8 @@ class Project(Base):
     # Part of the balance held by core replicas as leases (see router_core/credits.py).
     # Invariant kept by conditional updates: leased <= balance, except for settled overshoot.
     leased_micro_usd: Mapped[int] = mapped_column(BigInteger, default=0)
+    # Requests per minute of all the project's keys together; NULL: no project-wide limit.
+    rate_limit_rpm: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
@@ -50,6 +52,8 @@ class ApiKey(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     last_used_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # Requests per minute of this key; NULL: the configured default ([core] rate_limit_rpm), 0: none.
+    rate_limit_rpm: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class CreditEntry(Base):

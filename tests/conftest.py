@@ -12,6 +12,7 @@ from tests.fakes.openai_provider import FakeOpenAI
 from tests.stack import LoopThread, Stack
 
 DEFAULT_PG = "postgresql://127.0.0.1:5432/test"
+DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
 
 
 def _pg_reachable(url: str) -> str | None:
@@ -40,6 +41,35 @@ def postgres_admin_url() -> str:
         pytest.skip(f"PostgreSQL tests skipped: no server at {DEFAULT_PG} ({problem}); "
                     "set ONEKEY_TEST_POSTGRES_URL to run them")
     return url or DEFAULT_PG
+
+
+def _redis_reachable(url: str) -> str | None:
+    """None if Redis answers PING at url, else the reason."""
+    import redis
+
+    try:
+        client = redis.Redis.from_url(url, socket_timeout=3, socket_connect_timeout=3)
+        try:
+            client.ping()
+        finally:
+            client.close()
+    except Exception as exc:  # any failure means "not here"
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """The Redis for shared rate-limit tests. ONEKEY_TEST_REDIS_URL, ONEKEY_TEST_POSTGRES_URL or
+    CI set: it must answer; otherwise the tests are skipped with the reason."""
+    url = os.environ.get("ONEKEY_TEST_REDIS_URL")
+    problem = _redis_reachable(url or DEFAULT_REDIS)
+    if problem:
+        if url or os.environ.get("ONEKEY_TEST_POSTGRES_URL") or os.environ.get("CI"):
+            pytest.fail(f"Redis at {url or DEFAULT_REDIS} is unreachable: {problem}")
+        pytest.skip(f"Redis tests skipped: no server at {DEFAULT_REDIS} ({problem}); "
+                    "set ONEKEY_TEST_REDIS_URL to run them")
+    return url or DEFAULT_REDIS
 
 
 @pytest.fixture

@@ -10,28 +10,32 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class Project(_message.Message):
-    __slots__ = ("id", "name", "balance_micro_usd", "free_requests", "created_at")
+    __slots__ = ("id", "name", "balance_micro_usd", "free_requests", "created_at", "rate_limit_rpm")
     ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     BALANCE_MICRO_USD_FIELD_NUMBER: _ClassVar[int]
     FREE_REQUESTS_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    RATE_LIMIT_RPM_FIELD_NUMBER: _ClassVar[int]
     id: str
     name: str
     balance_micro_usd: int
     free_requests: int
     created_at: _timestamp_pb2.Timestamp
-    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., balance_micro_usd: _Optional[int] = ..., free_requests: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    rate_limit_rpm: int
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., balance_micro_usd: _Optional[int] = ..., free_requests: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., rate_limit_rpm: _Optional[int] = ...) -> None: ...
 
 class CreateProjectRequest(_message.Message):
-    __slots__ = ("name", "credit_micro_usd", "free_requests")
+    __slots__ = ("name", "credit_micro_usd", "free_requests", "rate_limit_rpm")
     NAME_FIELD_NUMBER: _ClassVar[int]
     CREDIT_MICRO_USD_FIELD_NUMBER: _ClassVar[int]
     FREE_REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    RATE_LIMIT_RPM_FIELD_NUMBER: _ClassVar[int]
     name: str
     credit_micro_usd: int
     free_requests: int
-    def __init__(self, name: _Optional[str] = ..., credit_micro_usd: _Optional[int] = ..., free_requests: _Optional[int] = ...) -> None: ...
+    rate_limit_rpm: int
+    def __init__(self, name: _Optional[str] = ..., credit_micro_usd: _Optional[int] = ..., free_requests: _Optional[int] = ..., rate_limit_rpm: _Optional[int] = ...) -> None: ...
 
 class GetProjectRequest(_message.Message):
     __slots__ = ("project_id",)
@@ -48,7 +52,7 @@ class RenameProjectRequest(_message.Message):
     def __init__(self, project_id: _Optional[str] = ..., name: _Optional[str] = ...) -> None: ...
 
 class ApiKey(_message.Message):
-    __slots__ = ("id", "project_id", "name", "prefix", "created_at", "last_used_at", "revoked_at")
+    __slots__ = ("id", "project_id", "name", "prefix", "created_at", "last_used_at", "revoked_at", "rate_limit_rpm")
     ID_FIELD_NUMBER: _ClassVar[int]
     PROJECT_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
@@ -56,6 +60,7 @@ class ApiKey(_message.Message):
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     LAST_USED_AT_FIELD_NUMBER: _ClassVar[int]
     REVOKED_AT_FIELD_NUMBER: _ClassVar[int]
+    RATE_LIMIT_RPM_FIELD_NUMBER: _ClassVar[int]
     id: str
     project_id: str
     name: str
@@ -63,15 +68,18 @@ class ApiKey(_message.Message):
     created_at: _timestamp_pb2.Timestamp
     last_used_at: _timestamp_pb2.Timestamp
     revoked_at: _timestamp_pb2.Timestamp
-    def __init__(self, id: _Optional[str] = ..., project_id: _Optional[str] = ..., name: _Optional[str] = ..., prefix: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_used_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., revoked_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    rate_limit_rpm: int
+    def __init__(self, id: _Optional[str] = ..., project_id: _Optional[str] = ..., name: _Optional[str] = ..., prefix: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_used_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., revoked_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., rate_limit_rpm: _Optional[int] = ...) -> None: ...
 
 class CreateKeyRequest(_message.Message):
-    __slots__ = ("project_id", "name")
+    __slots__ = ("project_id", "name", "rate_limit_rpm")
     PROJECT_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
+    RATE_LIMIT_RPM_FIELD_NUMBER: _ClassVar[int]
     project_id: str
     name: str
-    def __init__(self, project_id: _Optional[str] = ..., name: _Optional[str] = ...) -> None: ...
+    rate_limit_rpm: int
+    def __init__(self, project_id: _Optional[str] = ..., name: _Optional[str] = ..., rate_limit_rpm: _Optional[int] = ...) -> None: ...
 
 class CreateKeyResponse(_message.Message):
     __slots__ = ("key", "secret")
@@ -162,3 +170,21 @@ class ListChannelsResponse(_message.Message):
     CHANNELS_FIELD_NUMBER: _ClassVar[int]
     channels: _containers.RepeatedCompositeFieldContainer[Channel]
     def __init__(self, channels: _Optional[_Iterable[_Union[Channel, _Mapping]]] = ...) -> None: ...
+
+class SetRateLimitRequest(_message.Message):
+    __slots__ = ("project_id", "key_id", "rate_limit_rpm")
+    PROJECT_ID_FIELD_NUMBER: _ClassVar[int]
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    RATE_LIMIT_RPM_FIELD_NUMBER: _ClassVar[int]
+    project_id: str
+    key_id: str
+    rate_limit_rpm: int
+    def __init__(self, project_id: _Optional[str] = ..., key_id: _Optional[str] = ..., rate_limit_rpm: _Optional[int] = ...) -> None: ...
+
+class SetRateLimitResponse(_message.Message):
+    __slots__ = ("project", "key")
+    PROJECT_FIELD_NUMBER: _ClassVar[int]
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    project: Project
+    key: ApiKey
+    def __init__(self, project: _Optional[_Union[Project, _Mapping]] = ..., key: _Optional[_Union[ApiKey, _Mapping]] = ...) -> None: ...

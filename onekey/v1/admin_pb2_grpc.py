@@ -81,6 +81,11 @@ class AdminServiceStub:
                 request_serializer=onekey_dot_v1_dot_admin__pb2.ListChannelsRequest.SerializeToString,
                 response_deserializer=onekey_dot_v1_dot_admin__pb2.ListChannelsResponse.FromString,
                 _registered_method=True)
+        self.SetRateLimit = channel.unary_unary(
+                '/onekey.v1.AdminService/SetRateLimit',
+                request_serializer=onekey_dot_v1_dot_admin__pb2.SetRateLimitRequest.SerializeToString,
+                response_deserializer=onekey_dot_v1_dot_admin__pb2.SetRateLimitResponse.FromString,
+                _registered_method=True)
 
 
 class AdminServiceServicer:
@@ -144,6 +149,14 @@ class AdminServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SetRateLimit(self, request, context):
+        """Sets or clears the request rate limit of one project or one key (takes effect on every
+        replica within the key cache's lifetime, about 2 s).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -191,6 +204,11 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     servicer.ListChannels,
                     request_deserializer=onekey_dot_v1_dot_admin__pb2.ListChannelsRequest.FromString,
                     response_serializer=onekey_dot_v1_dot_admin__pb2.ListChannelsResponse.SerializeToString,
+            ),
+            'SetRateLimit': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetRateLimit,
+                    request_deserializer=onekey_dot_v1_dot_admin__pb2.SetRateLimitRequest.FromString,
+                    response_serializer=onekey_dot_v1_dot_admin__pb2.SetRateLimitResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -438,6 +456,33 @@ class AdminService:
             '/onekey.v1.AdminService/ListChannels',
             onekey_dot_v1_dot_admin__pb2.ListChannelsRequest.SerializeToString,
             onekey_dot_v1_dot_admin__pb2.ListChannelsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetRateLimit(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/onekey.v1.AdminService/SetRateLimit',
+            onekey_dot_v1_dot_admin__pb2.SetRateLimitRequest.SerializeToString,
+            onekey_dot_v1_dot_admin__pb2.SetRateLimitResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -5,13 +5,14 @@ from onekey.v1 import admin_pb2, admin_pb2_grpc
 from router_core import tables
 from router_core.admin import AdminService
 from router_core.channels import ChannelPool
+from router_core.errors import InvalidRequest
 from router_core.servicers.common import timestamp, unary
 
 
 def project_proto(p: tables.Project) -> admin_pb2.Project:
     return admin_pb2.Project(
         id=p.id, name=p.name, balance_micro_usd=p.balance_micro_usd, free_requests=p.free_requests,
-        created_at=timestamp(p.created_at),
+        created_at=timestamp(p.created_at), rate_limit_rpm=p.rate_limit_rpm,
     )
 
 
@@ -19,8 +20,13 @@ def key_proto(k: tables.ApiKey) -> admin_pb2.ApiKey:
     return admin_pb2.ApiKey(
         id=k.id, project_id=k.project_id, name=k.name, prefix=k.prefix,
         created_at=timestamp(k.created_at), last_used_at=timestamp(k.last_used_at),
-        revoked_at=timestamp(k.revoked_at),
+        revoked_at=timestamp(k.revoked_at), rate_limit_rpm=k.rate_limit_rpm,
     )
+
+
+def _rpm(request) -> int | None:
+    """The request's optional rate_limit_rpm: None when unset."""
+    return request.rate_limit_rpm if request.HasField("rate_limit_rpm") else None
 
 
 class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
@@ -30,7 +36,8 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
 
     @unary
     async def CreateProject(self, request, context):
-        project = await self._admin.create_project(request.name, request.credit_micro_usd, request.free_requests)
+        project = await self._admin.create_project(request.name, request.credit_micro_usd, request.free_requests,
+                                                   _rpm(request))
         return project_proto(project)
 
     @unary
@@ -43,7 +50,7 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
 
     @unary
     async def CreateKey(self, request, context):
-        key, secret = await self._admin.create_key(request.project_id, request.name)
+        key, secret = await self._admin.create_key(request.project_id, request.name, _rpm(request))
         return admin_pb2.CreateKeyResponse(key=key_proto(key), secret=secret)
 
     @unary
@@ -64,6 +71,17 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
     @unary
     async def AddFreeRequests(self, request, context):
         return project_proto(await self._admin.add_free_requests(request.project_id, request.count))
+
+    @unary
+    async def SetRateLimit(self, request, context):
+        target = request.WhichOneof("target")
+        if target == "project_id":
+            project = await self._admin.set_project_rate_limit(request.project_id, _rpm(request))
+            return admin_pb2.SetRateLimitResponse(project=project_proto(project))
+        if target == "key_id":
+            key = await self._admin.set_key_rate_limit(request.key_id, _rpm(request))
+            return admin_pb2.SetRateLimitResponse(key=key_proto(key))
+        raise InvalidRequest("name a project_id or a key_id", param="target")
 
     @unary
     async def ListChannels(self, request, context):

@@ -12,12 +12,16 @@ from router_core.errors import CoreError
 
 logger = logging.getLogger(__name__)
 
+# Trailing metadata `onekey-header-<name>` asks the edge to send header <name> with the error.
+HEADER_PREFIX = "onekey-header-"
+
 
 async def abort_with(context: grpc.aio.ServicerContext, error: CoreError) -> None:
-    """End the call with the error's status; code and param travel as trailing metadata."""
+    """End the call with the error's status; code, param and headers travel as trailing metadata."""
     context.set_trailing_metadata((
         ("onekey-error-code", error.code),
         ("onekey-error-param", error.param or ""),
+        *((HEADER_PREFIX + name, value) for name, value in error.headers),
     ))
     await context.abort(error.grpc_code, error.message)
 

@@ -81,7 +81,8 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
             if self._stored is None or response_id is None:
                 raise InvalidRequest(f"{request.method} is not supported on /v1/{request.endpoint.split('/')[0]}.",
                                      code="method_not_allowed")
-            status, body, channel = await self._stored.call(request.api_key, request.method, response_id)
+            status, body, channel, headers = await self._stored.call(request.api_key, request.method, response_id,
+                                                                     request.request_id)
         except CoreError as exc:
             await abort_with(context, exc)
             return
@@ -91,7 +92,8 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
             await context.abort(grpc.StatusCode.INTERNAL, "internal error")
             return
         yield router_pb2.ForwardResponse(head=router_pb2.ResponseHead(
-            status=status, headers=[common_pb2.Header(name="content-type", value="application/json")],
+            status=status, headers=[common_pb2.Header(name=n, value=v)
+                                    for n, v in [("content-type", "application/json"), *headers]],
             request_id=request.request_id, channel=channel, body=body))
 
 

@@ -77,3 +77,31 @@ def test_bad_input_and_bad_credential_are_clear(stack, onekey, tmp_path):
     proc = subprocess.run([sys.executable, "-m", "onekey_cli", "project", "create"], env=env, cwd=tmp_path,
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 1 and "service credential" in proc.stderr
+
+
+def test_rate_limits_are_set_on_create_and_later(stack, onekey):
+    project = json.loads(onekey("project", "create", "--rate-limit", "100", "--json").stdout)
+    assert project["rate_limit_rpm"] == "100"
+    pid = project["id"]
+    created = json.loads(onekey("key", "create", "--project", pid, "--rate-limit", "2", "--json").stdout)
+    assert created["key"]["rate_limit_rpm"] == "2"
+    key_id = created["key"]["id"]
+    assert "2/min" in onekey("key", "list", "--project", pid).stdout
+
+    client = openai.OpenAI(base_url=stack.base_url, api_key=created["secret"], max_retries=0)
+    msgs = [{"role": "user", "content": "hi"}]
+    for _ in range(2):
+        client.chat.completions.create(model="sandbox/echo", messages=msgs)
+    with pytest.raises(openai.RateLimitError):
+        client.chat.completions.create(model="sandbox/echo", messages=msgs)
+
+    assert "none" in onekey("limits", "set", "--key", key_id, "--rate-limit", "0").stdout
+    client.chat.completions.create(model="sandbox/echo", messages=msgs)  # no limit now
+    cleared = onekey("limits", "set", "--key", key_id, "--rate-limit", "default").stdout
+    assert "default" in cleared
+    shown = onekey("limits", "set", "--project", pid, "--rate-limit", "0").stdout
+    assert f"project {pid}: none" in shown
+    bad = onekey("limits", "set", "--key", key_id, "--rate-limit", "-3", ok=False)
+    assert bad.returncode == 2 and "cannot be negative" in bad.stderr
+    both = onekey("limits", "set", "--key", key_id, "--project", pid, "--rate-limit", "1", ok=False)
+    assert both.returncode == 2

@@ -1,0 +1,155 @@
+"""The Redis limiter against a real Redis: the same rule as in memory, atomic across clients,
+and counting in memory (logged, without secrets) while Redis cannot be reached."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+
+import pytest
+
+from router_core.ratelimit.redis_store import KEY_PREFIX, RedisWindow, redis_location
+from router_core.ratelimit.window import Limit
+from tests.procs import free_port
+
+pytestmark = pytest.mark.redis
+
+
+def fresh(rpm: int, kind: str = "key") -> Limit:
+    return Limit(kind, f"{{test-{uuid.uuid4().hex}}}:{kind}", rpm)
+
+
+@pytest.fixture
+async def window(redis_url):
+    w = RedisWindow(redis_url, timeout=2.0)
+    yield w
+    await w.close()
+
+
+async def test_admits_up_to_the_limit_then_refuses(window):
+    limit = fresh(3)
+    decisions = [await window.hit([limit]) for _ in range(5)]
+    assert [d.allowed for d in decisions] == [True, True, True, False, False]
+    assert [d.remaining for d in decisions] == [2, 1, 0, 0, 0]
+    refused = decisions[-1]
+    # Redis's clock: the three admitted sit in this second, and leave the span 60-61 s from now.
+    assert 59.0 < refused.retry_after_s <= 61.0 and 59.0 < refused.reset_s <= 61.0
+    assert refused.limit is limit
+
+
+async def test_key_and_project_counters_move_together(window):
+    project = fresh(2, "project")
+    a, b = fresh(5), fresh(5)
+    assert (await window.hit([a, project])).allowed
+    assert (await window.hit([b, project])).allowed
+    refused = await window.hit([a, project])
+    assert not refused.allowed and refused.limit is project
+    # The refusal counted nowhere: `a` still has 4 of 5 left.
+    assert (await window.hit([a])).remaining == 3
+
+
+async def test_counters_expire_and_hold_ids_only(window, redis_url):
+    import redis.asyncio as aioredis
+
+    limit = fresh(10)
+    await window.hit([limit])
+    client = aioredis.Redis.from_url(redis_url)
+    try:
+        name = KEY_PREFIX + limit.name
+        ttl = await client.ttl(name)
+        fields = await client.hgetall(name)
+    finally:
+        await client.aclose()
+    assert 0 < ttl <= 62
+    assert len(fields) == 1 and list(fields.values()) == [b"1"]
+
+
+async def test_many_clients_at_once_admit_exactly_the_limit(redis_url):
+    """Replicas race on one counter: the script makes check-and-count one step."""
+    clients = [RedisWindow(redis_url, timeout=5.0) for _ in range(4)]
+    limit = fresh(25)
+    try:
+        results = await asyncio.gather(*(clients[i % 4].hit([limit]) for i in range(120)))
+    finally:
+        for c in clients:
+            await c.close()
+    assert sum(d.allowed for d in results) == 25
+
+
+async def test_unreachable_redis_counts_in_memory_and_logs_without_secrets(caplog):
+    url = f"redis://:s3cret-pass@127.0.0.1:{free_port()}/0"  # nothing listens there
+    window = RedisWindow(url, timeout=0.3, retry_interval=60)
+    limit = fresh(2)
+    try:
+        with caplog.at_level(logging.WARNING, logger="router_core.ratelimit.redis_store"):
+            decisions = [await window.hit([limit]) for _ in range(3)]
+    finally:
+        await window.close()
+    # Fail-open to this replica's memory: the limit still holds here.
+    assert [d.allowed for d in decisions] == [True, True, False]
+    assert window.fallbacks == 3
+    warnings = [r.getMessage() for r in caplog.records]
+    assert len(warnings) == 1, warnings  # said once, not per request
+    assert "unreachable" in warnings[0] and redis_location(url) in warnings[0]
+    assert "s3cret" not in caplog.text
+
+
+class Proxy:
+    """A TCP pass-through to Redis that a test can cut and restore (a Redis outage)."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.port = free_port()
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
+
+    async def stop(self) -> None:
+        self._server.close()
+        for w in list(self._writers):
+            w.close()
+        await self._server.wait_closed()
+
+    async def _handle(self, reader, writer) -> None:
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+        self._writers |= {writer, up_writer}
+
+        async def pipe(src, dst):
+            try:
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            except (ConnectionError, asyncio.CancelledError):
+                pass
+            finally:
+                dst.close()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+
+async def test_back_to_shared_counting_when_redis_answers_again(redis_url, caplog):
+    from urllib.parse import urlsplit
+
+    proxy = Proxy(urlsplit(redis_url).port or 6379)
+    await proxy.start()
+    window = RedisWindow(f"redis://127.0.0.1:{proxy.port}{urlsplit(redis_url).path or '/0'}",
+                         timeout=0.5, retry_interval=0.1)
+    shared = RedisWindow(redis_url, timeout=2.0)
+    limit = fresh(100)
+    try:
+        with caplog.at_level(logging.WARNING, logger="router_core.ratelimit.redis_store"):
+            assert (await window.hit([limit])).remaining == 99
+            await proxy.stop()
+            assert (await window.hit([limit])).remaining == 99  # counted in memory: its first
+            await proxy.start()
+            await asyncio.sleep(0.15)
+            assert (await window.hit([limit])).remaining == 98  # back on the shared counter
+        assert (await shared.hit([limit])).remaining == 97
+        messages = [r.getMessage() for r in caplog.records]
+        assert any("unreachable" in m for m in messages) and any("answers again" in m for m in messages)
+    finally:
+        await window.close()
+        await shared.close()
+        await proxy.stop()
