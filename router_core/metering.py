@@ -44,6 +44,10 @@ class UsageRecorder:
         if len(self._pending) >= self._max_batch:
             self._wake.set()
 
+    def flush_soon(self) -> None:
+        """Write what is pending now rather than at the next interval."""
+        self._wake.set()
+
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="usage-recorder")
 

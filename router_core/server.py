@@ -101,10 +101,11 @@ async def create_server(settings: CoreSettings, *, providers: Mapping[str, Provi
     keys = KeyValidator(sessions, ttl=settings.key_cache_ttl)
     http = HttpClient(settings.timeouts)
     await http.start()
-    credits = Credits(sessions)
+    credits = Credits(sessions, renew_every=settings.lease_renew_interval, stale_after=settings.lease_stale_after)
     tokens = TokenCounter()
     await asyncio.get_running_loop().run_in_executor(None, tokens.load)
     recorder = UsageRecorder(sessions, keys, credits, interval=settings.usage_flush_interval)
+    credits.flush_soon = recorder.flush_soon
     recorder.start()
     forwarder = Forwarder(catalog, pool, keys, http, recorder, credits, tokens, providers, settings.max_attempts,
                           owners=owners, max_retry_wait=settings.max_retry_wait)
@@ -125,7 +126,7 @@ async def create_server(settings: CoreSettings, *, providers: Mapping[str, Provi
     await server.start()
     if not settings.service_token:
         logger.warning("no service token configured: AdminService and MeteringService refuse every call")
-    metrics, metrics_port = (await start_metrics(pool, settings.metrics_listen)
+    metrics, metrics_port = (await start_metrics(pool, settings.metrics_listen, credits)
                              if settings.metrics_listen else (None, 0))
     return CoreServer(server, port, engine, http, recorder, credits, settings, owners, pool, metrics, metrics_port)
 

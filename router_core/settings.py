@@ -93,6 +93,10 @@ class CoreSettings:
     breaker: BreakerSettings = BreakerSettings()
     # host:port of the core's Prometheus endpoint (channel health); empty: none.
     metrics_listen: str = ""
+    # Credit leases (router_core/credits.py): how often a replica proves it is alive, and how
+    # long a lease may go unrenewed before another replica takes its credit back.
+    lease_renew_interval: float = 10.0
+    lease_stale_after: float = 120.0
 
 
 _CORE_KEYS = {
@@ -101,6 +105,7 @@ _CORE_KEYS = {
     "usage_flush_interval", "shutdown_grace", "sandbox", "new_project_free_requests",
     "max_attempts", "max_retry_wait", "metrics_listen", "breaker_window", "breaker_min_requests",
     "breaker_failure_rate", "breaker_cooldown", "breaker_max_cooldown",
+    "lease_renew_interval", "lease_stale_after",
 }
 _CHANNEL_KEYS = {"name", "provider", "base_url", "api_key", "api_key_env", "priority", "weight", "models"}
 
@@ -199,7 +204,16 @@ def load_core_settings(
     timeouts_ok = timeouts.connect > 0 and timeouts.first_byte > 0 and timeouts.idle > 0
     if not timeouts_ok:
         raise ConfigError("[core] connect_timeout, first_byte_timeout and idle_timeout must be positive")
+    renew = float(_typed("[core]", "lease_renew_interval",
+                         section.get("lease_renew_interval", defaults.lease_renew_interval), (int, float)))
+    stale = float(_typed("[core]", "lease_stale_after",
+                         section.get("lease_stale_after", defaults.lease_stale_after), (int, float)))
+    if renew <= 0 or stale < 3 * renew:
+        raise ConfigError("[core] lease_renew_interval must be positive and lease_stale_after at least three "
+                          "times it (a live replica's lease must never look dead)")
     return CoreSettings(
+        lease_renew_interval=renew,
+        lease_stale_after=stale,
         breaker=_breaker(section),
         max_retry_wait=float(_typed("[core]", "max_retry_wait", section.get("max_retry_wait", defaults.max_retry_wait), (int, float))),
         metrics_listen=_typed("[core]", "metrics_listen", section.get("metrics_listen", ""), str),
