@@ -138,7 +138,8 @@ def wait_port(port: int, procs: Processes, timeout: float = 30.0) -> None:
 
 
 def write_config(workdir: pathlib.Path, upstream_port: int, provider_key: str, database_url: str,
-                 name: str = "onekey", cores: tuple[int, ...] = ()) -> tuple[pathlib.Path, int, int]:
+                 name: str = "onekey", cores: tuple[int, ...] = (), durable: bool = False
+                 ) -> tuple[pathlib.Path, int, int]:
     """A config file for one core and one edge; the edge is given `cores` too when named."""
     core_port, edge_port = free_port(), free_port()
     path = workdir / f"{name}.toml"
@@ -148,6 +149,7 @@ def write_config(workdir: pathlib.Path, upstream_port: int, provider_key: str, d
 listen = "{HOST}:{core_port}"
 database_url = "{database_url}"
 new_project_free_requests = 0
+durable_charges = {"true" if durable else "false"}
 
 [edge]
 listen = "{HOST}:{edge_port}"
@@ -197,7 +199,7 @@ def wait_healthy(port: int, procs: Processes, name: str) -> None:
         time.sleep(0.1)
 
 
-def start_stack(workdir: pathlib.Path, database_url: str) -> Stack:
+def start_stack(workdir: pathlib.Path, database_url: str, durable: bool = False) -> Stack:
     procs = Processes(workdir)
     try:
         up = procs.spawn("upstream", [sys.executable, "-m", "bench.upstream", "--port", "0"],
@@ -208,7 +210,8 @@ def start_stack(workdir: pathlib.Path, database_url: str) -> Stack:
         upstream_port = int(line.split("=", 1)[1])
 
         provider_key = f"sk-bench-{secrets.token_hex(16)}"
-        config, core_port, edge_port = write_config(workdir, upstream_port, provider_key, database_url)
+        config, core_port, edge_port = write_config(workdir, upstream_port, provider_key, database_url,
+                                                    durable=durable)
         env = {**os.environ, "ONEKEY_SERVICE_TOKEN": secrets.token_urlsafe(32)}
         env.pop("ONEKEY_CONFIG", None)
         procs.spawn("core", [sys.executable, "-m", "onekey_cli", "core", "--config", str(config)], env, workdir)
@@ -221,7 +224,7 @@ def start_stack(workdir: pathlib.Path, database_url: str) -> Stack:
         wait_healthy(edge_port, procs, "edge")
         # The second replica: its own core on the same store, and an edge given both cores.
         config2, core2_port, edge2_port = write_config(workdir, upstream_port, provider_key, database_url,
-                                                       name="onekey2", cores=(core_port,))
+                                                       name="onekey2", cores=(core_port,), durable=durable)
         procs.spawn("core2", [sys.executable, "-m", "onekey_cli", "core", "--config", str(config2)], env, workdir)
         wait_port(core2_port, procs)
         procs.spawn("edge2", [sys.executable, "-m", "onekey_cli", "edge", "--config", str(config2)], env, workdir)
@@ -409,6 +412,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--native", action="store_true", help="profile C frames too (grpc, uvloop, aiohttp)")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (config, logs, database)")
     parser.add_argument("--database-url", help="the routing store both cores share (default: a SQLite file)")
+    parser.add_argument("--durable-charges", action="store_true",
+                        help="run the cores with durable_charges = true (each answer ends after its charge is committed)")
     args = parser.parse_args(argv)
     plan = QUICK if args.quick else FULL
 
@@ -422,7 +427,7 @@ def main(argv: list[str] | None = None) -> int:
     workdir = pathlib.Path(tempfile.mkdtemp(prefix="onekey-bench-"))
     started = time.monotonic()
     log(f"starting upstream, core and edge (work directory {workdir})")
-    stack = start_stack(workdir, args.database_url or f"sqlite:///{workdir / 'router.db'}")
+    stack = start_stack(workdir, args.database_url or f"sqlite:///{workdir / 'router.db'}", args.durable_charges)
     try:
         runner = uvloop.run if uvloop else asyncio.run
         results = runner(measure(stack, plan, log))
@@ -436,6 +441,7 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(workdir, ignore_errors=True)
     results["meta"] = {
         "mode": "quick" if args.quick else "full", "model": MODEL, "cpus": os.cpu_count(),
+        "durable_charges": args.durable_charges, "store": "postgresql" if args.database_url else "sqlite",
         "python": platform.python_version(), "platform": platform.platform(),
         "loop": "uvloop" if uvloop else "asyncio", "seconds": round(time.monotonic() - started, 1),
         "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

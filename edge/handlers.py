@@ -147,7 +147,9 @@ async def _relay(request: web.Request, endpoint: str, request_id: str, ids: dict
             await response.write_eof()
         return response
     except grpc.aio.AioRpcError as err:
-        if response is None and _core_unreachable(err):
+        # A whole answer is held here until the call ends (the core ends it once the charge
+        # is written): until then nothing has reached the client, and another core may serve it.
+        if (response is None or isinstance(response, web.Response)) and _core_unreachable(err):
             raise _CoreGone(err) from None
         if response is None or isinstance(response, web.Response):
             return from_rpc_error(err, ids)

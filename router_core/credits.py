@@ -243,28 +243,34 @@ class Credits:
         return wallet.free_left > 0
 
     async def _cover(self, project_id: str, wallet: _Wallet, estimate: int) -> bool:
-        """Grow the lease until it covers `estimate`; False when the balance cannot."""
-        async with wallet.lock:
-            if wallet.available < estimate and (
-                    wallet.tight_at is None or time.monotonic() - wallet.tight_at > TIGHT_RETRY_S):
-                await self._refill(project_id, wallet, estimate)
+        """Grow the lease until it covers `estimate`; False when the balance cannot.
+
+        One lease transaction per project at a time on this replica (the wallet's lock): a
+        burst on a tight project queues here rather than on the connection pool, which the
+        usage writer and lease renewal need too.
+        """
         deadline = time.monotonic() + self._shortfall_wait
         pause = 0.02
         while True:
-            # Checked with no await before the caller reserves: another request may have
-            # taken what this one leased while its transaction committed.
-            if wallet.available >= estimate:
-                return True
-            need = estimate - wallet.available
-            async with self._sessions() as session, session.begin():
-                repo = LeaseRepository(session)
-                got = await repo.lease(self.holder, project_id, need)
-                if not got:
-                    held = await repo.held_by_others(self.holder, project_id)
-                    headroom = await repo.headroom(project_id)
-            if got:  # counted once committed
-                wallet.lease += need
-                continue
+            async with wallet.lock:
+                # Checked with no await before the caller reserves (leaving the lock does not
+                # yield): another request may have taken what this one leased meanwhile.
+                if wallet.available >= estimate:
+                    return True
+                if wallet.tight_at is None or time.monotonic() - wallet.tight_at > TIGHT_RETRY_S:
+                    await self._refill(project_id, wallet, estimate)
+                    if wallet.available >= estimate:
+                        return True
+                need = estimate - wallet.available
+                async with self._sessions() as session, session.begin():
+                    repo = LeaseRepository(session)
+                    got = await repo.lease(self.holder, project_id, need)
+                    if not got:
+                        held = await repo.held_by_others(self.holder, project_id)
+                        headroom = await repo.headroom(project_id)
+                if got:  # counted once committed
+                    wallet.lease += need
+                    continue
             # Waiting helps only if other replicas hold leases that could cover the shortfall.
             if held + (headroom[0] if headroom else 0) < need or time.monotonic() + pause > deadline:
                 return wallet.available >= estimate

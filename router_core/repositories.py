@@ -245,12 +245,14 @@ class LeaseRepository:
             select(lease.holder, lease.project_id, lease.amount_micro_usd).where(lease.renewed_at < older_than)
         )).all()
         reclaimed = []
+        p = tables.Project
         for holder, project_id, amount in stale:
+            # The project row first, as every other lease write takes them (no deadlock).
+            await self.session.execute(select(p.id).where(p.id == project_id).with_for_update())
             gone = await self.session.execute(
                 delete(lease).where(lease.holder == holder, lease.project_id == project_id,
                                     lease.renewed_at < older_than))
             if gone.rowcount == 1 and amount:
-                p = tables.Project
                 await self.session.execute(
                     update(p).where(p.id == project_id).values(leased_micro_usd=p.leased_micro_usd - amount))
                 reclaimed.append((holder, project_id, int(amount)))

@@ -108,7 +108,8 @@ async def create_server(settings: CoreSettings, *, providers: Mapping[str, Provi
     credits.flush_soon = recorder.flush_soon
     recorder.start()
     forwarder = Forwarder(catalog, pool, keys, http, recorder, credits, tokens, providers, settings.max_attempts,
-                          owners=owners, max_retry_wait=settings.max_retry_wait)
+                          owners=owners, max_retry_wait=settings.max_retry_wait,
+                          durable_charges=settings.durable_charges)
 
     server = grpc.aio.server(
         interceptors=[ServiceTokenInterceptor(settings.service_token)],

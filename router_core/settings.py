@@ -97,6 +97,10 @@ class CoreSettings:
     # long a lease may go unrenewed before another replica takes its credit back.
     lease_renew_interval: float = 10.0
     lease_stale_after: float = 120.0
+    # End each paid answer only once its charge is committed (group commit): a killed core then
+    # loses no charge of an answer the client received whole. Costs about one store write of
+    # latency per request (see bench/README.md).
+    durable_charges: bool = False
 
 
 _CORE_KEYS = {
@@ -105,7 +109,7 @@ _CORE_KEYS = {
     "usage_flush_interval", "shutdown_grace", "sandbox", "new_project_free_requests",
     "max_attempts", "max_retry_wait", "metrics_listen", "breaker_window", "breaker_min_requests",
     "breaker_failure_rate", "breaker_cooldown", "breaker_max_cooldown",
-    "lease_renew_interval", "lease_stale_after",
+    "lease_renew_interval", "lease_stale_after", "durable_charges",
 }
 _CHANNEL_KEYS = {"name", "provider", "base_url", "api_key", "api_key_env", "priority", "weight", "models"}
 
@@ -213,6 +217,7 @@ def load_core_settings(
                           "times it (a live replica's lease must never look dead)")
     return CoreSettings(
         lease_renew_interval=renew,
+        durable_charges=_typed("[core]", "durable_charges", section.get("durable_charges", False), bool),
         lease_stale_after=stale,
         breaker=_breaker(section),
         max_retry_wait=float(_typed("[core]", "max_retry_wait", section.get("max_retry_wait", defaults.max_retry_wait), (int, float))),

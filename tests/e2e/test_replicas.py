@@ -75,8 +75,10 @@ def fake():
 def cluster(tmp_path_factory, pg_database, fake):
     root = tmp_path_factory.mktemp("cluster")
     channels = f'[[channels]]\nname = "fake"\nprovider = "openai"\nbase_url = "{fake.url}"\napi_key = "{fake.api_key}"\n'
-    # A short reclaim time, so the test sees a killed core's leases come back.
-    c = Cluster(root, pg_database, channels, core_extra="lease_renew_interval = 1\nlease_stale_after = 4\n")
+    # A short reclaim time, so the test sees a killed core's leases come back; and each paid
+    # answer ends only once its charge is committed.
+    c = Cluster(root, pg_database, channels,
+                core_extra="lease_renew_interval = 1\nlease_stale_after = 8\ndurable_charges = true\n")
     yield c
     c.stop()
 
@@ -235,27 +237,29 @@ def test_sigkill_of_one_core_under_load(cluster, fake, store):
     before: dict[str, tuple[int, int]] = {}
     killed_at: list[float] = []
 
-    async def load() -> list[tuple[str, float]]:
+    async def load() -> list[tuple[str, float, str]]:
         clients = [openai.AsyncOpenAI(base_url=url, api_key=key, max_retries=0) for url in cluster.base_urls]
         gate = asyncio.Semaphore(concurrency)
 
-        async def one(i: int) -> tuple[str, float]:
+        async def one(i: int) -> tuple[str, float, str]:
             async with gate:
                 client = clients[i % 2]
                 messages = [{"role": "user", "content": words}]
+                request_id = ""
                 try:
                     if i % 3:
-                        reply = await client.chat.completions.create(model=MODEL, messages=messages)
-                        got = reply.choices[0].message.content
+                        raw = await client.chat.completions.with_raw_response.create(model=MODEL, messages=messages)
+                        request_id = raw.headers["x-onekey-request-id"]
+                        got = raw.parse().choices[0].message.content
                     else:
                         stream = await client.chat.completions.create(model=MODEL, messages=messages, stream=True)
                         got = "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
                 except openai.APIError as err:
                     # Only a stream cut mid-way on the killed core may fail, and it says so.
                     assert i % 3 == 0 and "interrupted" in str(err), err
-                    return "cut", time.monotonic()
+                    return "cut", time.monotonic(), request_id
                 assert got == words
-                return "ok", time.monotonic()
+                return "ok", time.monotonic(), request_id
 
         async def kill() -> None:
             while len(fake.received) < fake_seen + total // 3:
@@ -274,11 +278,11 @@ def test_sigkill_of_one_core_under_load(cluster, fake, store):
         results = asyncio.run(load())
     finally:
         fake.behaviours.clear()
-    outcomes = [r for r, _ in results]
+    outcomes = [r for r, _, _ in results]
     cut = outcomes.count("cut")
     assert cut <= concurrency and outcomes.count("ok") == total - cut
     # Requests kept being served through the other core after the kill.
-    assert sum(1 for r, t in results if r == "ok" and t > killed_at[0]) >= total // 2
+    assert sum(1 for r, t, _ in results if r == "ok" and t > killed_at[0]) >= total // 2
     # The dead core's leases come back once they stop being renewed; the live core counts them.
     dead_pid = cluster.cores[0].pid
 
@@ -294,6 +298,9 @@ def test_sigkill_of_one_core_under_load(cluster, fake, store):
     # Nothing already charged was lost, and the ledger adds up.
     after = events(store, project)
     assert all(after.get(rid) == row for rid, row in before.items())
+    # durable_charges: every whole answer a client received was charged before it ended.
+    whole = [rid for r, _, rid in results if r == "ok" and rid]
+    assert whole and all(after.get(rid, (0, 0))[1] > 0 for rid in whole)
     served = outcomes.count("ok") + cut
     wait_for(lambda: len(events(store, project)) >= served - 2 * concurrency, 10, "usage events")
     # Lost with the killed core: at most its last usage-flush interval of requests.
