@@ -36,7 +36,10 @@ A killed replica. Its settled but unwritten costs (at most one usage-flush inter
 requests: 0.5 s by default) and its requests in flight are lost with it; their credit stays
 leased until the lease stops being renewed (lease_stale_after) and another replica reclaims
 it. The reclaiming replica logs the amount and counts it (onekey_core_leases_reclaimed_*) —
-that is credit the project got back unsettled, an upper bound of the charges lost.
+that is credit the project got back unsettled, an upper bound of the charges lost. With
+`durable_charges` on, the forwarder ends each paid answer only once its event and charge are
+committed (router_core/metering.py, group commit), so no charge of an answer a client received
+whole is lost; what the reclaim then returns is the estimates of requests cut off in flight.
 """
 from __future__ import annotations
 
