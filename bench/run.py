@@ -214,6 +214,10 @@ def start_stack(workdir: pathlib.Path, database_url: str, durable: bool = False)
                                                     durable=durable)
         env = {**os.environ, "ONEKEY_SERVICE_TOKEN": secrets.token_urlsafe(32)}
         env.pop("ONEKEY_CONFIG", None)
+        if not database_url.startswith("sqlite"):  # PostgreSQL: the schema is upgraded once, by the operator
+            subprocess.run([sys.executable, "-m", "onekey_cli", "db", "upgrade", "--store", "core",
+                            "--config", str(config)], env=env, cwd=workdir, check=True, capture_output=True,
+                           timeout=120)
         procs.spawn("core", [sys.executable, "-m", "onekey_cli", "core", "--config", str(config)], env, workdir)
         wait_port(core_port, procs)
         project = operator(config, env, "project", "create", "--name", "bench",

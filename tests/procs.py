@@ -116,6 +116,8 @@ class Cluster:
                 f'[edge]\nlisten = "127.0.0.1:{port}"\ncore = "{target}"\n')
         self.cores: list[subprocess.Popen | None] = [None] * cores
         self.edges: list[subprocess.Popen] = []
+        if database_url.startswith("postgresql"):  # once per deployment, not once per core
+            self.onekey("db", "upgrade", "--store", "core")
         try:
             for i in range(cores):
                 self.start_core(i)
