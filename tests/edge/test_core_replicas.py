@@ -107,3 +107,16 @@ def test_core_setting_takes_a_target_or_a_list_of_addresses():
             core_target(bad)
     with pytest.raises(ConfigError, match="core_attempts"):
         load_edge_settings({"core_attempts": 0}, "127.0.0.1:9")
+
+
+def test_a_dns_name_reaches_the_cores_it_resolves_to(loop_thread, stack, client_key):
+    # gRPC's own resolver: every address of the name is a replica (localhost may also give ::1,
+    # where nothing listens: that address is skipped like a dead core).
+    runner, port = _edge(loop_thread, f"dns:///localhost:{stack.core.port}")
+    try:
+        client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key=client_key[1], max_retries=0)
+        for _ in range(4):
+            reply = client.chat.completions.create(model="gpt-4.1-mini", messages=[{"role": "user", "content": "hi"}])
+            assert reply.choices[0].message.content
+    finally:
+        loop_thread.run(runner.cleanup())
