@@ -417,7 +417,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the work directory (config, logs, database)")
     parser.add_argument("--database-url", help="the routing store both cores share (default: a SQLite file)")
     parser.add_argument("--durable-charges", action="store_true",
-                        help="run the cores with durable_charges = true (each answer ends after its charge is committed)")
+                        help="run the cores with durable_charges = true "
+                             "(each paid answer ends after its charge is committed)")
     args = parser.parse_args(argv)
     plan = QUICK if args.quick else FULL
 

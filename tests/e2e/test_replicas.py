@@ -74,7 +74,8 @@ def fake():
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory, pg_database, fake):
     root = tmp_path_factory.mktemp("cluster")
-    channels = f'[[channels]]\nname = "fake"\nprovider = "openai"\nbase_url = "{fake.url}"\napi_key = "{fake.api_key}"\n'
+    channels = (f'[[channels]]\nname = "fake"\nprovider = "openai"\nbase_url = "{fake.url}"\n'
+                f'api_key = "{fake.api_key}"\n')
     # A short reclaim time, so the test sees a killed core's leases come back; and each paid
     # answer ends only once its charge is committed.
     c = Cluster(root, pg_database, channels,
