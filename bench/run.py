@@ -3,7 +3,8 @@
 Starts, each as its own process: the fast fake upstream, the core and the edge (exactly as
 production starts them, from a generated TOML file), makes a project and key with the operator
 CLI, then drives the same load generator at the upstream directly and at the edge, and prints
-the difference. See bench/README.md for how to read the figures.
+the difference. A second core and a second edge given both cores measure the throughput of two
+core replicas behind one edge. See bench/README.md for how to read the figures.
 """
 from __future__ import annotations
 
@@ -82,7 +83,7 @@ class Processes:
                 raise SystemExit(f"bench: the {name} exited with {proc.returncode}:\n{self.log_tail(name)}")
 
     def stop(self) -> None:
-        for name in ("edge", "core", "upstream"):
+        for name in ("edge", "edge2", "core", "core2", "upstream"):
             proc = self.procs.get(name)
             if proc is not None and proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
@@ -136,17 +137,23 @@ def wait_port(port: int, procs: Processes, timeout: float = 30.0) -> None:
     raise SystemExit(f"bench: nothing listens on port {port} after {timeout:.0f}s")
 
 
-def write_config(workdir: pathlib.Path, upstream_port: int, provider_key: str) -> tuple[pathlib.Path, int, int]:
+def write_config(workdir: pathlib.Path, upstream_port: int, provider_key: str, database_url: str,
+                 name: str = "onekey", cores: tuple[int, ...] = (), durable: bool = False
+                 ) -> tuple[pathlib.Path, int, int]:
+    """A config file for one core and one edge; the edge is given `cores` too when named."""
     core_port, edge_port = free_port(), free_port()
-    path = workdir / "onekey.toml"
+    path = workdir / f"{name}.toml"
+    target = f'core = "ipv4:{",".join(f"{HOST}:{p}" for p in (*cores, core_port))}"' if cores else ""
     path.write_text(f"""\
 [core]
 listen = "{HOST}:{core_port}"
-database_url = "sqlite:///{workdir / 'router.db'}"
+database_url = "{database_url}"
 new_project_free_requests = 0
+durable_charges = {"true" if durable else "false"}
 
 [edge]
 listen = "{HOST}:{edge_port}"
+{target}
 
 [[channels]]
 name = "bench-openai"
@@ -180,9 +187,19 @@ class Stack:
     edge_port: int
     provider_key: str
     client_key: str
+    edge2_port: int = 0  # an edge in front of both cores
 
 
-def start_stack(workdir: pathlib.Path) -> Stack:
+def wait_healthy(port: int, procs: Processes, name: str) -> None:
+    deadline = time.monotonic() + 30
+    while not healthy(port):
+        if time.monotonic() > deadline:
+            raise SystemExit(f"bench: the {name} never became healthy:\n{procs.log_tail(name)}")
+        procs.check_alive()
+        time.sleep(0.1)
+
+
+def start_stack(workdir: pathlib.Path, database_url: str, durable: bool = False) -> Stack:
     procs = Processes(workdir)
     try:
         up = procs.spawn("upstream", [sys.executable, "-m", "bench.upstream", "--port", "0"],
@@ -193,9 +210,14 @@ def start_stack(workdir: pathlib.Path) -> Stack:
         upstream_port = int(line.split("=", 1)[1])
 
         provider_key = f"sk-bench-{secrets.token_hex(16)}"
-        config, core_port, edge_port = write_config(workdir, upstream_port, provider_key)
+        config, core_port, edge_port = write_config(workdir, upstream_port, provider_key, database_url,
+                                                    durable=durable)
         env = {**os.environ, "ONEKEY_SERVICE_TOKEN": secrets.token_urlsafe(32)}
         env.pop("ONEKEY_CONFIG", None)
+        if not database_url.startswith("sqlite"):  # PostgreSQL: the schema is upgraded once, by the operator
+            subprocess.run([sys.executable, "-m", "onekey_cli", "db", "upgrade", "--store", "core",
+                            "--config", str(config)], env=env, cwd=workdir, check=True, capture_output=True,
+                           timeout=120)
         procs.spawn("core", [sys.executable, "-m", "onekey_cli", "core", "--config", str(config)], env, workdir)
         wait_port(core_port, procs)
         project = operator(config, env, "project", "create", "--name", "bench",
@@ -203,13 +225,16 @@ def start_stack(workdir: pathlib.Path) -> Stack:
         key = operator(config, env, "key", "create", "--project", project["id"], "--name", "bench")
         procs.spawn("edge", [sys.executable, "-m", "onekey_cli", "edge", "--config", str(config)], env, workdir)
         wait_port(edge_port, procs)
-        deadline = time.monotonic() + 30
-        while not healthy(edge_port):
-            if time.monotonic() > deadline:
-                raise SystemExit(f"bench: the edge never became healthy:\n{procs.log_tail('edge')}")
-            procs.check_alive()
-            time.sleep(0.1)
-        return Stack(procs, upstream_port, edge_port, provider_key, key["secret"])
+        wait_healthy(edge_port, procs, "edge")
+        # The second replica: its own core on the same store, and an edge given both cores.
+        config2, core2_port, edge2_port = write_config(workdir, upstream_port, provider_key, database_url,
+                                                       name="onekey2", cores=(core_port,), durable=durable)
+        procs.spawn("core2", [sys.executable, "-m", "onekey_cli", "core", "--config", str(config2)], env, workdir)
+        wait_port(core2_port, procs)
+        procs.spawn("edge2", [sys.executable, "-m", "onekey_cli", "edge", "--config", str(config2)], env, workdir)
+        wait_port(edge2_port, procs)
+        wait_healthy(edge2_port, procs, "edge2")
+        return Stack(procs, upstream_port, edge_port, provider_key, key["secret"], edge2_port)
     except BaseException:
         procs.stop()
         raise
@@ -282,13 +307,21 @@ async def measure(stack: Stack, plan: Plan, log) -> dict:
     tp_direct, cpu_direct = await throughput(direct, plan, pids)
     tp_gateway, cpu_gateway = await throughput(gateway, plan, pids)
 
+    log(f"non-stream, c={plan.concurrency}, two cores behind one edge: {plan.c32_seconds:.0f}s")
+    two = load.target("onekey-2", HOST, stack.edge2_port, "/v1", stack.client_key, MODEL)
+    await load.run(two, concurrency=plan.concurrency, requests=plan.warmup, seconds=30)
+    pids2 = {"upstream": procs["upstream"].pid, "core": procs["core"].pid, "core2": procs["core2"].pid,
+             "edge": procs["edge2"].pid, "load_generator": os.getpid()}
+    tp_two, cpu_two = await throughput(two, plan, pids2)
+
     stats = json.loads((await load.get(HOST, stack.upstream_port, "/stats")).body)
     return {
         "nonstream_c1": c1,
         "stream_c1_first_chunk": first,
         "stream_c1_complete": whole,
-        "throughput": {"concurrency": plan.concurrency, "direct": tp_direct, "onekey": tp_gateway},
-        "per_request": {"direct": cpu_direct, "onekey": cpu_gateway},
+        "throughput": {"concurrency": plan.concurrency, "direct": tp_direct, "onekey": tp_gateway,
+                       "onekey_two_cores": tp_two},
+        "per_request": {"direct": cpu_direct, "onekey": cpu_gateway, "onekey_two_cores": cpu_two},
         "upstream_served": stats["served"],
         "upstream_connections": stats["connections"],
         "rss_mib": {name: rss_mib(pid) for name, pid in pids.items()},
@@ -348,6 +381,9 @@ def table(r: dict) -> str:
     lines.append(f"{f'non-stream c={c}, p50 / p99 (ms)':{w}}"
                  f"{tp['direct']['p50_ms']:>5.1f}/{tp['direct']['p99_ms']:<4.1f}"
                  f"{tp['onekey']['p50_ms']:>7.1f}/{tp['onekey']['p99_ms']:<4.1f}")
+    lines.append(f"{f'non-stream c={c}, requests/s, two cores':{w}}{'':>10}{tp['onekey_two_cores']['rps']:>12.0f}")
+    lines.append(f"{f'non-stream c={c}, p50 / p99 (ms), two cores':{w}}{'':>10}"
+                 f"{tp['onekey_two_cores']['p50_ms']:>7.1f}/{tp['onekey_two_cores']['p99_ms']:<4.1f}")
     lines.append("")
     names = ("upstream", "core", "edge", "load_generator")
     lines.append(f"{'process':{w}}" + "".join(f"{n.replace('_generator', ' gen'):>10}" for n in names))
@@ -359,7 +395,12 @@ def table(r: dict) -> str:
                      + "".join(f"{per[side][n]['cpu_us']:>10.0f}" for n in names))
     lines.append(f"{'context switches per request, via OneKey':{w}}"
                  + "".join(f"{per['onekey'][n]['switches']:>10.1f}" for n in names))
+    two = per["onekey_two_cores"]
+    lines.append(f"{f'CPU per request, c={c} two cores (us)':{w}}"
+                 + "".join(f"{two[n]['cpu_us']:>10.0f}" for n in names)
+                 + f"   (core2 {two['core2']['cpu_us']:.0f})")
     errors = sum(b[k]["errors"] for b in (c1, fc, tp) for k in ("direct", "onekey"))
+    errors += tp["onekey_two_cores"]["errors"]
     lines.append("")
     lines.append(f"errors: {errors}; the upstream served {r['upstream_served']} completions "
                  f"on {r['upstream_connections']} connections")
@@ -374,6 +415,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile-seconds", type=float, default=10.0)
     parser.add_argument("--native", action="store_true", help="profile C frames too (grpc, uvloop, aiohttp)")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (config, logs, database)")
+    parser.add_argument("--database-url", help="the routing store both cores share (default: a SQLite file)")
+    parser.add_argument("--durable-charges", action="store_true",
+                        help="run the cores with durable_charges = true "
+                             "(each paid answer ends after its charge is committed)")
     args = parser.parse_args(argv)
     plan = QUICK if args.quick else FULL
 
@@ -387,7 +432,7 @@ def main(argv: list[str] | None = None) -> int:
     workdir = pathlib.Path(tempfile.mkdtemp(prefix="onekey-bench-"))
     started = time.monotonic()
     log(f"starting upstream, core and edge (work directory {workdir})")
-    stack = start_stack(workdir)
+    stack = start_stack(workdir, args.database_url or f"sqlite:///{workdir / 'router.db'}", args.durable_charges)
     try:
         runner = uvloop.run if uvloop else asyncio.run
         results = runner(measure(stack, plan, log))
@@ -401,6 +446,7 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(workdir, ignore_errors=True)
     results["meta"] = {
         "mode": "quick" if args.quick else "full", "model": MODEL, "cpus": os.cpu_count(),
+        "durable_charges": args.durable_charges, "store": "postgresql" if args.database_url else "sqlite",
         "python": platform.python_version(), "platform": platform.platform(),
         "loop": "uvloop" if uvloop else "asyncio", "seconds": round(time.monotonic() - started, 1),
         "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

@@ -27,7 +27,11 @@ def channel_options(max_body_bytes: int) -> list[tuple[str, object]]:
         ("grpc.max_send_message_length", cap),
         ("grpc.lb_policy_name", "round_robin"),
         ("grpc.keepalive_time_ms", 30_000),
-        ("grpc.enable_retries", 0),
+        ("grpc.enable_retries", 0),   # the edge retries itself, knowing when nothing reached the client
+        # A core replica that went away is dialled again within seconds of coming back.
+        ("grpc.initial_reconnect_backoff_ms", 500),
+        ("grpc.max_reconnect_backoff_ms", 5_000),
+        ("grpc.dns_min_time_between_resolutions_ms", 5_000),
     ]
 
 

@@ -65,7 +65,7 @@ async def forward(request: web.Request, endpoint: str, method: str = "POST",
         metrics.child(metrics.requests, endpoint, f"{status // 100}xx" if status else "aborted").inc()
         metrics.child(metrics.latency, endpoint).observe(time.perf_counter() - started)
         if request.app[SETTINGS].access_log:
-            logger.info("request: id=%s endpoint=%s status=%d ms=%.1f", request_id, endpoint, status,
+            logger.info("request: id=%s endpoint=%s status=%d ms=%.1f", ids["x-onekey-request-id"], endpoint, status,
                         (time.perf_counter() - started) * 1000)
 
 
@@ -83,8 +83,43 @@ async def _forward(request: web.Request, endpoint: str, request_id: str, ids: di
     except web.HTTPRequestEntityTooLarge:
         return _too_large(limit, ids)
     headers = [common_pb2.Header(name=n, value=request.headers[n]) for n in FORWARDED_HEADERS if n in request.headers]
+    attempt = 1
+    while True:
+        try:
+            return await _relay(request, endpoint, request_id, ids, started, method, body, headers)
+        except _CoreGone as gone:
+            if attempt >= settings.core_attempts:
+                return from_rpc_error(gone.error, ids)
+            attempt += 1
+            # Nothing reached the client: another core replica can take the call. A fresh
+            # request id keeps the retried call's usage event apart from the lost one's.
+            logger.warning("core call failed before an answer, retrying on another core: id=%s code=%s",
+                           request_id, gone.error.code().name)
+            request_id = _request_id()
+            ids.update(_id_headers(request_id))
+
+
+class _CoreGone(Exception):
+    """The core connection failed before any message of the answer arrived."""
+
+    def __init__(self, error: grpc.aio.AioRpcError) -> None:
+        super().__init__(error.code().name)
+        self.error = error
+
+
+def _core_unreachable(err: grpc.aio.AioRpcError) -> bool:
+    """UNAVAILABLE from the transport (core down, connection reset), not a verdict of the core."""
+    if err.code() != grpc.StatusCode.UNAVAILABLE:
+        return False
+    return not any(k == "onekey-error-code" for k, _ in (err.trailing_metadata() or ()))
+
+
+async def _relay(request: web.Request, endpoint: str, request_id: str, ids: dict[str, str], started: float,
+                 method: str, body: bytes, headers: list) -> web.StreamResponse:
+    """One Forward call, its answer written to the client as it arrives."""
+    settings = request.app[SETTINGS]
     call = request.app[CORE].Forward(
-        router_pb2.ForwardRequest(api_key=key, endpoint=endpoint, body=body, headers=headers,
+        router_pb2.ForwardRequest(api_key=_bearer(request), endpoint=endpoint, body=body, headers=headers,
                                   request_id=request_id, method=method),
         timeout=settings.core_timeout,
     )
@@ -112,6 +147,10 @@ async def _forward(request: web.Request, endpoint: str, request_id: str, ids: di
             await response.write_eof()
         return response
     except grpc.aio.AioRpcError as err:
+        # A whole answer is held here until the call ends (the core ends it once the charge
+        # is written): until then nothing has reached the client, and another core may serve it.
+        if (response is None or isinstance(response, web.Response)) and _core_unreachable(err):
+            raise _CoreGone(err) from None
         if response is None or isinstance(response, web.Response):
             return from_rpc_error(err, ids)
         # Mid-stream: the head is gone, so end the stream with an error event the SDKs raise on.

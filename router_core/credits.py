@@ -9,11 +9,37 @@ ahead of need in the background, settled costs are written with the usage events
 batched transaction (so credits − settled costs = balance at every commit), idle leases go
 back to the project, and a lease whose replica died is reclaimed once it stops being renewed.
 
+Never refusing what the balance covers. A lease must not strand credit another replica needs:
+- A replica takes a *full* lease (enough for LEASE_REQUESTS requests like the current one) only
+  while at least as much again stays unleased for the others. Otherwise the wallet is *tight*:
+  it leases exactly what the request lacks, and hands back whatever it holds beyond its
+  requests in flight with the very next usage write, which a tight settle triggers at once. A
+  tight project costs one UPDATE per request; a project with ample credit costs none.
+- Every replica checks, each maintain round (a fraction of a second), whether the unleased
+  headroom of a project it holds a full lease on fell below a full lease; if so it turns the
+  wallet tight and gives back everything beyond its requests in flight.
+- A replica short of credit whose project's remaining leases are held by other replicas does
+  not refuse at once: it tries again for up to SHORTFALL_WAIT_S, while those replicas give back
+  their excess (previous point). It refuses when the balance, less what is really reserved in
+  flight (or settled in the last moments and not yet written) anywhere, cannot cover the
+  request — or, the one residual case, when another replica could not reach the database
+  within that wait. A project out of credit everywhere is refused at once.
+
 Bounds. The database never lets the sum of leases exceed the balance. A replica admits a
 request only if its lease covers the request's estimate on top of everything in flight, so a
-balance goes below zero only by what requests cost beyond their estimates. Free requests are
-taken one at a time with a conditional UPDATE: they are few (20 for a new account), and that
-keeps "exactly N" exact across replicas.
+balance goes below zero only by what requests cost beyond their estimates (at most one
+request's overshoot per request in flight). Free requests are taken one at a time with a
+conditional UPDATE: they are few (20 for a new account), and that keeps "exactly N" exact
+across replicas.
+
+A killed replica. Its settled but unwritten costs (at most one usage-flush interval of
+requests: 0.5 s by default) and its requests in flight are lost with it; their credit stays
+leased until the lease stops being renewed (lease_stale_after) and another replica reclaims
+it. The reclaiming replica logs the amount and counts it (onekey_core_leases_reclaimed_*) —
+that is credit the project got back unsettled, an upper bound of the charges lost. With
+`durable_charges` on, the forwarder ends each paid answer only once its event and charge are
+committed (router_core/metering.py, group commit), so no charge of an answer a client received
+whole is lost; what the reclaim then returns is the estimates of requests cut off in flight.
 """
 from __future__ import annotations
 
@@ -24,6 +50,7 @@ import os
 import socket
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -38,6 +65,9 @@ LEASE_REQUESTS = 50           # …or enough for this many requests like the cur
 IDLE_RELEASE_S = 30.0         # give a lease back after this long without requests
 RENEW_EVERY_S = 10.0          # prove this replica alive to the others
 STALE_AFTER_S = 120.0         # a lease not renewed for this long belongs to a dead replica
+TIGHT_CHECK_S = 0.25          # how often full leases are checked against the others' needs
+TIGHT_RETRY_S = 5.0           # a tight wallet tries a full lease again after this long
+SHORTFALL_WAIT_S = 2.0        # how long a short request waits for other replicas' excess
 
 QUOTA_MESSAGE = ("You exceeded your current quota: the project has no credit or free requests left "
                  "for this request. Add credit in the OneKey dashboard.")
@@ -62,21 +92,35 @@ class _Wallet:
     used_at: float = 0.0
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     refilling: bool = False
+    want: int = 0            # the size of a full lease for this project's requests
+    tight_at: float | None = None  # when the wallet turned tight (leases per request), if it is
 
     @property
     def available(self) -> int:
+        """Leased beyond what requests in flight and unwritten costs hold."""
         return self.lease - self.reserved - self.spent
 
 
 class Credits:
     """This replica's leases and in-flight reservations, one wallet per active project."""
 
-    def __init__(self, sessions: async_sessionmaker, holder: str | None = None) -> None:
+    def __init__(self, sessions: async_sessionmaker, holder: str | None = None, *,
+                 renew_every: float = RENEW_EVERY_S, stale_after: float = STALE_AFTER_S,
+                 shortfall_wait: float = SHORTFALL_WAIT_S) -> None:
         self._sessions = sessions
         self.holder = holder or f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._wallets: dict[str, _Wallet] = {}
         self._renewed_at = 0.0
+        self._checked_at = 0.0
+        self._renew_every = renew_every
+        self._stale_after = stale_after
+        self._shortfall_wait = shortfall_wait
         self._tasks: set[asyncio.Task] = set()
+        # Called when tight wallets hold excess to hand back: the usage writer flushes soon.
+        self.flush_soon: Callable[[], None] = lambda: None
+        # Leases of stopped replicas reclaimed by this one: how many, and the credit they held.
+        self.reclaimed_leases = 0
+        self.reclaimed_micro_usd = 0
 
     async def reserve(self, project_id: str, estimate: int) -> Reservation:
         """Admit a request costing about `estimate` micro-USD, or raise InsufficientQuota."""
@@ -88,18 +132,14 @@ class Credits:
         wallet.used_at = time.monotonic()
         if wallet.free_left > 0 and await self._take_free(project_id, wallet):
             return Reservation(project_id, "free")
-        if wallet.available < estimate:
-            async with wallet.lock:
-                if wallet.available < estimate:
-                    await self._refill(project_id, wallet, estimate)
-            if wallet.available < estimate:
-                # Free requests may have been granted since this wallet last looked.
-                if await self._recheck_free(project_id, wallet) and await self._take_free(project_id, wallet):
-                    return Reservation(project_id, "free")
-                raise InsufficientQuota(QUOTA_MESSAGE, code="insufficient_quota")
+        if wallet.available < estimate and not await self._cover(project_id, wallet, estimate):
+            # Free requests may have been granted since this wallet last looked.
+            if await self._recheck_free(project_id, wallet) and await self._take_free(project_id, wallet):
+                return Reservation(project_id, "free")
+            raise InsufficientQuota(QUOTA_MESSAGE, code="insufficient_quota")
         wallet = self._wallets.setdefault(project_id, wallet)
         wallet.reserved += estimate
-        if wallet.available < wallet.last_lease // 4 and not wallet.refilling:
+        if wallet.tight_at is None and wallet.available < wallet.last_lease // 4 and not wallet.refilling:
             self._spawn(self._refill_ahead(project_id, wallet, estimate))
         return Reservation(project_id, "credit", estimate)
 
@@ -112,14 +152,21 @@ class Credits:
             wallet = self._wallets[reservation.project_id] = _Wallet()
         wallet.reserved -= reservation.amount
         wallet.spent += cost
+        if wallet.tight_at is not None:
+            self.flush_soon()  # hand the unused part of the estimate back to the others now
         return cost
 
     def take_debits(self) -> dict[str, tuple[int, int]]:
-        """Hand over settled costs for the next batch: {project: (spent, part of it leased)}."""
+        """Hand over settled costs for the next batch: {project: (spent, lease given up)}.
+
+        The lease given up is the leased part of what was spent, plus, for a tight wallet,
+        everything it holds beyond its requests in flight.
+        """
         debits: dict[str, tuple[int, int]] = {}
         for project_id, wallet in self._wallets.items():
-            if wallet.spent:
-                from_lease = max(0, min(wallet.spent, wallet.lease))
+            give_back = max(0, wallet.available) if wallet.tight_at is not None else 0
+            if wallet.spent or give_back:
+                from_lease = max(0, min(wallet.spent, wallet.lease)) + give_back
                 debits[project_id] = (wallet.spent, from_lease)
                 wallet.lease -= from_lease
                 wallet.spent = 0
@@ -144,15 +191,24 @@ class Credits:
                 if now - w.used_at > IDLE_RELEASE_S and not w.reserved and not w.spent and not w.lock.locked()]
         for project_id in idle:
             await self._release(project_id)
-        if now - self._renewed_at > RENEW_EVERY_S:
+        if now - self._checked_at > TIGHT_CHECK_S:
+            self._checked_at = now
+            await self._tighten()
+        if now - self._renewed_at > self._renew_every:
             self._renewed_at = now
-            cutoff = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=STALE_AFTER_S)
+            cutoff = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=self._stale_after)
             async with self._sessions() as session, session.begin():
                 repo = LeaseRepository(session)
                 await repo.renew(self.holder)
                 reclaimed = await repo.reclaim_stale(cutoff)
             if reclaimed:
-                logger.warning("reclaimed leases of stopped replicas: count=%d", reclaimed)
+                amount = sum(a for _, _, a in reclaimed)
+                self.reclaimed_leases += len(reclaimed)
+                self.reclaimed_micro_usd += amount
+                # Credit that was leased by a replica that stopped without settling it: its
+                # requests in flight and its last unwritten charges (see the module docstring).
+                logger.warning("reclaimed leases of stopped replicas: count=%d unsettled_micro_usd=%d holders=%s",
+                               len(reclaimed), amount, ",".join(sorted({h for h, _, _ in reclaimed})))
 
     async def close(self) -> None:
         """Give every lease back (after the last usage batch has been written)."""
@@ -166,6 +222,8 @@ class Credits:
         wallet = self._wallets.get(project_id)
         if wallet is not None:
             wallet.free_left = max(wallet.free_left, 1)  # makes the next request look again
+            if wallet.tight_at is not None:
+                wallet.tight_at = float("-inf")  # and try a full lease again (credit may have come)
 
     async def _open_wallet(self, project_id: str) -> _Wallet:
         async with self._sessions() as session:
@@ -187,26 +245,70 @@ class Credits:
         wallet.free_left = headroom[1] if headroom else 0
         return wallet.free_left > 0
 
+    async def _cover(self, project_id: str, wallet: _Wallet, estimate: int) -> bool:
+        """Grow the lease until it covers `estimate`; False when the balance cannot.
+
+        One lease transaction per project at a time on this replica (the wallet's lock): a
+        burst on a tight project queues here rather than on the connection pool, which the
+        usage writer and lease renewal need too.
+        """
+        deadline = time.monotonic() + self._shortfall_wait
+        pause = 0.02
+        while True:
+            async with wallet.lock:
+                # Checked with no await before the caller reserves (leaving the lock does not
+                # yield): another request may have taken what this one leased meanwhile.
+                if wallet.available >= estimate:
+                    return True
+                if wallet.tight_at is None or time.monotonic() - wallet.tight_at > TIGHT_RETRY_S:
+                    await self._refill(project_id, wallet, estimate)
+                    if wallet.available >= estimate:
+                        return True
+                need = estimate - wallet.available
+                async with self._sessions() as session, session.begin():
+                    repo = LeaseRepository(session)
+                    got = await repo.lease(self.holder, project_id, need)
+                    if not got:
+                        held = await repo.held_by_others(self.holder, project_id)
+                        headroom = await repo.headroom(project_id)
+                if got:  # counted once committed
+                    wallet.lease += need
+                    continue
+            # Waiting helps only if other replicas hold leases that could cover the shortfall.
+            if held + (headroom[0] if headroom else 0) < need or time.monotonic() + pause > deadline:
+                return wallet.available >= estimate
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 0.25)
+
     async def _refill(self, project_id: str, wallet: _Wallet, estimate: int) -> None:
-        """Lease enough for many requests like this one; else whatever is left, if it covers one."""
+        """Lease enough for many requests like this one while as much stays for the others;
+        else turn the wallet tight (the caller then leases for this request alone)."""
         need = estimate - wallet.available
-        want = max(need, LEASE_FLOOR, estimate * LEASE_REQUESTS)
-        for _ in range(3):  # another replica may take the headroom between our two statements
-            async with self._sessions() as session, session.begin():
-                repo = LeaseRepository(session)
-                if await repo.lease(self.holder, project_id, want):
-                    got = want
-                else:
-                    headroom = await repo.headroom(project_id)
-                    left = headroom[0] if headroom else 0
-                    if left < max(need, 1):
-                        return
-                    if not await repo.lease(self.holder, project_id, left):
-                        continue
-                    got = left
-            wallet.lease += got
-            wallet.last_lease = got
+        wallet.want = max(need, LEASE_FLOOR, estimate * LEASE_REQUESTS)
+        async with self._sessions() as session, session.begin():
+            got = await LeaseRepository(session).lease(self.holder, project_id, wallet.want, keep=wallet.want)
+        if got:
+            wallet.lease += wallet.want
+            wallet.last_lease = wallet.want
+            wallet.tight_at = None
+        else:
+            wallet.tight_at = time.monotonic()
+
+    async def _tighten(self) -> None:
+        """Turn full leases tight where the project's unleased headroom fell below a full lease."""
+        full = {pid: w.want for pid, w in self._wallets.items() if w.tight_at is None and w.lease > 0}
+        if not full:
             return
+        async with self._sessions() as session:
+            low = await LeaseRepository(session).low_headroom(self.holder, max(full.values()))
+        turned = 0
+        for project_id, headroom in low:
+            wallet = self._wallets.get(project_id)
+            if wallet is not None and wallet.tight_at is None and headroom < wallet.want:
+                wallet.tight_at = time.monotonic()
+                turned += 1
+        if turned:
+            self.flush_soon()  # their excess goes back with the next write
 
     async def _refill_ahead(self, project_id: str, wallet: _Wallet, estimate: int) -> None:
         wallet.refilling = True

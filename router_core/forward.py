@@ -101,7 +101,8 @@ class Forwarder:
                  recorder: UsageRecorder, credits: Credits, tokens: TokenCounter,
                  providers: Mapping[str, Provider] = REGISTRY, max_attempts: int = 3,
                  *, owners: ResponseOwners | None = None, max_retry_wait: float = 2.0,
-                 limiter: RateLimiter | None = None) -> None:
+                 limiter: RateLimiter | None = None,
+                 durable_charges: bool = False, durable_wait: float = 10.0) -> None:
         self.catalog = catalog
         self.pool = pool
         self.keys = keys
@@ -114,6 +115,8 @@ class Forwarder:
         self.max_retry_wait = max_retry_wait
         self.owners = owners
         self.limiter = limiter
+        self.durable_charges = durable_charges
+        self.durable_wait = durable_wait
 
     async def forward(self, call: ForwardInput) -> AsyncIterator[Head | bytes | Trailer]:
         """Yield one Head, then body chunks for a stream, then one Trailer."""
@@ -163,7 +166,13 @@ class Forwarder:
             meter.cancelled = True  # the client left: the upstream call is closed on the way out
             raise
         finally:
-            self._record(meter, request_id)
+            seq = self._record(meter, request_id)
+        if self.durable_charges and meter.reservation.kind == "credit":
+            # The answer ends (the call's status) only once its charge is committed, so a core
+            # killed after this point has lost nothing; a store that does not answer in time
+            # keeps the event pending in memory rather than holding the client.
+            if not await self.recorder.written(seq, self.durable_wait):
+                logger.warning("charge not yet durable at answer end: request_id=%s", request_id)
 
     async def _exchange(self, provider: Provider, channels: list[ChannelSettings], upstream: UpstreamCall,
                         meter: _Meter, request_id: str, drop_usage_chunk: bool) -> AsyncIterator[Head | bytes | Trailer]:
@@ -237,8 +246,8 @@ class Forwarder:
         finally:
             meter.usage = scanner.usage
 
-    def _record(self, meter: _Meter, request_id: str) -> None:
-        """Settle the reservation and queue the usage event (metadata only)."""
+    def _record(self, meter: _Meter, request_id: str) -> int:
+        """Settle the reservation and queue the usage event (metadata only); its sequence number."""
         now = time.monotonic()
         if meter.usage is not None:
             usage = meter.usage
@@ -250,7 +259,7 @@ class Forwarder:
         charged = self.credits.settle(meter.reservation, cost)
         meter.output.clear()
         status = 499 if meter.cancelled else (meter.status or 502)
-        self.recorder.record({
+        return self.recorder.record({
             "request_id": request_id, "time": utcnow(), "project_id": meter.identity.project_id,
             "key_id": meter.identity.key_id, "model": meter.model.id, "provider": meter.model.provider,
             "channel": meter.channel, "endpoint": meter.endpoint, "stream": meter.stream,

@@ -19,6 +19,10 @@ class UsageRecorder:
     A request only appends a dict to a list (no I/O on the hot path). The settled costs of
     the same requests are written in the same transaction, so the ledger always adds up. A
     failed write keeps the batch for the next round; stop() writes whatever is left.
+
+    `written(seq)` lets a request wait until its own event is committed (durable charges):
+    it wakes the writer at once, and every event recorded meanwhile joins the same
+    transaction (group commit), so the wait is about one write however busy the core is.
     """
 
     def __init__(self, sessions: async_sessionmaker, keys: KeyValidator | None = None,
@@ -33,16 +37,40 @@ class UsageRecorder:
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
         self._stopping = False
+        self._recorded = 0   # events recorded so far (each one's sequence number)
+        self._written = 0    # every event up to this sequence number is committed
+        self._committed = asyncio.Event()
 
     @property
     def pending(self) -> int:
         return len(self._pending)
 
-    def record(self, event: dict) -> None:
-        """Queue one usage event (metadata only)."""
+    def record(self, event: dict) -> int:
+        """Queue one usage event (metadata only); returns its sequence number."""
         self._pending.append(event)
+        self._recorded += 1
         if len(self._pending) >= self._max_batch:
             self._wake.set()
+        return self._recorded
+
+    async def written(self, seq: int, timeout: float) -> bool:
+        """Wait until event `seq` is committed (writing it now); False if `timeout` passed first."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while self._written < seq:
+            self._wake.set()
+            committed = self._committed
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                return False
+            try:
+                await asyncio.wait_for(committed.wait(), remaining)
+            except TimeoutError:
+                return self._written >= seq
+        return True
+
+    def flush_soon(self) -> None:
+        """Write what is pending now rather than at the next interval."""
+        self._wake.set()
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="usage-recorder")
@@ -69,6 +97,7 @@ class UsageRecorder:
         async with self._lock:
             # Taken together, with no await in between: each event and its charge travel as one.
             batch, self._pending = self._pending, []
+            upto = self._recorded  # every event up to here is in this batch
             debits = self._credits.take_debits() if self._credits else {}
             used = self._keys.take_last_used() if self._keys else {}
             if not batch and not used and not debits:
@@ -86,6 +115,9 @@ class UsageRecorder:
                 if debits:
                     self._credits.restore_debits(debits)
                 return False
+            self._written = upto
+            self._committed.set()
+            self._committed = asyncio.Event()  # the next waiters wait for the next write
             return True
 
     async def _run(self) -> None:

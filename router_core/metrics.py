@@ -1,5 +1,5 @@
-"""The core's Prometheus endpoint: channel health, read from the breakers at scrape time, and
-rate-limit refusals.
+"""The core's Prometheus endpoint: channel health, read from the breakers at scrape time,
+rate-limit refusals, and the credit this replica took back from leases of stopped replicas.
 
 It lives in the core because the breakers do (the edge holds no business state). Values are
 computed when Prometheus scrapes, so the hot path pays nothing for them. Labels are channel
@@ -16,6 +16,7 @@ from prometheus_client.registry import Collector
 
 from router_core.breaker import CLOSED, HALF_OPEN, OPEN
 from router_core.channels import ChannelPool
+from router_core.credits import Credits
 from router_core.ratelimit import RateLimiter
 
 STATE_VALUE = {CLOSED: 0, HALF_OPEN: 1, OPEN: 2}
@@ -68,12 +69,30 @@ class RateLimitCollector(Collector):
         yield from (refused, fallbacks)
 
 
-def create_metrics_app(pool: ChannelPool, limiter: RateLimiter | None = None) -> web.Application:
-    """A tiny app serving GET /metrics for the given pool (and rate limiter)."""
+class LeaseCollector(Collector):
+    """Leases of stopped replicas this replica reclaimed, and the unsettled credit they held."""
+
+    def __init__(self, credits: Credits) -> None:
+        self._credits = credits
+
+    def collect(self) -> Iterator:
+        yield CounterMetricFamily("onekey_core_leases_reclaimed", "Leases of stopped core replicas reclaimed here",
+                                  value=self._credits.reclaimed_leases)
+        yield CounterMetricFamily(
+            "onekey_core_leases_reclaimed_micro_usd",
+            "Credit those leases held unsettled (requests in flight and unwritten charges of the stopped replica)",
+            value=self._credits.reclaimed_micro_usd)
+
+
+def create_metrics_app(pool: ChannelPool, limiter: RateLimiter | None = None,
+                       credits: Credits | None = None) -> web.Application:
+    """A tiny app serving GET /metrics for the given pool (and rate limiter, and lease reclaims)."""
     registry = CollectorRegistry()
     registry.register(ChannelCollector(pool))
     if limiter is not None:
         registry.register(RateLimitCollector(limiter))
+    if credits is not None:
+        registry.register(LeaseCollector(credits))
 
     async def metrics(request: web.Request) -> web.Response:
         return web.Response(body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
@@ -83,10 +102,10 @@ def create_metrics_app(pool: ChannelPool, limiter: RateLimiter | None = None) ->
     return app
 
 
-async def start_metrics(pool: ChannelPool, listen: str, limiter: RateLimiter | None = None
-                        ) -> tuple[web.AppRunner, int]:
+async def start_metrics(pool: ChannelPool, listen: str, limiter: RateLimiter | None = None,
+                        credits: Credits | None = None) -> tuple[web.AppRunner, int]:
     """Serve /metrics on listen (host:port; port 0 picks one); returns the runner and port."""
-    runner = web.AppRunner(create_metrics_app(pool, limiter), access_log=None)
+    runner = web.AppRunner(create_metrics_app(pool, limiter, credits), access_log=None)
     await runner.setup()
     host, _, port = listen.rpartition(":")
     site = web.TCPSite(runner, host or "127.0.0.1", int(port))

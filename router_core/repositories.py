@@ -207,12 +207,13 @@ class LeaseRepository:
         )).first()
         return (int(row[0]), int(row[1])) if row else None
 
-    async def lease(self, holder: str, project_id: str, amount: int) -> bool:
-        """Move `amount` of the balance into this holder's lease, if that much is unleased."""
+    async def lease(self, holder: str, project_id: str, amount: int, keep: int = 0) -> bool:
+        """Move `amount` of the balance into this holder's lease, if that much is unleased
+        and `keep` more stays unleased afterwards."""
         p = tables.Project
         result = await self.session.execute(
             update(p)
-            .where(p.id == project_id, p.balance_micro_usd - p.leased_micro_usd >= amount)
+            .where(p.id == project_id, p.balance_micro_usd - p.leased_micro_usd >= amount + keep)
             .values(leased_micro_usd=p.leased_micro_usd + amount)
         )
         if result.rowcount != 1:
@@ -251,23 +252,47 @@ class LeaseRepository:
         await self.session.execute(
             update(tables.CreditLease).where(tables.CreditLease.holder == holder).values(renewed_at=utcnow()))
 
-    async def reclaim_stale(self, older_than: dt.datetime) -> int:
-        """Return the leases of holders that stopped renewing them (a crashed replica)."""
+    async def reclaim_stale(self, older_than: dt.datetime) -> list[tuple[str, str, int]]:
+        """Return the leases of holders that stopped renewing them (a crashed replica).
+
+        Returns what was reclaimed, (holder, project, amount), for leases that held credit.
+        """
         lease = tables.CreditLease
         stale = (await self.session.execute(
             select(lease.holder, lease.project_id, lease.amount_micro_usd).where(lease.renewed_at < older_than)
         )).all()
-        reclaimed = 0
+        reclaimed = []
+        p = tables.Project
         for holder, project_id, amount in stale:
+            # The project row first, as every other lease write takes them (no deadlock).
+            await self.session.execute(select(p.id).where(p.id == project_id).with_for_update())
             gone = await self.session.execute(
                 delete(lease).where(lease.holder == holder, lease.project_id == project_id,
                                     lease.renewed_at < older_than))
             if gone.rowcount == 1 and amount:
-                p = tables.Project
                 await self.session.execute(
                     update(p).where(p.id == project_id).values(leased_micro_usd=p.leased_micro_usd - amount))
-                reclaimed += 1
+                reclaimed.append((holder, project_id, int(amount)))
         return reclaimed
+
+    async def held_by_others(self, holder: str, project_id: str) -> int:
+        """What other holders lease of the project (their requests in flight, and any excess)."""
+        lease = tables.CreditLease
+        total = (await self.session.execute(
+            select(func.sum(lease.amount_micro_usd))
+            .where(lease.project_id == project_id, lease.holder != holder, lease.amount_micro_usd > 0)
+        )).scalar()
+        return int(total or 0)
+
+    async def low_headroom(self, holder: str, below: int) -> list[tuple[str, int]]:
+        """(project, unleased balance) for this holder's leases whose project has less than `below` unleased."""
+        lease, p = tables.CreditLease, tables.Project
+        headroom = p.balance_micro_usd - p.leased_micro_usd
+        rows = (await self.session.execute(
+            select(lease.project_id, headroom).join(p, p.id == lease.project_id)
+            .where(lease.holder == holder, lease.amount_micro_usd > 0, headroom < below)
+        )).all()
+        return [(project_id, int(room)) for project_id, room in rows]
 
     async def _add_to_lease(self, holder: str, project_id: str, delta: int) -> None:
         lease = tables.CreditLease

@@ -105,14 +105,16 @@ async def create_server(settings: CoreSettings, *, providers: Mapping[str, Provi
     keys = KeyValidator(sessions, ttl=settings.key_cache_ttl)
     http = HttpClient(settings.timeouts)
     await http.start()
-    credits = Credits(sessions)
+    credits = Credits(sessions, renew_every=settings.lease_renew_interval, stale_after=settings.lease_stale_after)
     tokens = TokenCounter()
     await asyncio.get_running_loop().run_in_executor(None, tokens.load)
     recorder = UsageRecorder(sessions, keys, credits, interval=settings.usage_flush_interval)
+    credits.flush_soon = recorder.flush_soon
     recorder.start()
     limiter = RateLimiter(create_store(settings.redis_url.reveal(), settings.redis_timeout), settings.rate_limit_rpm)
     forwarder = Forwarder(catalog, pool, keys, http, recorder, credits, tokens, providers, settings.max_attempts,
-                          owners=owners, max_retry_wait=settings.max_retry_wait, limiter=limiter)
+                          owners=owners, max_retry_wait=settings.max_retry_wait, limiter=limiter,
+                          durable_charges=settings.durable_charges)
 
     server = grpc.aio.server(
         interceptors=[ServiceTokenInterceptor(settings.service_token)],
@@ -130,7 +132,7 @@ async def create_server(settings: CoreSettings, *, providers: Mapping[str, Provi
     await server.start()
     if not settings.service_token:
         logger.warning("no service token configured: AdminService and MeteringService refuse every call")
-    metrics, metrics_port = (await start_metrics(pool, settings.metrics_listen, limiter)
+    metrics, metrics_port = (await start_metrics(pool, settings.metrics_listen, limiter, credits)
                              if settings.metrics_listen else (None, 0))
     return CoreServer(server, port, engine, http, recorder, credits, settings, owners, pool, metrics, metrics_port,
                       limiter=limiter)

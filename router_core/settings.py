@@ -99,6 +99,14 @@ class CoreSettings:
     redis_url: Secret = field(default_factory=lambda: Secret(""))
     # Longest wait for Redis per request before counting in memory instead (seconds).
     redis_timeout: float = 0.5
+    # Credit leases (router_core/credits.py): how often a replica proves it is alive, and how
+    # long a lease may go unrenewed before another replica takes its credit back.
+    lease_renew_interval: float = 10.0
+    lease_stale_after: float = 120.0
+    # End each paid answer only once its charge is committed (group commit): a killed core then
+    # loses no charge of an answer the client received whole. Costs about one store write of
+    # latency per request (see bench/README.md).
+    durable_charges: bool = False
 
 
 _CORE_KEYS = {
@@ -108,6 +116,7 @@ _CORE_KEYS = {
     "max_attempts", "max_retry_wait", "metrics_listen", "breaker_window", "breaker_min_requests",
     "breaker_failure_rate", "breaker_cooldown", "breaker_max_cooldown", "rate_limit_rpm",
     "redis_url", "redis_url_env", "redis_timeout",
+    "lease_renew_interval", "lease_stale_after", "durable_charges",
 }
 _CHANNEL_KEYS = {"name", "provider", "base_url", "api_key", "api_key_env", "priority", "weight", "models"}
 
@@ -206,10 +215,20 @@ def load_core_settings(
     timeouts_ok = timeouts.connect > 0 and timeouts.first_byte > 0 and timeouts.idle > 0
     if not timeouts_ok:
         raise ConfigError("[core] connect_timeout, first_byte_timeout and idle_timeout must be positive")
+    renew = float(_typed("[core]", "lease_renew_interval",
+                         section.get("lease_renew_interval", defaults.lease_renew_interval), (int, float)))
+    stale = float(_typed("[core]", "lease_stale_after",
+                         section.get("lease_stale_after", defaults.lease_stale_after), (int, float)))
+    if renew <= 0 or stale < 3 * renew:
+        raise ConfigError("[core] lease_renew_interval must be positive and lease_stale_after at least three "
+                          "times it (a live replica's lease must never look dead)")
     return CoreSettings(
         rate_limit_rpm=_rate_limit(section),
         redis_url=_redis_url(section, env),
         redis_timeout=_positive("[core]", "redis_timeout", section.get("redis_timeout", defaults.redis_timeout)),
+        lease_renew_interval=renew,
+        durable_charges=_typed("[core]", "durable_charges", section.get("durable_charges", False), bool),
+        lease_stale_after=stale,
         breaker=_breaker(section),
         max_retry_wait=float(_typed("[core]", "max_retry_wait", section.get("max_retry_wait", defaults.max_retry_wait), (int, float))),
         metrics_listen=_typed("[core]", "metrics_listen", section.get("metrics_listen", ""), str),

@@ -33,6 +33,9 @@ def test_quick_run_reports_every_figure(tmp_path):
         assert figures["throughput"][side]["rps"] > 0
         assert figures["throughput"][side]["errors"] == 0
     assert figures["throughput"]["concurrency"] == 32
+    two = figures["throughput"]["onekey_two_cores"]  # two core replicas behind one edge
+    assert two["rps"] > 0 and two["errors"] == 0
+    assert figures["per_request"]["onekey_two_cores"]["core2"]["cpu_us"] > 0  # the second core took calls
     for process in ("upstream", "core", "edge", "load_generator"):
         assert figures["rss_mib"][process]["rss"] > 0
     # Every request through OneKey reached the upstream (plus the direct ones).

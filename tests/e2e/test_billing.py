@@ -180,3 +180,21 @@ def test_metering_service_reports_usage_by_day_model_and_request(billing_stack, 
     balance = billing_stack.metering.GetBalance(metering_pb2.GetBalanceRequest(project_id=project_id),
                                                 metadata=billing_stack.metadata)
     assert balance.balance_micro_usd == 1_000_000 - sum(e.charged_micro_usd for e in events)
+
+
+def test_with_durable_charges_an_answer_ends_after_its_charge_is_written(database_url, loop_thread, fake_openai):
+    # Batches would wait a minute here: only the durable path can have written the charge.
+    build(database_url, "core")
+    s = Stack(CoreSettings(database_url=database_url, channels=(openai_channel(fake_openai),),
+                           usage_flush_interval=60, durable_charges=True), loop=loop_thread)
+    try:
+        project_id, key = s.new_key(credit_micro_usd=1_000_000)
+        client = openai.OpenAI(base_url=s.base_url, api_key=key, max_retries=0)
+        raw = client.chat.completions.with_raw_response.create(model="openai/gpt-4.1", messages=MSGS)
+        assert raw.parse().choices[0].message.content
+        credited, charged, balance, _ = ledger(database_url, project_id)  # read at once, no waiting
+        assert charged > 0 and credited - charged == balance
+        request_id = raw.headers["x-onekey-request-id"]
+        assert [e.request_id for e in usage_events(s, project_id, 1, timeout=0)] == [request_id]
+    finally:
+        s.stop()

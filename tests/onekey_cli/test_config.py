@@ -62,6 +62,8 @@ def test_the_design_layout_loads_and_env_supplies_secrets(tmp_path):
     ("[core\n", "onekey.toml"),
     ("[edge]\nlisten = \"127.0.0.1:8080\"\nmetrics_listen = \"127.0.0.1:8080\"\n", "must differ from [edge].listen"),
     ("[edge]\nmetrics_listen = 9464\n", "[edge].metrics_listen has the wrong type"),
+    ("[core]\nlease_renew_interval = 10\nlease_stale_after = 20\n", "lease_stale_after at least three times"),
+    ("[edge]\ncore = [\"core-a:1\", \"core-b:1\"]\n", "one DNS name with several records"),
 ])
 def test_bad_configs_are_refused_by_name(tmp_path, extra, message):
     with pytest.raises(ConfigError) as info:
@@ -108,3 +110,11 @@ def test_the_local_service_token_is_private_and_so_is_its_folder(tmp_path):
     assert token.read_text() == config.core.service_token.reveal()
     assert token.stat().st_mode & 0o777 == 0o600
     assert (tmp_path / ".onekey").stat().st_mode & 0o777 == 0o700
+
+
+def test_several_cores_and_lease_times_are_read(tmp_path):
+    config = load(write(tmp_path, "[core]\nlease_renew_interval = 1\nlease_stale_after = 4\n"
+                                  "[edge]\ncore = [\"10.0.0.1:50051\", \"10.0.0.2:50051\"]\ncore_attempts = 2\n"),
+                  env={"ONEKEY_SERVICE_TOKEN": "t"})
+    assert (config.core.lease_renew_interval, config.core.lease_stale_after) == (1.0, 4.0)
+    assert config.edge.core == "ipv4:10.0.0.1:50051,10.0.0.2:50051" and config.edge.core_attempts == 2
