@@ -93,6 +93,8 @@ class CoreSettings:
     breaker: BreakerSettings = BreakerSettings()
     # host:port of the core's Prometheus endpoint (channel health); empty: none.
     metrics_listen: str = ""
+    # Forward calls served at once; beyond it a call is refused at once (503 at the edge).
+    max_in_flight: int = 1024
 
 
 _CORE_KEYS = {
@@ -100,7 +102,7 @@ _CORE_KEYS = {
     "first_byte_timeout", "idle_timeout", "max_body_bytes", "key_cache_ttl",
     "usage_flush_interval", "shutdown_grace", "sandbox", "new_project_free_requests",
     "max_attempts", "max_retry_wait", "metrics_listen", "breaker_window", "breaker_min_requests",
-    "breaker_failure_rate", "breaker_cooldown", "breaker_max_cooldown",
+    "breaker_failure_rate", "breaker_cooldown", "breaker_max_cooldown", "max_in_flight",
 }
 _CHANNEL_KEYS = {"name", "provider", "base_url", "api_key", "api_key_env", "priority", "weight", "models"}
 
@@ -199,6 +201,9 @@ def load_core_settings(
     timeouts_ok = timeouts.connect > 0 and timeouts.first_byte > 0 and timeouts.idle > 0
     if not timeouts_ok:
         raise ConfigError("[core] connect_timeout, first_byte_timeout and idle_timeout must be positive")
+    max_in_flight = _typed("[core]", "max_in_flight", section.get("max_in_flight", defaults.max_in_flight), int)
+    if max_in_flight < 1:
+        raise ConfigError("[core].max_in_flight must be at least 1")
     return CoreSettings(
         breaker=_breaker(section),
         max_retry_wait=float(_typed("[core]", "max_retry_wait", section.get("max_retry_wait", defaults.max_retry_wait), (int, float))),
@@ -215,6 +220,7 @@ def load_core_settings(
         sandbox=_typed("[core]", "sandbox", section.get("sandbox", True), bool),
         new_project_free_requests=_typed("[core]", "new_project_free_requests", section.get("new_project_free_requests", 20), int),
         max_attempts=_typed("[core]", "max_attempts", section.get("max_attempts", defaults.max_attempts), int),
+        max_in_flight=max_in_flight,
     )
 
 

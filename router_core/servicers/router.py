@@ -9,7 +9,7 @@ import grpc
 
 from onekey.v1 import common_pb2, router_pb2, router_pb2_grpc
 from router_core.catalog import Catalog, ModelInfo
-from router_core.errors import CoreError, InvalidRequest
+from router_core.errors import CoreError, InvalidRequest, Overloaded
 from router_core.forward import Forwarder, ForwardInput, Head, Trailer
 from router_core.keys import KeyValidator
 from router_core.servicers.common import abort_with, unary, where
@@ -29,8 +29,11 @@ def model_proto(m: ModelInfo) -> common_pb2.Model:
 
 class RouterServicer(router_pb2_grpc.RouterServiceServicer):
     def __init__(self, forwarder: Forwarder, catalog: Catalog, keys: KeyValidator,
-                 available_providers: set[str], stored: StoredResponses | None = None) -> None:
+                 available_providers: set[str], stored: StoredResponses | None = None,
+                 max_in_flight: int = 1024) -> None:
         self._forwarder = forwarder
+        self._max_in_flight = max_in_flight
+        self._in_flight = 0
         self._stored = stored
         self._catalog = catalog
         self._keys = keys
@@ -52,6 +55,20 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
         return self._models
 
     async def Forward(self, request, context):
+        if self._in_flight >= self._max_in_flight:
+            # Refused before the key, the body or the credits are touched: nothing is billed.
+            logger.warning("refused: request_id=%s code=server_overloaded in_flight=%d", request.request_id,
+                           self._in_flight)
+            await abort_with(context, Overloaded(
+                "OneKey is serving as many requests as it can; retry shortly."))
+        self._in_flight += 1
+        try:
+            async for message in self._forward(request, context):
+                yield message
+        finally:
+            self._in_flight -= 1
+
+    async def _forward(self, request, context):
         if request.method not in ("", "POST"):
             async for message in self._stored_response(request, context):
                 yield message
