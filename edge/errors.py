@@ -41,7 +41,10 @@ def from_rpc_error(err: grpc.aio.AioRpcError, headers: dict[str, str]) -> web.Re
         return error_response(503, "The OneKey routing core is unreachable; try again shortly.",
                               "api_error", "core_unavailable", headers=headers)
     status, type_ = STATUS_TABLE.get(code, INTERNAL)
-    if status >= 500 and trailing.get("onekey-error-code"):
+    if trailing.get("onekey-error-code") == "server_overloaded":
+        # The core is at its in-flight bound: a passing state, worth a retry after a pause.
+        headers = {**headers, "retry-after": "1"}
+    elif status >= 500 and trailing.get("onekey-error-code"):
         # The core's own verdict (e.g. no channel for the provider): an SDK retry cannot help.
         headers = {**headers, "x-should-retry": "false"}
     message = (err.details() or "request failed") if (status, type_) != INTERNAL else "internal error"

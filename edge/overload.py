@@ -1,0 +1,47 @@
+"""The edge's bound on requests in flight: beyond it, a 503 at once instead of a queue."""
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+
+from edge.errors import error_response
+
+logger = logging.getLogger(__name__)
+
+# Paths outside the bound: an overloaded edge must still say how it is.
+EXEMPT = frozenset({"/healthz", "/metrics"})
+RETRY_AFTER_S = "1"
+
+
+class InFlight:
+    """How many API requests the edge is serving, against its bound."""
+
+    __slots__ = ("limit", "count")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.count = 0
+
+
+def in_flight_bound(bound: InFlight):
+    """Middleware refusing API requests beyond the bound with an OpenAI-shaped 503 + retry-after.
+
+    The refusal happens before the body is read or the core is called, so it costs next to
+    nothing and bills nothing; the OpenAI SDKs retry a 503 on their own after retry-after."""
+
+    @web.middleware
+    async def bound_in_flight(request: web.Request, handler):
+        if request.path in EXEMPT:
+            return await handler(request)
+        if bound.count >= bound.limit:
+            logger.info("refused: code=server_overloaded in_flight=%d", bound.count)
+            return error_response(503, "OneKey is serving as many requests as it can; retry shortly.",
+                                  "api_error", "server_overloaded", headers={"retry-after": RETRY_AFTER_S})
+        bound.count += 1
+        try:
+            return await handler(request)
+        finally:
+            bound.count -= 1
+
+    return bound_in_flight
