@@ -54,6 +54,7 @@ async def openai_errors(request: web.Request, handler):
 # Every API route is served under /v1 and under the bare path: OneKey's documents give the
 # base URL as the bare host, and tools that take a "custom OpenAI endpoint" are set up both ways.
 API_PREFIXES = ("/v1", "")
+LINGER_S = 1.0
 
 
 def add_api_route(app: web.Application, method: str, path: str, handler) -> None:
@@ -107,10 +108,13 @@ def handler_options(settings: EdgeSettings) -> dict[str, object]:
 
     keepalive_timeout also runs from the moment a connection opens until its first request's
     headers are complete, so it is both the idle keep-alive limit and the header deadline
-    (slowloris). The body is decoded by the edge itself (edge.body), not by aiohttp.
+    (slowloris). The body is decoded by the edge itself (edge.body), not by aiohttp. After an
+    answer given before the body was read (413, 408), the rest of it is read and dropped for
+    LINGER_S at most, so the client can read the answer, then the connection is closed.
     """
     return {"access_log": None, "keepalive_timeout": settings.idle_timeout, "auto_decompress": False,
-            "max_line_size": settings.max_header_bytes, "max_field_size": settings.max_header_bytes}
+            "max_line_size": settings.max_header_bytes, "max_field_size": settings.max_header_bytes,
+            "lingering_time": LINGER_S}
 
 
 async def start(settings: EdgeSettings, app: web.Application | None = None) -> tuple[web.AppRunner, int]:
