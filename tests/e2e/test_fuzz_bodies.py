@@ -19,7 +19,7 @@ MODELS = ("openai/gpt-4.1-mini", "sandbox/echo", "gpt-4.1-mini", "no/such-model"
 TIME_BOUND_S = 5.0  # generous for a shared machine; a hang would be the call's whole timeout
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | st.text(st.characters(codec=None), max_size=12),
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(st.characters(exclude_categories=[]), max_size=12),
     lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=5), children, max_size=3),
     max_leaves=12,
 )
@@ -34,11 +34,23 @@ def _encode(doc: dict, ascii_only: bool) -> bytes | None:
         return None
 
 
+# JSON values a parser may choke on, spliced in where a value goes.
+HOSTILE_VALUES = st.sampled_from([
+    b'"\\ud800"', b'"x\\udfff"', b'"\\udc00\\ud800"', b"NaN", b"-Infinity", b"1e999", b"9" * 400,
+    b"18446744073709551616", b'"\xff\xfe"', b'"\xed\xa0\x80"', b"[" * 70 + b"]" * 70,
+    b'{"a":' * 70 + b"1" + b"}" * 70, b"[" * 5000 + b"]" * 5000, b'{"\\ud800": 1}',
+])
+
+
 @st.composite
 def bodies(draw) -> bytes:
-    kind = draw(st.sampled_from(["bytes", "json", "mutated"]))
+    kind = draw(st.sampled_from(["bytes", "json", "mutated", "hostile"]))
     if kind == "bytes":
         return draw(st.binary(max_size=200))
+    if kind == "hostile":  # a valid request with one field's value replaced by a hostile one
+        field = draw(st.sampled_from(FIELDS)).encode()
+        return (b'{"model": "sandbox/echo", "messages": [{"role": "user", "content": "hi"}], "input": "hi", "'
+                + field + b'": ' + draw(HOSTILE_VALUES) + b"}")
     doc = {"model": draw(st.sampled_from(MODELS)), "messages": [{"role": "user", "content": "hi"}], "input": "hi"}
     for name in draw(st.lists(st.sampled_from(FIELDS), max_size=3, unique=True)):
         doc[name] = draw(json_values)
