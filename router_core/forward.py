@@ -12,6 +12,7 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Mapping
+from contextlib import aclosing
 from dataclasses import dataclass, field
 
 from router_core.catalog import Catalog, ModelInfo
@@ -154,7 +155,10 @@ class Forwarder:
             meter.cancelled = True  # the client left: the upstream call is closed on the way out
             raise
         finally:
-            self._record(meter, request_id)
+            try:
+                await items.aclose()  # closes the upstream response now, not when collected
+            finally:
+                self._record(meter, request_id)
 
     async def _exchange(self, provider: Provider, channels: list[ChannelSettings], upstream: UpstreamCall,
                         meter: _Meter, request_id: str, drop_usage_chunk: bool) -> AsyncIterator[Head | bytes | Trailer]:
@@ -183,8 +187,9 @@ class Forwarder:
             else:
                 meter.answered = True
                 yield head
-                async for piece in self._stream(resp, meter, drop_usage_chunk, channel):
-                    yield piece
+                async with aclosing(self._stream(resp, meter, drop_usage_chunk, channel)) as pieces:
+                    async for piece in pieces:
+                        yield piece
         except UpstreamError as exc:
             self.pool.health(channel).failure()
             # Nothing was sent yet for a non-stream answer: a clean error response.

@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 
 import grpc
 
@@ -63,8 +64,19 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
                 "OneKey is serving as many requests as it can; retry shortly."))
         self._in_flight += 1
         try:
-            async for message in self._forward(request, context):
-                yield message
+            # Written with context.write from a coroutine, not yielded from a generator: when a
+            # write fails (the client left while the stream was held back by flow control),
+            # gRPC abandons a servicer generator unclosed, and the upstream call would run on
+            # until garbage collection. Here the failure reaches us and aclosing closes every
+            # generator in the chain, the upstream response with them.
+            async with aclosing(self._forward(request, context)) as messages:
+                async for message in messages:
+                    try:
+                        await context.write(message)
+                    except Exception as exc:  # the call is gone: nobody is left to answer
+                        logger.info("stream write failed (client gone): request_id=%s error=%s",
+                                    request.request_id, type(exc).__name__)
+                        return
         finally:
             self._in_flight -= 1
 
@@ -78,8 +90,9 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
             headers={h.name: h.value for h in request.headers}, request_id=request.request_id,
         )
         try:
-            async for message in _coalesce(self._forwarder.forward(call)):
-                yield message
+            async with aclosing(_coalesce(self._forwarder.forward(call))) as messages:
+                async for message in messages:
+                    yield message
         except CoreError as exc:
             # Metadata only: the code says what was wrong, never the body that was.
             logger.info("refused: request_id=%s endpoint=%s code=%s", request.request_id, request.endpoint,
@@ -143,6 +156,7 @@ async def _coalesce(items: AsyncIterator[Head | bytes | Trailer]) -> AsyncIterat
         if pending is not None:  # the call was cancelled while a read was in flight
             pending.cancel()
             await asyncio.gather(pending, return_exceptions=True)
+        await items.aclose()
 
 
 def _message(item: bytes | Trailer) -> router_pb2.ForwardResponse:
