@@ -150,18 +150,29 @@ async def _forward(request: web.Request, endpoint: str, request_id: str, ids: di
             return from_rpc_error(err, ids)
         # Mid-stream: the head is gone, so end the stream with an error event the SDKs raise on.
         logger.warning("stream broke: id=%s code=%s", request_id, err.code().name)
-        await response.write(b"data: " + json.dumps({"error": {
-            "message": "The stream was interrupted.", "type": "api_error", "param": None,
-            "code": "stream_interrupted"}}).encode() + b"\n\n")
-        await response.write_eof()
-        return response
+        return await _end_stream(response)
     except ConnectionError:
         # The client left: stop the upstream call at once (cancelling the RPC cancels it).
         call.cancel()
         raise
+    except Exception as exc:
+        # Never leave a client hanging on an unexpected failure: before the head the middleware
+        # answers 500; after it, the stream ends with an error event.
+        if response is None or isinstance(response, web.Response):
+            raise
+        logger.error("stream failed: id=%s error=%s", request_id, type(exc).__name__)
+        return await _end_stream(response)
     finally:
         if not call.done():
             call.cancel()
+
+
+async def _end_stream(response: web.StreamResponse) -> web.StreamResponse:
+    await response.write(b"data: " + json.dumps({"error": {
+        "message": "The stream was interrupted.", "type": "api_error", "param": None,
+        "code": "stream_interrupted"}}).encode() + b"\n\n")
+    await response.write_eof()
+    return response
 
 
 async def chat_completions(request: web.Request) -> web.StreamResponse:
