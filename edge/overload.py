@@ -10,7 +10,7 @@ from edge.errors import error_response
 logger = logging.getLogger(__name__)
 
 # Paths outside the bound: an overloaded edge must still say how it is.
-EXEMPT = frozenset({"/healthz", "/metrics"})
+EXEMPT = frozenset({"/healthz"})
 RETRY_AFTER_S = "1"
 
 
