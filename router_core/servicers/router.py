@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import aclosing
 
@@ -35,6 +36,8 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
         self._forwarder = forwarder
         self._max_in_flight = max_in_flight
         self._in_flight = 0
+        self._refused = 0
+        self._refusals_logged = 0.0
         self._stored = stored
         self._catalog = catalog
         self._keys = keys
@@ -58,8 +61,12 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
     async def Forward(self, request, context):
         if self._in_flight >= self._max_in_flight:
             # Refused before the key, the body or the credits are touched: nothing is billed.
-            logger.warning("refused: request_id=%s code=server_overloaded in_flight=%d", request.request_id,
-                           self._in_flight)
+            self._refused += 1
+            now = time.monotonic()
+            if now - self._refusals_logged >= 5.0:  # one line per period, not one per refusal
+                logger.warning("overloaded: refused=%d in_flight=%d bound=%d", self._refused, self._in_flight,
+                               self._max_in_flight)
+                self._refused, self._refusals_logged = 0, now
             await abort_with(context, Overloaded(
                 "OneKey is serving as many requests as it can; retry shortly."))
         self._in_flight += 1
