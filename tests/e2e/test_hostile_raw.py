@@ -349,3 +349,19 @@ def test_every_route_answers_with_and_without_v1(up):
         status, _, answer, _ = exchange(up.port, post(path, json.dumps({"model": "sandbox/echo", "input": "hi"})
                                                       .encode(), up.key))
         assert status == 200 and json.loads(answer)["object"] == "response"
+
+
+@pytest.mark.slow
+def test_chunked_bodies_are_read_and_broken_framing_is_400(up):
+    body = chat_with()
+    head = (b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + up.key.encode()
+            + b"\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n")
+    good = head + b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body)
+    status, _, answer, _ = exchange(up.port, good)
+    assert status == 200 and json.loads(answer)["choices"][0]["message"]["content"] == "hi"
+    for broken in (head + b"zz\r\n" + body + b"\r\n0\r\n\r\n",                       # not a chunk size
+                   head.replace(b"Transfer-Encoding: chunked", b"Transfer-Encoding: chunked\r\nContent-Length: 5")
+                   + b"5\r\nhello\r\n0\r\n\r\n"):                                 # both framings at once
+        status, _, answer, _ = exchange(up.port, broken)
+        assert status == 400, answer
+        openai_error(status, answer)
