@@ -5,6 +5,7 @@ import argparse
 import asyncio
 import logging
 import os
+import signal
 import sys
 
 # Everything heavier is imported inside main(), where a Ctrl-C that lands during the imports
@@ -41,8 +42,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run the command; Ctrl-C before its own signal handling is in place exits with 130."""
+    """Run the command; Ctrl-C or SIGTERM before its own signal handling is in place exits with 130."""
+    # Until a command installs its own handlers (the launcher's stop, a server's drain), SIGTERM
+    # ends it like Ctrl-C: quietly, rather than by the default action mid-import.
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         return _main(argv)
     except KeyboardInterrupt:

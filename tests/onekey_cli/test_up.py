@@ -89,12 +89,14 @@ def _running_in(folder) -> list[int]:
 @pytest.mark.slow
 @pytest.mark.skipif(not os.path.isdir("/proc"), reason="needs /proc to find leftover processes")
 def test_ctrl_c_at_any_instant_of_start_up_stops_cleanly(tmp_path):
-    """SIGINT to the process group while components import, connect, and after the banner."""
+    """SIGINT (and SIGTERM) to the process group while components import, connect, and after the banner."""
     env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY") and k != "ONEKEY_SERVICE_TOKEN"}
     # From 0.25 s: before that the interpreter itself is still starting (its own site import),
     # where a Ctrl-C is Python's to handle, not the command's.
-    for delay in (0.25, 0.5, 0.8, 1.5, 3.0, None):  # None: once the banner is out
-        folder = tmp_path / f"at-{delay}"
+    instants = [(delay, signal.SIGINT) for delay in (0.25, 0.5, 0.8, 1.5, 3.0, None)]  # None: after the banner
+    instants += [(0.25, signal.SIGTERM), (0.5, signal.SIGTERM), (1.5, signal.SIGTERM)]
+    for delay, sig in instants:
+        folder = tmp_path / f"at-{delay}-{sig.name}"
         folder.mkdir()
         (folder / "onekey.toml").write_text(
             f'[core]\nlisten = "127.0.0.1:{free_port()}"\n[edge]\nlisten = "127.0.0.1:{free_port()}"\n'
@@ -110,12 +112,12 @@ def test_ctrl_c_at_any_instant_of_start_up_stops_cleanly(tmp_path):
                 out += line
         else:
             time.sleep(delay)
-        os.killpg(proc.pid, signal.SIGINT)
+        os.killpg(proc.pid, sig)
         try:
             rest, _ = proc.communicate(timeout=30)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
-            raise AssertionError(f"still running 30 s after SIGINT at {delay}s")
+            raise AssertionError(f"still running 30 s after {sig.name} at {delay}s")
         out += rest
         assert proc.returncode in (0, 130), (delay, proc.returncode, out)
         assert "Traceback" not in out, (delay, out)
