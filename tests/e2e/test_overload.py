@@ -20,7 +20,7 @@ from tests.fakes.openai_provider import Behaviour
 from tests.procs import Processes
 
 EDGE_BOUND, CORE_BOUND = 12, 6
-PROVIDER_DELAY = 2.0
+PROVIDER_DELAY = 4.0  # long enough that no slot frees while the burst is still arriving
 BURST = 300
 
 
