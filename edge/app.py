@@ -13,6 +13,8 @@ from edge import handlers
 from edge.errors import error_response
 from edge.keys import CHANNEL, CORE, METRICS, METRICS_SERVER, SETTINGS
 from edge.metrics import EdgeMetrics, MetricsServer, hide_protocol_server_version, hide_server_version
+from edge.overload import InFlight, in_flight_bound
+from edge.protocol import EdgeSite
 from edge.settings import EdgeSettings
 from onekey.v1 import router_pb2_grpc
 
@@ -53,9 +55,22 @@ async def openai_errors(request: web.Request, handler):
         return error_response(500, "internal error", "api_error", "internal_error")
 
 
+# Every API route is served under /v1 and under the bare path: OneKey's documents give the
+# base URL as the bare host, and tools that take a "custom OpenAI endpoint" are set up both ways.
+API_PREFIXES = ("/v1", "")
+LINGER_S = 1.0
+
+
+def add_api_route(app: web.Application, method: str, path: str, handler) -> None:
+    """Register an API route once; it answers at /v1{path} and at {path} alike."""
+    for prefix in API_PREFIXES:
+        app.router.add_route(method, prefix + path, handler)
+
+
 def create_app(settings: EdgeSettings, channel: grpc.aio.Channel | None = None) -> web.Application:
     """The edge app; it opens its own channel to settings.core unless one is given."""
-    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[openai_errors])
+    app = web.Application(client_max_size=settings.max_body_bytes,
+                          middlewares=[openai_errors, in_flight_bound(InFlight(settings.max_in_flight))])
     app[SETTINGS] = settings
     app[METRICS] = EdgeMetrics()
     app.on_response_prepare.append(hide_server_version)
@@ -73,12 +88,12 @@ def create_app(settings: EdgeSettings, channel: grpc.aio.Channel | None = None) 
     if settings.metrics_listen:
         app[METRICS_SERVER] = MetricsServer(app[METRICS], settings.metrics_listen)
         app.cleanup_ctx.append(_metrics_server)
-    app.router.add_post("/v1/chat/completions", handlers.chat_completions)
-    app.router.add_post("/v1/responses", handlers.responses)
-    app.router.add_get("/v1/responses/{response_id}", handlers.stored_response)
-    app.router.add_delete("/v1/responses/{response_id}", handlers.stored_response)
-    app.router.add_get("/v1/models", handlers.list_models)
-    app.router.add_get("/v1/models/{model_id:.+}", handlers.get_model)
+    add_api_route(app, "POST", "/chat/completions", handlers.chat_completions)
+    add_api_route(app, "POST", "/responses", handlers.responses)
+    add_api_route(app, "GET", "/responses/{response_id}", handlers.stored_response)
+    add_api_route(app, "DELETE", "/responses/{response_id}", handlers.stored_response)
+    add_api_route(app, "GET", "/models", handlers.list_models)
+    add_api_route(app, "GET", "/models/{model_id:.+}", handlers.get_model)
     app.router.add_get("/healthz", handlers.healthz)
     return app
 
@@ -92,17 +107,31 @@ async def _metrics_server(app: web.Application):
     await server.stop()
 
 
+def handler_options(settings: EdgeSettings) -> dict[str, object]:
+    """Per-connection limits of aiohttp's protocol.
+
+    keepalive_timeout also runs from the moment a connection opens until its first request's
+    headers are complete, so it is both the idle keep-alive limit and the header deadline
+    (slowloris). The body is decoded by the edge itself (edge.body), not by aiohttp. After an
+    answer given before the body was read (413, 408), the rest of it is read and dropped for
+    LINGER_S at most, so the client can read the answer, then the connection is closed.
+    """
+    return {"access_log": None, "keepalive_timeout": settings.idle_timeout, "auto_decompress": False,
+            "max_line_size": settings.max_header_bytes, "max_field_size": settings.max_header_bytes,
+            "lingering_time": LINGER_S}
+
+
 async def start(settings: EdgeSettings, app: web.Application | None = None) -> tuple[web.AppRunner, int]:
     """Start the edge on settings.listen (port 0 picks one); returns the runner and port."""
     app = app or create_app(settings)
     hide_protocol_server_version()
+    options = handler_options(settings)
     # handler_cancellation: a client that leaves cancels its handler at once, which cancels
     # the Forward call and so the provider call (aiohttp's default notices only on a write).
-    runner = web.AppRunner(app, handler_cancellation=True, access_log=None,
-                           shutdown_timeout=settings.shutdown_timeout)
+    runner = web.AppRunner(app, handler_cancellation=True, shutdown_timeout=settings.shutdown_timeout, **options)
     await runner.setup()
     host, _, port = settings.listen.rpartition(":")
-    site = web.TCPSite(runner, host or "127.0.0.1", int(port))
+    site = EdgeSite(runner, host or "127.0.0.1", int(port), **options)
     await site.start()
     return runner, runner.addresses[0][1]  # the real port when asked for port 0
 

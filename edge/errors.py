@@ -47,7 +47,10 @@ def from_rpc_error(err: grpc.aio.AioRpcError, headers: dict[str, str]) -> web.Re
     status, type_ = STATUS_TABLE.get(code, INTERNAL)
     headers = {**headers, **{k[len(CORE_HEADER_PREFIX):]: v for k, v in trailing.items()
                              if k.startswith(CORE_HEADER_PREFIX)}}
-    if status >= 500 and trailing.get("onekey-error-code"):
+    if trailing.get("onekey-error-code") == "server_overloaded":
+        # The core is at its in-flight bound: a passing state, worth a retry after a pause.
+        headers = {**headers, "retry-after": "1"}
+    elif status >= 500 and trailing.get("onekey-error-code"):
         # The core's own verdict (e.g. no channel for the provider): an SDK retry cannot help.
         headers = {**headers, "x-should-retry": "false"}
     message = (err.details() or "request failed") if (status, type_) != INTERNAL else "internal error"

@@ -10,6 +10,7 @@ import time
 import grpc
 from aiohttp import web
 
+from edge.body import BodyError, read_body
 from edge.errors import error_response, from_rpc_error
 from edge.keys import CHANNEL, CORE, METRICS, SETTINGS
 from onekey.v1 import common_pb2, router_pb2
@@ -28,17 +29,48 @@ def _request_id() -> str:
     return f"req_{os.urandom(16).hex()}"
 
 
-def _bearer(request: web.Request) -> str:
+# Longer than any key OneKey issues by far; a longer "key" is refused without a core call.
+MAX_KEY_CHARS = 512
+
+
+def clean_key(value: str) -> str | None:
+    """A key as sent, or None when it cannot be one: not printable ASCII, or far too long.
+
+    aiohttp hands non-UTF-8 header bytes over as surrogates, which no RPC can carry: such a
+    key is refused here with a 401 rather than failing later."""
+    if len(value) > MAX_KEY_CHARS or not value.isascii() or not value.isprintable():
+        return None
+    return value
+
+
+def _bearer(request: web.Request) -> str | None:
+    """The Bearer key; "" when none was sent, None when what was sent cannot be a key."""
     value = request.headers.get("Authorization", "")
     scheme, _, token = value.partition(" ")
-    return token.strip() if scheme.lower() == "bearer" else ""
+    if scheme.lower() != "bearer":
+        return "" if not value else None
+    return clean_key(token.strip()) if token.strip() else ""
+
+
+def _encodable(value: str) -> bool:
+    """True when value can travel in a protobuf string (no lone surrogates)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _id_headers(request_id: str) -> dict[str, str]:
     return {"x-onekey-request-id": request_id, "x-request-id": request_id}
 
 
-def _no_key(request_id: str) -> web.Response:
+def _no_key(request_id: str, key: str | None = "") -> web.Response:
+    if key is None:
+        logger.info("refused: request_id=%s code=invalid_api_key (malformed key)", request_id)
+        return error_response(401, "Incorrect API key provided: it is not a OneKey key. Send it as "
+                              "`Authorization: Bearer <key>`.", "invalid_request_error", "invalid_api_key",
+                              headers=_id_headers(request_id))
     logger.info("refused: request_id=%s code=invalid_api_key (no key sent)", request_id)
     return error_response(401, "You didn't provide an API key. Send it as `Authorization: Bearer <key>`.",
                           "invalid_request_error", "invalid_api_key", headers=_id_headers(request_id))
@@ -74,19 +106,21 @@ async def _forward(request: web.Request, endpoint: str, request_id: str, ids: di
     settings = request.app[SETTINGS]
     key = _bearer(request)
     if not key:
-        return _no_key(request_id)
-    limit = settings.max_body_bytes
-    if request.content_length is not None and request.content_length > limit:
-        return _too_large(limit, ids)
+        return _no_key(request_id, key)
     try:
-        body = await request.read()
-    except web.HTTPRequestEntityTooLarge:
-        return _too_large(limit, ids)
-    headers = [common_pb2.Header(name=n, value=request.headers[n]) for n in FORWARDED_HEADERS if n in request.headers]
+        body = await read_body(request, settings.max_body_bytes, settings.body_timeout)
+    except BodyError as exc:
+        logger.info("refused: request_id=%s code=%s", request_id, exc.code)
+        response = error_response(exc.status, exc.message, "invalid_request_error", exc.code, headers=ids)
+        response.force_close()  # what is left of the body is not read: the connection cannot go on
+        return response
+    # A header value that is not UTF-8 (aiohttp keeps such bytes as surrogates) stays here.
+    headers = [common_pb2.Header(name=n, value=request.headers[n]) for n in FORWARDED_HEADERS
+               if n in request.headers and _encodable(request.headers[n])]
     attempt = 1
     while True:
         try:
-            return await _relay(request, endpoint, request_id, ids, started, method, body, headers)
+            return await _relay(request, endpoint, key, request_id, ids, started, method, body, headers)
         except _CoreGone as gone:
             if attempt >= settings.core_attempts:
                 return from_rpc_error(gone.error, ids)
@@ -114,12 +148,12 @@ def _core_unreachable(err: grpc.aio.AioRpcError) -> bool:
     return not any(k == "onekey-error-code" for k, _ in (err.trailing_metadata() or ()))
 
 
-async def _relay(request: web.Request, endpoint: str, request_id: str, ids: dict[str, str], started: float,
-                 method: str, body: bytes, headers: list) -> web.StreamResponse:
+async def _relay(request: web.Request, endpoint: str, key: str, request_id: str, ids: dict[str, str],
+                 started: float, method: str, body: bytes, headers: list) -> web.StreamResponse:
     """One Forward call, its answer written to the client as it arrives."""
     settings = request.app[SETTINGS]
     call = request.app[CORE].Forward(
-        router_pb2.ForwardRequest(api_key=_bearer(request), endpoint=endpoint, body=body, headers=headers,
+        router_pb2.ForwardRequest(api_key=key, endpoint=endpoint, body=body, headers=headers,
                                   request_id=request_id, method=method),
         timeout=settings.core_timeout,
     )
@@ -155,24 +189,29 @@ async def _relay(request: web.Request, endpoint: str, request_id: str, ids: dict
             return from_rpc_error(err, ids)
         # Mid-stream: the head is gone, so end the stream with an error event the SDKs raise on.
         logger.warning("stream broke: id=%s code=%s", request_id, err.code().name)
-        await response.write(b"data: " + json.dumps({"error": {
-            "message": "The stream was interrupted.", "type": "api_error", "param": None,
-            "code": "stream_interrupted"}}).encode() + b"\n\n")
-        await response.write_eof()
-        return response
+        return await _end_stream(response)
     except ConnectionError:
         # The client left: stop the upstream call at once (cancelling the RPC cancels it).
         call.cancel()
         raise
+    except Exception as exc:
+        # Never leave a client hanging on an unexpected failure: before the head the middleware
+        # answers 500; after it, the stream ends with an error event.
+        if response is None or isinstance(response, web.Response):
+            raise
+        logger.error("stream failed: id=%s error=%s", request_id, type(exc).__name__)
+        return await _end_stream(response)
     finally:
         if not call.done():
             call.cancel()
 
 
-def _too_large(limit: int, ids: dict[str, str]) -> web.Response:
-    logger.info("refused: request_id=%s code=request_too_large", ids["x-onekey-request-id"])
-    return error_response(413, f"The request body is larger than the limit of {limit} bytes.",
-                          "invalid_request_error", "request_too_large", headers=ids)
+async def _end_stream(response: web.StreamResponse) -> web.StreamResponse:
+    await response.write(b"data: " + json.dumps({"error": {
+        "message": "The stream was interrupted.", "type": "api_error", "param": None,
+        "code": "stream_interrupted"}}).encode() + b"\n\n")
+    await response.write_eof()
+    return response
 
 
 async def chat_completions(request: web.Request) -> web.StreamResponse:
@@ -185,6 +224,8 @@ async def responses(request: web.Request) -> web.StreamResponse:
 
 async def stored_response(request: web.Request) -> web.StreamResponse:
     """GET or DELETE /v1/responses/{id}: only the project that created the response may."""
+    if not _encodable(request.match_info["response_id"]):
+        return error_response(404, "No response with that id.", "invalid_request_error", "not_found")
     return await forward(request, f"responses/{request.match_info['response_id']}", request.method,
                          label="responses/{id}")
 
@@ -220,7 +261,7 @@ def _model_json(m: common_pb2.Model) -> dict:
 async def _authorized(request: web.Request, request_id: str) -> web.Response | None:
     key = _bearer(request)
     if not key:
-        return _no_key(request_id)
+        return _no_key(request_id, key)
     try:
         await request.app[CORE].ValidateKey(router_pb2.ValidateKeyRequest(api_key=key), timeout=10)
     except grpc.aio.AioRpcError as err:
@@ -246,9 +287,13 @@ async def get_model(request: web.Request) -> web.Response:
     refused = await _authorized(request, request_id)
     if refused is not None:
         return refused
+    model_id = request.match_info["model_id"]
+    if not _encodable(model_id):
+        return error_response(404, "The model does not exist.", "invalid_request_error", "model_not_found",
+                              "model", headers=_id_headers(request_id))
     try:
         resolved = await request.app[CORE].ResolveModel(
-            router_pb2.ResolveModelRequest(model=request.match_info["model_id"]), timeout=10)
+            router_pb2.ResolveModelRequest(model=model_id), timeout=10)
     except grpc.aio.AioRpcError as err:
         return from_rpc_error(err, _id_headers(request_id))
     return web.json_response(_model_json(resolved.model), headers=_id_headers(request_id))

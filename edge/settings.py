@@ -25,8 +25,14 @@ class EdgeSettings:
     core_attempts: int = 3               # core replicas tried while none has answered yet
 
 
+    max_in_flight: int = 1024            # API requests served at once; beyond: 503 at once
+    idle_timeout: float = 30.0           # no complete request headers for this long: closed
+    body_timeout: float = 60.0           # the whole body must arrive within this
+    max_header_bytes: int = 8190         # one header line (and the request line)
+
+
 _KEYS = {"listen", "core", "max_body_bytes", "shutdown_timeout", "access_log", "core_timeout", "metrics_listen",
-         "core_attempts"}
+         "max_in_flight", "idle_timeout", "body_timeout", "max_header_bytes", "core_attempts"}
 
 
 def load_edge_settings(section: Mapping[str, Any], core_listen: str) -> EdgeSettings:
@@ -38,7 +44,8 @@ def load_edge_settings(section: Mapping[str, Any], core_listen: str) -> EdgeSett
     values: dict[str, Any] = {}
     for name, kind in (("listen", str), ("core", (str, list)), ("max_body_bytes", int),
                        ("shutdown_timeout", (int, float)), ("access_log", bool), ("core_timeout", (int, float)),
-                       ("metrics_listen", str), ("core_attempts", int)):
+                       ("metrics_listen", str), ("core_attempts", int), ("max_in_flight", int),
+                       ("idle_timeout", (int, float)), ("body_timeout", (int, float)), ("max_header_bytes", int)):
         value = section.get(name, getattr(defaults, name) if name != "core" else core_listen)
         kinds = kind if isinstance(kind, tuple) else (kind,)
         if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):
@@ -51,6 +58,12 @@ def load_edge_settings(section: Mapping[str, Any], core_listen: str) -> EdgeSett
         raise ConfigError("[edge].core_attempts must be at least 1")
     if values["max_body_bytes"] < 1024:
         raise ConfigError("[edge].max_body_bytes must be at least 1024")
+    if values["max_in_flight"] < 1:
+        raise ConfigError("[edge].max_in_flight must be at least 1")
+    if values["idle_timeout"] <= 0 or values["body_timeout"] <= 0:
+        raise ConfigError("[edge].idle_timeout and [edge].body_timeout must be positive")
+    if values["max_header_bytes"] < 1024:
+        raise ConfigError("[edge].max_header_bytes must be at least 1024")
     return EdgeSettings(**values)
 
 

@@ -19,36 +19,47 @@ LOCAL_KEY_FILE = STATE_DIR / "local-key.json"
 PROVIDERS = ("openai", "anthropic", "google", "xai")
 
 
+class _Stopped(Exception):
+    """Ctrl-C or SIGTERM arrived while the components were still starting."""
+
+
 def _spawn(component: str, config: Config) -> subprocess.Popen:
     args = [sys.executable, "-m", "onekey_cli", component]
     if config.path is not None:
         args += ["--config", str(config.path)]
     env = {**os.environ, "ONEKEY_SERVICE_TOKEN": config.core.service_token.reveal()}
-    return subprocess.Popen(args, env=env)
+    # A session of its own: Ctrl-C at the terminal reaches only the launcher, which stops the
+    # components in order with SIGTERM; a component still importing never sees a SIGINT.
+    return subprocess.Popen(args, env=env, start_new_session=True)
 
 
-def _wait_core(config: Config, proc: subprocess.Popen, timeout: float = 30.0) -> grpc.Channel:
+def _wait_core(config: Config, proc: subprocess.Popen, stopping, timeout: float = 30.0) -> grpc.Channel:
     channel = grpc.insecure_channel(config.core.listen)
     deadline = time.monotonic() + timeout
     while True:
         try:
-            grpc.channel_ready_future(channel).result(timeout=0.5)
+            grpc.channel_ready_future(channel).result(timeout=0.2)
             return channel
         except grpc.FutureTimeoutError:
+            if stopping():
+                channel.close()
+                raise _Stopped from None
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise SystemExit("onekey: the core did not start (see its log above)")
 
 
-def _wait_http(url: str, proc: subprocess.Popen, what: str, timeout: float = 30.0) -> None:
+def _wait_http(url: str, proc: subprocess.Popen, what: str, stopping, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while True:
         try:
             with urllib.request.urlopen(url, timeout=1):
                 return
         except OSError:
+            if stopping():
+                raise _Stopped from None
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise SystemExit(f"onekey: the {what} did not start (see its log above)")
-            time.sleep(0.2)
+            time.sleep(0.1)
 
 
 def ensure_local_key(channel: grpc.Channel, config: Config) -> dict:
@@ -122,33 +133,44 @@ def up(config: Config) -> int:
     signal.signal(signal.SIGTERM, stop_all)
     signal.signal(signal.SIGINT, stop_all)
     ensure_state_dir()
+
+    def stopped() -> bool:
+        return stopping
+
+    return_code = 0
     try:
         core = _spawn("core", config)
         procs.append(core)
-        channel = _wait_core(config, core)
+        channel = _wait_core(config, core, stopped)
         local = ensure_local_key(channel, config)
         channel.close()
+        if stopping:
+            raise _Stopped
         edge = _spawn("edge", config)
         procs.append(edge)
         host, _, port = config.edge.listen.rpartition(":")
         base = f"http://{host or '127.0.0.1'}:{port}"
-        _wait_http(f"{base}/healthz", edge, "edge")
+        _wait_http(f"{base}/healthz", edge, "edge", stopped)
         account_url = None
-        if _account_available():
+        if _account_available() and not stopping:
             account = _spawn("account", config)
             procs.append(account)
             a_host, _, a_port = str(config.account_section.get("listen", "127.0.0.1:5000")).rpartition(":")
             account_url = f"http://{a_host or '127.0.0.1'}:{a_port}"
-            _wait_http(f"{account_url}/healthz", account, "account app")
-        print(_banner(config, f"{base}/v1", local, account_url), flush=True)
+            _wait_http(f"{account_url}/healthz", account, "account app", stopped)
+        if not stopping:
+            print(_banner(config, f"{base}/v1", local, account_url), flush=True)
         while not stopping:
             if any(p.poll() is not None for p in procs):
                 print("onekey: a component exited; stopping the others", file=sys.stderr)
                 return_code = 1
                 break
             time.sleep(0.2)
-        else:
-            return_code = 0
+    except _Stopped:
+        pass  # stopped during start-up: a clean stop like any other
+    except grpc.RpcError:
+        if not stopping:
+            raise
     finally:
         # Edge first, so no new request reaches a core that is draining.
         for proc in reversed(procs):

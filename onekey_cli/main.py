@@ -5,12 +5,11 @@ import argparse
 import asyncio
 import logging
 import os
+import signal
 import sys
 
-import grpc
-
-from onekey_cli import config as config_module
-from onekey_cli import db, operator
+# Everything heavier is imported inside main(), where a Ctrl-C that lands during the imports
+# ends the command quietly with 130 instead of a traceback.
 
 
 def _run_async(coro) -> None:
@@ -28,6 +27,8 @@ def _configure_logging() -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from onekey_cli import db, operator
+
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--config", metavar="FILE", help="TOML config (default: $ONEKEY_CONFIG)")
     common.add_argument("--json", action="store_true", help="machine-readable output")
@@ -41,7 +42,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run the command; Ctrl-C or SIGTERM before its own signal handling is in place exits with 130."""
+    # Until a command installs its own handlers (the launcher's stop, a server's drain), SIGTERM
+    # ends it like Ctrl-C: quietly, rather than by the default action mid-import.
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        return 130
+
+
+def _main(argv: list[str] | None) -> int:
+    import grpc
+
+    from onekey_cli import config as config_module
+    from onekey_cli import db, operator
+
     # Whatever any component writes (stores and their SQLite side files, keys, mail) is for
     # this user only; the explicit modes where files are made say the same, this catches the rest.
     os.umask(0o077)

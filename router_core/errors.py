@@ -68,3 +68,10 @@ class ProviderUnavailable(CoreError):
 class AlreadyExists(CoreError):
     grpc_code = grpc.StatusCode.ALREADY_EXISTS
     code = "already_exists"
+
+
+class Overloaded(CoreError):
+    """More Forward calls in flight than the core's bound: refused at once, nothing billed."""
+
+    grpc_code = grpc.StatusCode.UNAVAILABLE
+    code = "server_overloaded"

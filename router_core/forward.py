@@ -13,6 +13,7 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Mapping
+from contextlib import aclosing
 from dataclasses import dataclass, field
 
 from router_core.catalog import Catalog, ModelInfo
@@ -166,7 +167,10 @@ class Forwarder:
             meter.cancelled = True  # the client left: the upstream call is closed on the way out
             raise
         finally:
-            seq = self._record(meter, request_id)
+            try:
+                await items.aclose()  # closes the upstream response now, not when collected
+            finally:
+                seq = self._record(meter, request_id)
         if self.durable_charges and meter.reservation.kind == "credit":
             # The answer ends (the call's status) only once its charge is committed, so a core
             # killed after this point has lost nothing; a store that does not answer in time
@@ -203,8 +207,9 @@ class Forwarder:
             else:
                 meter.answered = True
                 yield head
-                async for piece in self._stream(resp, meter, drop_usage_chunk, channel):
-                    yield piece
+                async with aclosing(self._stream(resp, meter, drop_usage_chunk, channel)) as pieces:
+                    async for piece in pieces:
+                        yield piece
         except UpstreamError as exc:
             self.pool.health(channel).failure()
             # Nothing was sent yet for a non-stream answer: a clean error response.

@@ -1,12 +1,35 @@
-"""Decoding and checking a client's request body before anything is sent upstream."""
+"""Decoding and checking a client's request body before anything is sent upstream.
+
+This is the one place where a body's bytes become a JSON object. It refuses, with an
+InvalidRequest (400 `invalid_request_error`) and in time linear in the body's size, anything
+a later step could choke on: bytes that are not UTF-8, strings (keys too) that hold a lone
+surrogate, nesting deeper than MAX_DEPTH, NaN/Infinity, numbers too large for an integer or
+a float, a top level that is not an object, and wrong types in the fields the core reads.
+"""
 from __future__ import annotations
 
 import json
+import math
+import re
 from dataclasses import dataclass
 
 from router_core.errors import InvalidRequest
 
 ENDPOINTS = frozenset({"chat/completions", "responses"})
+
+# Arrays and objects may nest this deep; OpenAI's own bodies need well under ten levels.
+MAX_DEPTH = 64
+# An integer must fit in 64 bits (signed or unsigned), as every field of the API does.
+MAX_INT = 2**64 - 1
+MIN_INT = -(2**63)
+
+# A \u escape of a surrogate: only then can a decoded string hold a lone one (raw surrogate
+# bytes are not UTF-8 and fail decoding).
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+# Fields the core reads, and the JSON types each may hold (None: null allowed).
+_INT_FIELDS = ("max_tokens", "max_completion_tokens", "max_output_tokens", "n")
 
 
 @dataclass(slots=True)
@@ -17,31 +40,115 @@ class ClientRequest:
     wants_usage: bool  # the client itself asked for the usage chunk of a stream
 
 
-def decode(endpoint: str, raw: bytes) -> ClientRequest:
-    """The decoded body; raises InvalidRequest naming what is wrong."""
-    if endpoint not in ENDPOINTS:
-        raise InvalidRequest(f"Unknown endpoint /v1/{endpoint}.", code="unknown_url")
+def _bad_json(message: str, code: str = "invalid_json") -> InvalidRequest:
+    return InvalidRequest(message, code=code)
+
+
+def _too_deep() -> InvalidRequest:
+    return _bad_json(f"The JSON body nests deeper than {MAX_DEPTH} levels.", code="nesting_too_deep")
+
+
+def _depth_ok(body: dict, text: str, limit: int) -> bool:
+    """True when no array/object nests deeper than limit; walked without recursion."""
+    if text.count("[") + text.count("{") <= limit:  # too few brackets to nest that deep
+        return True
+    stack = [(body, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return False
+        for value in (item.values() if type(item) is dict else item):
+            if type(value) is dict or type(value) is list:
+                stack.append((value, depth + 1))
+    return True
+
+
+def _reject_constant(name: str):
+    raise _bad_json(f"`{name}` is not valid JSON: numbers must be finite.", code="invalid_number")
+
+
+def _parse_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise _bad_json("A number in the body is too large to be a float.", code="invalid_number")
+    return value
+
+
+def _parse_int(text: str) -> int | float:
+    # Checked on the digits first: int() of a huge digit string is slow, then refused.
+    if len(text) > 21:
+        raise _bad_json("A number in the body is too large to be an integer.", code="invalid_number")
+    value = int(text)
+    if not MIN_INT <= value <= MAX_INT:
+        raise _bad_json("A number in the body is too large to be an integer.", code="invalid_number")
+    return value
+
+
+def _has_lone_surrogate(value: object) -> bool:
+    """Walk the decoded value without recursion: any string or key holding a surrogate."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if _SURROGATE.search(item):
+                return True
+        elif isinstance(item, dict):
+            for k, v in item.items():
+                if _SURROGATE.search(k):
+                    return True
+                stack.append(v)
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
+def parse_object(raw: bytes) -> dict:
+    """The body as a JSON object; raises InvalidRequest (never anything else) when it is not one."""
     if not raw.strip():
         raise InvalidRequest("The request body is empty; send a JSON object.")
     try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _bad_json(f"The request body is not valid UTF-8 (at byte {exc.start}).", code="invalid_encoding") from None
+    try:
+        body = json.loads(text, parse_constant=_reject_constant, parse_float=_parse_float, parse_int=_parse_int)
+    except InvalidRequest:
+        raise
+    except RecursionError:
+        raise _too_deep() from None
+    except ValueError as exc:
         # The position is safe to show; the text around it is not (it is content).
         pos = getattr(exc, "pos", None)
         where = f" (at character {pos})" if isinstance(pos, int) else ""
-        raise InvalidRequest(f"We could not parse the JSON body of your request{where}.", code="invalid_json") from None
+        raise _bad_json(f"We could not parse the JSON body of your request{where}.") from None
     if not isinstance(body, dict):
-        raise InvalidRequest("The request body must be a JSON object.", code="invalid_json")
-    model = body.get("model")
-    if model is None:
-        raise InvalidRequest("You must provide a model parameter.", param="model", code="missing_required_parameter")
-    if not isinstance(model, str):
-        raise InvalidRequest("`model` must be a string.", param="model", code="invalid_type")
-    stream = body.get("stream", False)
-    if stream is None:
-        stream = False
-    if not isinstance(stream, bool):
-        raise InvalidRequest("`stream` must be a boolean.", param="stream", code="invalid_type")
+        raise _bad_json("The request body must be a JSON object.")
+    if not _depth_ok(body, text, MAX_DEPTH):
+        raise _too_deep()
+    if _SURROGATE_ESCAPE.search(text) and _has_lone_surrogate(body):
+        raise _bad_json("A string in the JSON body holds a lone UTF-16 surrogate (\\ud800-\\udfff escape "
+                        "without its pair).", code="invalid_encoding")
+    return body
+
+
+def _check_fields(endpoint: str, body: dict) -> None:
+    """Types of the fields the core itself reads (the provider checks the rest)."""
+    for name in _INT_FIELDS:
+        value = body.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+            raise InvalidRequest(f"`{name}` must be a non-negative integer.", param=name, code="invalid_type")
+    opts = body.get("stream_options")
+    if opts is not None:
+        if not isinstance(opts, dict):
+            raise InvalidRequest("`stream_options` must be an object.", param="stream_options", code="invalid_type")
+        usage = opts.get("include_usage")
+        if usage is not None and not isinstance(usage, bool):
+            raise InvalidRequest("`stream_options.include_usage` must be a boolean.",
+                                 param="stream_options.include_usage", code="invalid_type")
+    previous = body.get("previous_response_id")
+    if previous is not None and not isinstance(previous, str):
+        raise InvalidRequest("`previous_response_id` must be a string.", param="previous_response_id",
+                             code="invalid_type")
     if endpoint == "chat/completions":
         messages = body.get("messages")
         if messages is None:
@@ -51,8 +158,24 @@ def decode(endpoint: str, raw: bytes) -> ClientRequest:
             raise InvalidRequest("`messages` must be a non-empty array.", param="messages", code="invalid_type")
         if not all(isinstance(m, dict) for m in messages):
             raise InvalidRequest("Each item of `messages` must be an object.", param="messages", code="invalid_type")
+
+
+def decode(endpoint: str, raw: bytes) -> ClientRequest:
+    """The decoded body; raises InvalidRequest naming what is wrong."""
+    if endpoint not in ENDPOINTS:
+        raise InvalidRequest(f"Unknown endpoint /v1/{endpoint}.", code="unknown_url")
+    body = parse_object(raw)
+    model = body.get("model")
+    if model is None:
+        raise InvalidRequest("You must provide a model parameter.", param="model", code="missing_required_parameter")
+    if not isinstance(model, str) or not model:
+        raise InvalidRequest("`model` must be a non-empty string.", param="model", code="invalid_type")
+    stream = body.get("stream", False)
+    if stream is None:
+        stream = False
+    if not isinstance(stream, bool):
+        raise InvalidRequest("`stream` must be a boolean.", param="stream", code="invalid_type")
+    _check_fields(endpoint, body)
     opts = body.get("stream_options")
-    if opts is not None and not isinstance(opts, dict):
-        raise InvalidRequest("`stream_options` must be an object.", param="stream_options", code="invalid_type")
     wants_usage = bool(opts and opts.get("include_usage") is True)
     return ClientRequest(body=body, model_name=model, stream=stream, wants_usage=wants_usage)

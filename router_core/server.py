@@ -122,7 +122,7 @@ async def create_server(settings: CoreSettings, *, providers: Mapping[str, Provi
     )
     router_pb2_grpc.add_RouterServiceServicer_to_server(
         RouterServicer(forwarder, catalog, keys, pool.providers(),
-                       StoredResponses(keys, owners, pool, providers, http, limiter)), server)
+                       StoredResponses(keys, owners, pool, providers, http, limiter), settings.max_in_flight), server)
     admin_pb2_grpc.add_AdminServiceServicer_to_server(AdminServicer(AdminService(sessions, keys), pool), server)
     metering_pb2_grpc.add_MeteringServiceServicer_to_server(
         MeteringServicer(UsageReports(sessions, recorder)), server)

@@ -107,6 +107,8 @@ class CoreSettings:
     # loses no charge of an answer the client received whole. Costs about one store write of
     # latency per request (see bench/README.md).
     durable_charges: bool = False
+    # Forward calls served at once; beyond it a call is refused at once (503 at the edge).
+    max_in_flight: int = 1024
 
 
 _CORE_KEYS = {
@@ -116,7 +118,7 @@ _CORE_KEYS = {
     "max_attempts", "max_retry_wait", "metrics_listen", "breaker_window", "breaker_min_requests",
     "breaker_failure_rate", "breaker_cooldown", "breaker_max_cooldown", "rate_limit_rpm",
     "redis_url", "redis_url_env", "redis_timeout",
-    "lease_renew_interval", "lease_stale_after", "durable_charges",
+    "lease_renew_interval", "lease_stale_after", "durable_charges", "max_in_flight",
 }
 _CHANNEL_KEYS = {"name", "provider", "base_url", "api_key", "api_key_env", "priority", "weight", "models"}
 
@@ -222,6 +224,9 @@ def load_core_settings(
     if renew <= 0 or stale < 3 * renew:
         raise ConfigError("[core] lease_renew_interval must be positive and lease_stale_after at least three "
                           "times it (a live replica's lease must never look dead)")
+    max_in_flight = _typed("[core]", "max_in_flight", section.get("max_in_flight", defaults.max_in_flight), int)
+    if max_in_flight < 1:
+        raise ConfigError("[core].max_in_flight must be at least 1")
     return CoreSettings(
         rate_limit_rpm=_rate_limit(section),
         redis_url=_redis_url(section, env),
@@ -244,6 +249,7 @@ def load_core_settings(
         sandbox=_typed("[core]", "sandbox", section.get("sandbox", True), bool),
         new_project_free_requests=_typed("[core]", "new_project_free_requests", section.get("new_project_free_requests", 20), int),
         max_attempts=_typed("[core]", "max_attempts", section.get("max_attempts", defaults.max_attempts), int),
+        max_in_flight=max_in_flight,
     )
 
 

@@ -23,7 +23,8 @@ def free_port() -> int:
 class Processes:
     """`onekey core` and `onekey edge` in a folder of their own; logs go to files there."""
 
-    def __init__(self, root: pathlib.Path, database_url: str, channels_toml: str, core_extra: str = "") -> None:
+    def __init__(self, root: pathlib.Path, database_url: str, channels_toml: str, core_extra: str = "",
+                 edge_extra: str = "") -> None:
         self.root = root
         self.core_port, self.edge_port = free_port(), free_port()
         self.tmp = root / "tmp"
@@ -31,7 +32,7 @@ class Processes:
         (root / "onekey.toml").write_text(
             f'[core]\nlisten = "127.0.0.1:{self.core_port}"\ndatabase_url = "{database_url}"\n'
             f'usage_flush_interval = 0.2\n{core_extra}\n'
-            f'[edge]\nlisten = "127.0.0.1:{self.edge_port}"\n\n{channels_toml}\n')
+            f'[edge]\nlisten = "127.0.0.1:{self.edge_port}"\n{edge_extra}\n\n{channels_toml}\n')
         self.env = {**os.environ, "ONEKEY_SERVICE_TOKEN": SERVICE_TOKEN, "TMPDIR": str(self.tmp),
                     "ONEKEY_CONFIG": str(root / "onekey.toml")}
         if database_url.startswith("postgresql"):  # as an operator does, once per deployment

@@ -16,14 +16,20 @@ logger = logging.getLogger(__name__)
 HEADER_PREFIX = "onekey-header-"
 
 
+def _printable(text: str, ascii_only: bool = False) -> str:
+    """Text gRPC can always encode: a message may quote a client's string, lone surrogates
+    and all, and a status that cannot be encoded leaves the call hanging instead of ending."""
+    return text.encode("ascii" if ascii_only else "utf-8", "backslashreplace").decode("ascii" if ascii_only else "utf-8")
+
+
 async def abort_with(context: grpc.aio.ServicerContext, error: CoreError) -> None:
     """End the call with the error's status; code, param and headers travel as trailing metadata."""
     context.set_trailing_metadata((
-        ("onekey-error-code", error.code),
-        ("onekey-error-param", error.param or ""),
+        ("onekey-error-code", _printable(error.code, ascii_only=True)),
+        ("onekey-error-param", _printable(error.param or "", ascii_only=True)),
         *((HEADER_PREFIX + name, value) for name, value in error.headers),
     ))
-    await context.abort(error.grpc_code, error.message)
+    await context.abort(error.grpc_code, _printable(error.message))
 
 
 def unary(method):

@@ -3,13 +3,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 
 import grpc
 
 from onekey.v1 import common_pb2, router_pb2, router_pb2_grpc
 from router_core.catalog import Catalog, ModelInfo
-from router_core.errors import CoreError, InvalidRequest
+from router_core.errors import CoreError, InvalidRequest, Overloaded
 from router_core.forward import Forwarder, ForwardInput, Head, Trailer
 from router_core.keys import KeyValidator
 from router_core.servicers.common import abort_with, unary, where
@@ -29,8 +31,13 @@ def model_proto(m: ModelInfo) -> common_pb2.Model:
 
 class RouterServicer(router_pb2_grpc.RouterServiceServicer):
     def __init__(self, forwarder: Forwarder, catalog: Catalog, keys: KeyValidator,
-                 available_providers: set[str], stored: StoredResponses | None = None) -> None:
+                 available_providers: set[str], stored: StoredResponses | None = None,
+                 max_in_flight: int = 1024) -> None:
         self._forwarder = forwarder
+        self._max_in_flight = max_in_flight
+        self._in_flight = 0
+        self._refused = 0
+        self._refusals_logged = 0.0
         self._stored = stored
         self._catalog = catalog
         self._keys = keys
@@ -52,6 +59,35 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
         return self._models
 
     async def Forward(self, request, context):
+        if self._in_flight >= self._max_in_flight:
+            # Refused before the key, the body or the credits are touched: nothing is billed.
+            self._refused += 1
+            now = time.monotonic()
+            if now - self._refusals_logged >= 5.0:  # one line per period, not one per refusal
+                logger.warning("overloaded: refused=%d in_flight=%d bound=%d", self._refused, self._in_flight,
+                               self._max_in_flight)
+                self._refused, self._refusals_logged = 0, now
+            await abort_with(context, Overloaded(
+                "OneKey is serving as many requests as it can; retry shortly."))
+        self._in_flight += 1
+        try:
+            # Written with context.write from a coroutine, not yielded from a generator: when a
+            # write fails (the client left while the stream was held back by flow control),
+            # gRPC abandons a servicer generator unclosed, and the upstream call would run on
+            # until garbage collection. Here the failure reaches us and aclosing closes every
+            # generator in the chain, the upstream response with them.
+            async with aclosing(self._forward(request, context)) as messages:
+                async for message in messages:
+                    try:
+                        await context.write(message)
+                    except Exception as exc:  # the call is gone: nobody is left to answer
+                        logger.info("stream write failed (client gone): request_id=%s error=%s",
+                                    request.request_id, type(exc).__name__)
+                        return
+        finally:
+            self._in_flight -= 1
+
+    async def _forward(self, request, context):
         if request.method not in ("", "POST"):
             async for message in self._stored_response(request, context):
                 yield message
@@ -61,8 +97,9 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
             headers={h.name: h.value for h in request.headers}, request_id=request.request_id,
         )
         try:
-            async for message in _coalesce(self._forwarder.forward(call)):
-                yield message
+            async with aclosing(_coalesce(self._forwarder.forward(call))) as messages:
+                async for message in messages:
+                    yield message
         except CoreError as exc:
             # Metadata only: the code says what was wrong, never the body that was.
             logger.info("refused: request_id=%s endpoint=%s code=%s", request.request_id, request.endpoint,
@@ -128,6 +165,7 @@ async def _coalesce(items: AsyncIterator[Head | bytes | Trailer]) -> AsyncIterat
         if pending is not None:  # the call was cancelled while a read was in flight
             pending.cancel()
             await asyncio.gather(pending, return_exceptions=True)
+        await items.aclose()
 
 
 def _message(item: bytes | Trailer) -> router_pb2.ForwardResponse:

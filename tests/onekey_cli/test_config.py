@@ -64,11 +64,31 @@ def test_the_design_layout_loads_and_env_supplies_secrets(tmp_path):
     ("[edge]\nmetrics_listen = 9464\n", "[edge].metrics_listen has the wrong type"),
     ("[core]\nlease_renew_interval = 10\nlease_stale_after = 20\n", "lease_stale_after at least three times"),
     ("[edge]\ncore = [\"core-a:1\", \"core-b:1\"]\n", "one DNS name with several records"),
+    ("[edge]\nmax_in_flight = 0\n", "[edge].max_in_flight must be at least 1"),
+    ("[edge]\nidle_timeout = 0\n", "must be positive"),
+    ("[edge]\nbody_timeout = \"slow\"\n", "[edge].body_timeout has the wrong type"),
+    ("[edge]\nmax_header_bytes = 10\n", "max_header_bytes must be at least 1024"),
+    ("[core]\nmax_in_flight = 0\n", "[core].max_in_flight must be at least 1"),
+    ("[core]\nmax_in_flight = 1.5\n", "max_in_flight must be int"),
 ])
 def test_bad_configs_are_refused_by_name(tmp_path, extra, message):
     with pytest.raises(ConfigError) as info:
         load(write(tmp_path, extra), env={})
     assert message in str(info.value)
+
+
+def test_limits_have_defaults_and_can_be_set(tmp_path):
+    env = {"OPENAI_API_KEY": "sk-1"}
+    config = load(write(tmp_path, LAYOUT), env=env)
+    assert (config.edge.max_in_flight, config.edge.idle_timeout, config.edge.body_timeout,
+            config.edge.max_header_bytes, config.core.max_in_flight) == (1024, 30.0, 60.0, 8190, 1024)
+    config = load(write(tmp_path, LAYOUT.replace(
+        'listen = "127.0.0.1:8099"', 'listen = "127.0.0.1:8099"\nmax_in_flight = 7\nidle_timeout = 2\n'
+        'body_timeout = 3.5\nmax_header_bytes = 4096').replace(
+        'database_url = "sqlite:///x/router.db"', 'database_url = "sqlite:///x/router.db"\nmax_in_flight = 9')),
+        env=env)
+    assert (config.edge.max_in_flight, config.edge.idle_timeout, config.edge.body_timeout,
+            config.edge.max_header_bytes, config.core.max_in_flight) == (7, 2, 3.5, 4096, 9)
 
 
 def test_edge_metrics_listen_is_off_unless_set(tmp_path):

@@ -71,3 +71,57 @@ def test_up_prints_a_working_key_and_stops_on_sigterm(tmp_path):
     assert "core stopped" in out and "edge stopped" in out
     # A second start reuses the same local key.
     assert (tmp_path / ".onekey" / "local-key.json").stat().st_mode & 0o077 == 0
+
+
+def _running_in(folder) -> list[int]:
+    """Processes whose working directory is folder (the launcher's components inherit it)."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if os.readlink(f"/proc/{entry}/cwd") == str(folder):
+                    pids.append(int(entry))
+            except OSError:
+                pass
+    return pids
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="needs /proc to find leftover processes")
+def test_ctrl_c_at_any_instant_of_start_up_stops_cleanly(tmp_path):
+    """SIGINT (and SIGTERM) to the process group while components import, connect, and after the banner."""
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY") and k != "ONEKEY_SERVICE_TOKEN"}
+    # From 0.25 s: before that the interpreter itself is still starting (its own site import),
+    # where a Ctrl-C is Python's to handle, not the command's.
+    instants = [(delay, signal.SIGINT) for delay in (0.25, 0.5, 0.8, 1.5, 3.0, None)]  # None: after the banner
+    instants += [(0.25, signal.SIGTERM), (0.5, signal.SIGTERM), (1.5, signal.SIGTERM)]
+    for delay, sig in instants:
+        folder = tmp_path / f"at-{delay}-{sig.name}"
+        folder.mkdir()
+        (folder / "onekey.toml").write_text(
+            f'[core]\nlisten = "127.0.0.1:{free_port()}"\n[edge]\nlisten = "127.0.0.1:{free_port()}"\n'
+            f'[account]\nlisten = "127.0.0.1:{free_port()}"\n')
+        proc = subprocess.Popen([sys.executable, "-m", "onekey_cli", "up", "--config", "onekey.toml"], cwd=folder,
+                                env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                start_new_session=True)
+        out = ""
+        if delay is None:
+            while "Ctrl-C stops everything" not in out:
+                line = proc.stdout.readline()
+                assert line, out
+                out += line
+        else:
+            time.sleep(delay)
+        os.killpg(proc.pid, sig)
+        try:
+            rest, _ = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            raise AssertionError(f"still running 30 s after {sig.name} at {delay}s")
+        out += rest
+        assert proc.returncode in (0, 130), (delay, proc.returncode, out)
+        assert "Traceback" not in out, (delay, out)
+        deadline = time.monotonic() + 10
+        while _running_in(folder) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not _running_in(folder), (delay, "components left running")
