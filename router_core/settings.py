@@ -93,6 +93,8 @@ class CoreSettings:
     breaker: BreakerSettings = BreakerSettings()
     # host:port of the core's Prometheus endpoint (channel health); empty: none.
     metrics_listen: str = ""
+    # The operator's catalog file (models added, overridden, hidden; markup); empty: none.
+    catalog_file: str = ""
 
 
 _CORE_KEYS = {
@@ -100,7 +102,7 @@ _CORE_KEYS = {
     "first_byte_timeout", "idle_timeout", "max_body_bytes", "key_cache_ttl",
     "usage_flush_interval", "shutdown_grace", "sandbox", "new_project_free_requests",
     "max_attempts", "max_retry_wait", "metrics_listen", "breaker_window", "breaker_min_requests",
-    "breaker_failure_rate", "breaker_cooldown", "breaker_max_cooldown",
+    "breaker_failure_rate", "breaker_cooldown", "breaker_max_cooldown", "catalog",
 }
 _CHANNEL_KEYS = {"name", "provider", "base_url", "api_key", "api_key_env", "priority", "weight", "models"}
 
@@ -203,6 +205,7 @@ def load_core_settings(
         breaker=_breaker(section),
         max_retry_wait=float(_typed("[core]", "max_retry_wait", section.get("max_retry_wait", defaults.max_retry_wait), (int, float))),
         metrics_listen=_typed("[core]", "metrics_listen", section.get("metrics_listen", ""), str),
+        catalog_file=_typed("[core]", "catalog", section.get("catalog", ""), str),
         listen=_typed("[core]", "listen", section.get("listen", defaults.listen), str),
         database_url=_typed("[core]", "database_url", section.get("database_url", defaults.database_url), str),
         service_token=Secret(token),

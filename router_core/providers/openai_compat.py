@@ -10,6 +10,7 @@ import json
 import re
 from urllib.parse import urlsplit
 
+from router_core import availability
 from router_core.catalog import ModelInfo
 from router_core.providers.base import UpstreamCall, UpstreamFailure, openai_error
 from router_core.providers.http import HttpClient, HttpResponse
@@ -30,7 +31,8 @@ _TYPE_BY_STATUS = {
 # no channel is left: 5xx stays a gateway-class status (a 500 would read as OneKey's own crash).
 RETRY_STATUS = {408: 504, 429: 429, 500: 502, 502: 502, 503: 503, 504: 504,
                 520: 502, 521: 502, 522: 504, 524: 504, 529: 503}
-PREVIEW_NOTE = " This model is in preview: it may be temporarily unavailable at its provider."
+# Said after a preview model's error message, in the words of its /v1/models status note.
+PREVIEW_NOTE = " " + availability.PREVIEW_NOTE
 
 
 def provider_credit_exhausted(provider: str) -> UpstreamFailure:
