@@ -155,6 +155,10 @@ def apply_operator_file(models: list[ModelInfo], path: str | pathlib.Path) -> li
             raise source.error(f"`{model_id}` is not a model of the shipped catalog, so there is nothing to "
                                "hide or override; a new model needs every field", index, "id")
         else:
+            missing = [f for f in _REQUIRED if f not in fields and f not in _NEW_MODEL_DEFAULTS]
+            if missing:
+                raise source.error(f"`{model_id}` is not a model of the shipped catalog; as a new model it "
+                                   f"lacks {', '.join(missing)}", index)
             by_id[model_id] = _model({**_NEW_MODEL_DEFAULTS, **fields}, source, index)
     return [_marked_up(m, per_model.get(m.id, markup.get(m.provider, markup.get("percent", Decimal(0)))))
             for m in by_id.values() if m.id not in hidden]
