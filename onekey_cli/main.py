@@ -10,7 +10,7 @@ import sys
 import grpc
 
 from onekey_cli import config as config_module
-from onekey_cli import db, operator
+from onekey_cli import db, models, operator
 
 
 def _run_async(coro) -> None:
@@ -38,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_parser(name, parents=[common], help=text).set_defaults(run=None)
     operator.add_parsers(sub, common)
     db.add_parsers(sub, common)
+    models.add_parser(sub, common)
     return parser
 
 
@@ -92,17 +93,17 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     op = operator.Operator(config, args.json)
     try:
-        args.run(op, args)
+        code = args.run(op, args)
     except grpc.RpcError as exc:
-        code = exc.code() if hasattr(exc, "code") else None
-        if code == grpc.StatusCode.UNAVAILABLE:
+        status = exc.code() if hasattr(exc, "code") else None
+        if status == grpc.StatusCode.UNAVAILABLE:
             print(f"onekey: the core at {config.core.listen} is not reachable", file=sys.stderr)
         else:
             print(f"onekey: {exc.details() if hasattr(exc, 'details') else exc}", file=sys.stderr)
         return 1
     finally:
         op.close()
-    return 0
+    return code or 0
 
 
 if __name__ == "__main__":
