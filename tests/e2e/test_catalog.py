@@ -137,7 +137,8 @@ def test_statuses_with_no_channel_at_all(make_stack):
     listed = models_of(stack, key)
     gpt = listed["openai/gpt-4.1-mini"]
     assert gpt["status"] == "no_channel" and gpt["status_note"] == "This OneKey has no channel for `openai`."
-    assert {m["status"] for m in listed.values() if not m["test_model"]} == {"no_channel"}
+    assert {m["status"] for m in listed.values() if not m["test_model"]} == {"no_channel", "retired"}
+    assert listed["anthropic/claude-sonnet-4-5"]["status"] == "retired"  # retired whatever the channels
     echo = listed["sandbox/echo"]
     assert echo["status"] == "available" and echo["test_model"] and "sandbox" in echo["status_note"]
     client = openai.OpenAI(base_url=stack.base_url, api_key=key, max_retries=0)
@@ -156,7 +157,8 @@ def test_statuses_with_one_provider_and_a_models_subset(start_fake, make_stack):
     listed = models_of(stack, key)
     assert {m["status"] for i, m in listed.items() if i.startswith("openai/")} == {"available"}
     assert listed["openai/gpt-5.2"]["status_note"] is None
-    assert {m["status"] for i, m in listed.items() if i.startswith(("anthropic/", "google/"))} == {"no_channel"}
+    assert {m["status"] for i, m in listed.items()
+            if i.startswith(("anthropic/", "google/")) and i != "anthropic/claude-sonnet-4-5"} == {"no_channel"}
     assert listed["xai/grok-3-mini"]["status"] == "preview" and "preview" in listed["xai/grok-3-mini"]["status_note"]
     grok4 = listed["xai/grok-4"]
     assert grok4["status"] == "no_channel" and "`models`" in grok4["status_note"]

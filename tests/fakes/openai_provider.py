@@ -58,7 +58,8 @@ def last_user_text(body: dict) -> str:
             if isinstance(content, str):
                 return content
             if isinstance(content, list):
-                return " ".join(p.get("text", "") for p in content if isinstance(p, dict))
+                # Odd parts (a `text` that is not a string) are read as empty, as a lenient API would.
+                return " ".join(p["text"] for p in content if isinstance(p, dict) and isinstance(p.get("text"), str))
     return ""
 
 
