@@ -150,6 +150,8 @@ def apply_operator_file(models: list[ModelInfo], path: str | pathlib.Path) -> li
         if model_id in by_id:
             merged = {f: getattr(by_id[model_id], f) for f in _FIELDS}
             merged["endpoints"] = sorted(merged["endpoints"])
+            if "status" in fields and "status_note" not in fields:
+                merged["status_note"] = ""  # the shipped note spoke of the shipped status
             by_id[model_id] = _model({**merged, **fields}, source, index)
         elif model_id in hidden or set(fields) == {"id"}:
             raise source.error(f"`{model_id}` is not a model of the shipped catalog, so there is nothing to "

@@ -60,6 +60,10 @@ def test_adds_overrides_hides_and_marks_up(tmp_path):
     [[models]]
     id = "openai/gpt-5-nano"
     markup_percent = 0
+
+    [[models]]
+    id = "anthropic/claude-sonnet-4-5"
+    status = "available"
     """)
     added = catalog.resolve("gpt-9-preview-2026-12-01")
     assert (added.id, added.status, added.context_window) == ("openai/gpt-9-preview", "preview", 500_000)
@@ -76,6 +80,8 @@ def test_adds_overrides_hides_and_marks_up(tmp_path):
     assert retired.status == "retired" and "2026-12-01" in retired.status_note
     assert catalog.get("openai/gpt-5-nano").input_price == shipped.get("openai/gpt-5-nano").input_price
     assert catalog.get("sandbox/echo").input_price == 0
+    unretired = catalog.get("anthropic/claude-sonnet-4-5")  # shipped as retired, with a note
+    assert (unretired.status, unretired.status_note) == ("available", "")
     assert len(catalog.all()) == len(shipped.all())  # one added, one hidden
 
 
