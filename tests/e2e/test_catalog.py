@@ -11,6 +11,7 @@ import urllib.request
 import openai
 import pytest
 
+from onekey.v1 import metering_pb2
 from router_core.breaker import BreakerSettings
 from router_core.settings import CoreSettings, Timeouts
 from tests.e2e.conftest import channel_to
@@ -94,14 +95,8 @@ def test_an_operator_file_adds_overrides_hides_and_marks_up_to_the_micro_dollar(
             "openai/gpt-4.1": expected_cost(2_520_004, 2_520_004, 9_600_000)}
     assert {m: e.cost_micro_usd for m, e in events.items()} == want
     assert {m: e.charged_micro_usd for m, e in events.items()} == want
-    balance = stack.metering.GetBalance(_balance_request(project_id), metadata=stack.metadata)
+    balance = stack.metering.GetBalance(metering_pb2.GetBalanceRequest(project_id=project_id), metadata=stack.metadata)
     assert balance.balance_micro_usd == 5_000_000 - sum(want.values())
-
-
-def _balance_request(project_id: str):
-    from onekey.v1 import metering_pb2
-
-    return metering_pb2.GetBalanceRequest(project_id=project_id)
 
 
 def test_a_usage_event_keeps_the_price_it_was_charged_at(start_fake, loop_thread, tmp_path):
