@@ -13,7 +13,7 @@ import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from account.settings import Secret
-from onekey.v1 import admin_pb2, admin_pb2_grpc, metering_pb2, metering_pb2_grpc
+from onekey.v1 import admin_pb2, admin_pb2_grpc, metering_pb2, metering_pb2_grpc, router_pb2, router_pb2_grpc
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +46,17 @@ class KeyInfo:
     created_at: dt.datetime
     last_used_at: dt.datetime | None
     revoked_at: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """A model as this install serves it: enough to point a user at one that answers."""
+
+    id: str
+    status: str          # available | preview | degraded | no_channel | retired
+    test_model: bool     # a free sandbox model
+    input_price: int     # micro-USD per 1M tokens, as the customer pays
+    output_price: int
 
 
 @dataclass(frozen=True)
@@ -104,6 +115,7 @@ class CoreClient:
     def __init__(self, channel: grpc.Channel, token: Secret, timeout: float = 10.0) -> None:
         self._admin = admin_pb2_grpc.AdminServiceStub(channel)
         self._metering = metering_pb2_grpc.MeteringServiceStub(channel)
+        self._router = router_pb2_grpc.RouterServiceStub(channel)
         self._token = token
         self._timeout = timeout
 
@@ -141,6 +153,12 @@ class CoreClient:
 
     def revoke_key(self, project_id: str, key_id: str) -> KeyInfo:
         return _key(self._call(self._admin.RevokeKey, admin_pb2.RevokeKeyRequest(key_id=key_id, project_id=project_id)))
+
+    def models(self) -> list[ModelChoice]:
+        """The catalog with each model's status on this install (RouterService.ListModels)."""
+        listing = self._call(self._router.ListModels, router_pb2.ListModelsRequest())
+        return [ModelChoice(id=m.id, status=m.status, test_model=m.test_model, input_price=m.input_price,
+                            output_price=m.output_price) for m in listing.models]
 
     def balance(self, project_id: str) -> ProjectInfo:
         b = self._call(self._metering.GetBalance, metering_pb2.GetBalanceRequest(project_id=project_id))

@@ -230,14 +230,6 @@ async def stored_response(request: web.Request) -> web.StreamResponse:
                          label="responses/{id}")
 
 
-# What a model's status means for a client, said next to it in /v1/models.
-STATUS_NOTES = {
-    "available": None,
-    "preview": "In preview at its provider: it may be temporarily unavailable.",
-    "test": "A free sandbox model answered by OneKey itself, for trying the API.",
-}
-
-
 def _model_json(m: common_pb2.Model) -> dict:
     def usd(micro: int) -> str:
         whole, frac = divmod(micro, 1_000_000)  # integer arithmetic: money never passes through a float
@@ -246,8 +238,8 @@ def _model_json(m: common_pb2.Model) -> dict:
     return {
         "id": m.id, "object": "model", "created": m.created, "owned_by": m.provider,
         "provider": m.provider, "upstream_id": m.upstream_id, "name": m.display_name,
-        "context_window": m.context_window, "status": m.status, "status_note": STATUS_NOTES.get(m.status),
-        "test_model": m.status == "test",
+        "context_window": m.context_window, "status": m.status, "status_note": m.status_note or None,
+        "test_model": m.test_model,
         "endpoints": [f"/v1/{e}" for e in m.endpoints],
         "pricing": {
             "currency": "USD", "per": "1M tokens", "input": usd(m.input_price), "output": usd(m.output_price),

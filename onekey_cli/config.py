@@ -17,6 +17,7 @@ from typing import Any
 from edge.settings import ConfigError as EdgeConfigError
 from edge.settings import EdgeSettings, load_edge_settings
 from router_core.catalog import Catalog
+from router_core.catalog_file import CatalogError
 from router_core.channels import check_channel_models
 from router_core.settings import ConfigError as CoreConfigError
 from router_core.settings import CoreSettings, Secret, load_core_settings
@@ -73,8 +74,13 @@ def load(cli_value: str | None = None, env: Mapping[str, str] | None = None) -> 
         raise ConfigError(f"{path}: channels must be an array of tables ([[channels]])")
     try:
         core = load_core_settings(raw.get("core", {}), channels, env)
-        check_channel_models(list(core.channels), Catalog.load())
+        if core.catalog_file and path is not None:
+            # A relative catalog path is the config file's neighbour, wherever the command runs.
+            core = replace(core, catalog_file=str(path.parent / core.catalog_file))
+        check_channel_models(list(core.channels), Catalog.load(core.catalog_file or None))
         edge = load_edge_settings(raw.get("edge", {}), core.listen)
+    except CatalogError as exc:
+        raise ConfigError(str(exc)) from None  # it names its own file and line
     except CoreConfigError as exc:
         line = channel_line(text, exc.channel_index)
         where = f"{path}, line {line}" if line else f"{path or 'configuration'}"

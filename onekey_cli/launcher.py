@@ -88,7 +88,20 @@ def ensure_local_key(channel: grpc.Channel, config: Config) -> dict:
     return saved
 
 
-def _banner(config: Config, base_url: str, local: dict, account_url: str | None) -> str:
+# What the printout's example calls: the first of these that answers here, else the sandbox.
+TRY_MODELS = ("openai/gpt-5-mini", "anthropic/claude-haiku-4-5", "google/gemini-2.5-flash",
+              "openai/gpt-4.1-mini", "xai/grok-3-mini")
+
+
+def try_model(channel: grpc.Channel) -> str:
+    """A model whose status on this install is `available` (the sandbox's when no provider has a channel)."""
+    router = router_pb2_grpc.RouterServiceStub(channel)
+    listing = router.ListModels(router_pb2.ListModelsRequest(), timeout=10).models
+    available = {m.id for m in listing if m.status == "available"}
+    return next((m for m in TRY_MODELS if m in available), "sandbox/echo")
+
+
+def _banner(config: Config, base_url: str, local: dict, account_url: str | None, model: str = "sandbox/echo") -> str:
     configured = {c.provider for c in config.core.channels}
     missing = [p for p in PROVIDERS if p not in configured]
     lines = [
@@ -101,11 +114,14 @@ def _banner(config: Config, base_url: str, local: dict, account_url: str | None)
         lines.append(f"  account      {account_url}")
     if missing:
         lines.append(f"  no channel   {', '.join(missing)} (set {', '.join(_env_var(p) for p in missing)} or add [[channels]])")
+        lines.append("               their models answer 404 model_not_available until then")
+    why = "works without any provider key" if model.startswith("sandbox/") else "is available here"
     lines += [
-        "  try it       sandbox/echo works without any provider key:",
+        f"  try it       {model} {why}:",
         f"    curl {base_url}/chat/completions -H 'Authorization: Bearer {local['key']}' \\",
         "      -H 'Content-Type: application/json' \\",
-        "      -d '{\"model\": \"sandbox/echo\", \"messages\": [{\"role\": \"user\", \"content\": \"hello\"}]}'",
+        f"      -d '{{\"model\": \"{model}\", \"messages\": [{{\"role\": \"user\", \"content\": \"hello\"}}]}}'",
+        f"  models       curl {base_url}/models -H 'Authorization: Bearer {local['key']}'   (prices and status)",
         "Ctrl-C stops everything.",
         "",
     ]
@@ -143,6 +159,7 @@ def up(config: Config) -> int:
         procs.append(core)
         channel = _wait_core(config, core, stopped)
         local = ensure_local_key(channel, config)
+        model = try_model(channel)
         channel.close()
         if stopping:
             raise _Stopped
@@ -159,7 +176,7 @@ def up(config: Config) -> int:
             account_url = f"http://{a_host or '127.0.0.1'}:{a_port}"
             _wait_http(f"{account_url}/healthz", account, "account app", stopped)
         if not stopping:
-            print(_banner(config, f"{base}/v1", local, account_url), flush=True)
+            print(_banner(config, f"{base}/v1", local, account_url, model), flush=True)
         while not stopping:
             if any(p.poll() is not None for p in procs):
                 print("onekey: a component exited; stopping the others", file=sys.stderr)

@@ -27,7 +27,7 @@ def _configure_logging() -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from onekey_cli import db, operator
+    from onekey_cli import db, models, operator
 
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--config", metavar="FILE", help="TOML config (default: $ONEKEY_CONFIG)")
@@ -39,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_parser(name, parents=[common], help=text).set_defaults(run=None)
     operator.add_parsers(sub, common)
     db.add_parsers(sub, common)
+    models.add_parser(sub, common)
     return parser
 
 
@@ -113,17 +114,17 @@ def _main(argv: list[str] | None) -> int:
         return 0
     op = operator.Operator(config, args.json)
     try:
-        args.run(op, args)
+        code = args.run(op, args)
     except grpc.RpcError as exc:
-        code = exc.code() if hasattr(exc, "code") else None
-        if code == grpc.StatusCode.UNAVAILABLE:
+        status = exc.code() if hasattr(exc, "code") else None
+        if status == grpc.StatusCode.UNAVAILABLE:
             print(f"onekey: the core at {config.core.listen} is not reachable", file=sys.stderr)
         else:
             print(f"onekey: {exc.details() if hasattr(exc, 'details') else exc}", file=sys.stderr)
         return 1
     finally:
         op.close()
-    return 0
+    return code or 0
 
 
 if __name__ == "__main__":

@@ -56,11 +56,16 @@ class Operator:
     """One connection to the core with the service credential attached to every call."""
 
     def __init__(self, config: Config, as_json: bool) -> None:
+        self.config = config
         self._channel = grpc.insecure_channel(config.core.listen)
         self._metadata = (("authorization", f"Bearer {config.core.service_token.reveal()}"),)
         self.admin = admin_pb2_grpc.AdminServiceStub(self._channel)
         self.metering = metering_pb2_grpc.MeteringServiceStub(self._channel)
         self.as_json = as_json
+
+    @property
+    def channel(self) -> grpc.Channel:
+        return self._channel
 
     def call(self, method, request):
         return method(request, metadata=self._metadata, timeout=15)

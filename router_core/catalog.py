@@ -1,16 +1,25 @@
-"""The model catalog, loaded from the data file shipped in the package."""
+"""The model catalog: the data file shipped in the package, plus the operator's own file."""
 from __future__ import annotations
 
+import dataclasses
 import tomllib
 from dataclasses import dataclass
 from importlib import resources
 
 from router_core.errors import InvalidRequest, ModelNotFound
 
+# What a catalog entry may declare as its status. `test` marks OneKey's free sandbox models.
+LIFECYCLE = ("available", "preview", "retired", "test")
+
 
 @dataclass(frozen=True, slots=True)
 class ModelInfo:
-    """One model: its canonical id, provider, upstream id, prices (micro-USD per 1M tokens)."""
+    """One model: its canonical id, provider, upstream id, prices (micro-USD per 1M tokens).
+
+    Prices are what the customer pays: the list price with the operator's markup applied.
+    `status` is the catalog's word on the model (see LIFECYCLE); whether this install can
+    serve it is worked out per request by router_core.availability.
+    """
 
     id: str
     provider: str
@@ -23,10 +32,15 @@ class ModelInfo:
     status: str
     endpoints: frozenset[str]
     created: int
+    status_note: str = ""   # the operator's or the catalog's own word on a status, e.g. a retirement
 
     @property
     def is_test(self) -> bool:
         return self.status == "test"
+
+
+# Integer prices of a model, in micro-USD per 1M tokens: the fields a markup applies to.
+PRICE_FIELDS = tuple(f.name for f in dataclasses.fields(ModelInfo) if f.name.endswith("_price"))
 
 
 class Catalog:
@@ -43,21 +57,18 @@ class Catalog:
         self._ambiguous = {a for a, ms in aliases.items() if len(ms) > 1}
 
     @classmethod
-    def load(cls, include_test: bool = True) -> Catalog:
-        """Load the catalog shipped with the package."""
-        raw = tomllib.loads(resources.files("router_core").joinpath("catalog/models.toml").read_text())
-        models = [
-            ModelInfo(
-                id=m["id"], provider=m["provider"], upstream_id=m["upstream_id"],
-                display_name=m["display_name"], input_price=m["input_price"],
-                output_price=m["output_price"], cached_input_price=m["cached_input_price"],
-                context_window=m["context_window"], status=m["status"],
-                endpoints=frozenset(m["endpoints"]), created=m["created"],
-            )
-            for m in raw["models"]
-            if include_test or m["status"] != "test"
-        ]
-        return cls(models)
+    def load(cls, operator_file: str | None = None, include_test: bool = True) -> Catalog:
+        """The shipped catalog, with the operator's file (adds, overrides, hides, markup) applied.
+
+        Raises router_core.catalog_file.CatalogError, naming the file and line, on a bad file.
+        """
+        from router_core.catalog_file import apply_operator_file, parse_models
+
+        shipped = resources.files("router_core").joinpath("catalog/models.toml").read_text()
+        models = parse_models(tomllib.loads(shipped), shipped, "the shipped catalog")
+        if operator_file:
+            models = apply_operator_file(models, operator_file)
+        return cls([m for m in models if include_test or not m.is_test])
 
     def all(self) -> list[ModelInfo]:
         return list(self._models.values())

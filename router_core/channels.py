@@ -37,12 +37,19 @@ class ChannelPool:
         """The breaker of a configured channel."""
         return self._health[channel.name]
 
-    def candidates(self, model: ModelInfo, prefer: str | None = None) -> list[ChannelSettings]:
-        """The channels to try for this model, in order; `prefer` (a channel name) goes first."""
-        usable = [
+    def has_provider(self, provider: str) -> bool:
+        return provider in self._by_provider
+
+    def serving(self, model: ModelInfo) -> list[ChannelSettings]:
+        """The channels that may serve this model: its provider's, within their `models` subset."""
+        return [
             c for c in self._by_provider.get(model.provider, ())
             if not c.models or model.id in c.models or model.upstream_id in c.models
         ]
+
+    def candidates(self, model: ModelInfo, prefer: str | None = None) -> list[ChannelSettings]:
+        """The channels to try for this model, in order; `prefer` (a channel name) goes first."""
+        usable = self.serving(model)
         if len(usable) > 1:
             ordered: list[ChannelSettings] = []
             for priority in sorted({c.priority for c in usable}):

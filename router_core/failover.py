@@ -24,6 +24,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from router_core.availability import degraded_note
 from router_core.channels import ChannelPool
 from router_core.providers.base import (Provider, UpstreamCall, UpstreamError, UpstreamFailure,
                                         UpstreamResponse, openai_error)
@@ -127,9 +128,10 @@ async def open_upstream(provider: Provider, pool: ChannelPool, channels: list[Ch
         # No attempt at all: every channel's circuit is open.
         soonest = min((pool.health(c).retry_in() for c in channels), default=1.0)
         note = PREVIEW_NOTE if call.model.status == "preview" else ""
+        # The words of the model's `degraded` status note in /v1/models.
         failure = UpstreamFailure(503, openai_error(
-            f"Every route to the provider of `{call.model.id}` is failing right now; "
-            f"try again in {max(1, math.ceil(soonest))} s.{note}", "api_error", "provider_unavailable"), True)
+            f"The model `{call.model.id}` is degraded. {degraded_note(call.model, soonest)}{note}",
+            "api_error", "provider_unavailable"), True)
         wait = soonest
     elif call.model.status == "preview" and b"preview" not in failure.body:
         failure = UpstreamFailure(failure.status, with_note(failure.body, PREVIEW_NOTE), True)

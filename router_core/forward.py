@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import aclosing
 from dataclasses import dataclass, field
 
+from router_core.availability import availability, refuse_unservable
 from router_core.catalog import Catalog, ModelInfo
 from router_core.channels import ChannelPool
 from router_core.credits import Credits, Reservation
@@ -136,12 +137,12 @@ class Forwarder:
             # channel (provider account) that holds it.
             prefer = await self.owners.check(identity.project_id, model.provider, req.body)
         channels = self.pool.candidates(model, prefer)
-        if provider is None or not channels:
-            # A deployment without a channel for this provider cannot serve the model at all:
-            # not a passing outage (retrying will not help), so 404 rather than 503.
-            raise ModelNotFound(
-                f"The model `{model.id}` is not available here: this OneKey has no channel for "
-                f"`{model.provider}`.", param="model", code="model_not_available")
+        if provider is None or not channels or model.status == "retired":
+            # Retired, or no channel here: not a passing outage (retrying will not help), so
+            # 404 rather than 503, in the words of the model's status note in /v1/models.
+            refuse_unservable(model, availability(model, self.pool))
+            raise ModelNotFound(f"The model `{model.id}` is not available here.", param="model",
+                                code="model_not_available")  # no provider module for it
         body = dict(req.body)
         body["model"] = model.upstream_id
         drop_usage_chunk = False

@@ -94,7 +94,7 @@ async def create_server(settings: CoreSettings, *, providers: Mapping[str, Provi
         await engine.dispose()
         raise
     sessions = session_factory(engine)
-    catalog = catalog or Catalog.load()
+    catalog = catalog or Catalog.load(settings.catalog_file or None)
     channels = list(settings.channels)
     if settings.sandbox and not any(c.provider == "sandbox" for c in channels):
         channels.append(SANDBOX_CHANNEL)
@@ -121,7 +121,7 @@ async def create_server(settings: CoreSettings, *, providers: Mapping[str, Provi
         options=grpc_options(settings.max_body_bytes),
     )
     router_pb2_grpc.add_RouterServiceServicer_to_server(
-        RouterServicer(forwarder, catalog, keys, pool.providers(),
+        RouterServicer(forwarder, catalog, keys, pool,
                        StoredResponses(keys, owners, pool, providers, http, limiter), settings.max_in_flight), server)
     admin_pb2_grpc.add_AdminServiceServicer_to_server(AdminServicer(AdminService(sessions, keys), pool), server)
     metering_pb2_grpc.add_MeteringServiceServicer_to_server(

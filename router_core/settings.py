@@ -109,6 +109,8 @@ class CoreSettings:
     durable_charges: bool = False
     # Forward calls served at once; beyond it a call is refused at once (503 at the edge).
     max_in_flight: int = 1024
+    # The operator's catalog file (models added, overridden, hidden; markup); empty: none.
+    catalog_file: str = ""
 
 
 _CORE_KEYS = {
@@ -118,7 +120,7 @@ _CORE_KEYS = {
     "max_attempts", "max_retry_wait", "metrics_listen", "breaker_window", "breaker_min_requests",
     "breaker_failure_rate", "breaker_cooldown", "breaker_max_cooldown", "rate_limit_rpm",
     "redis_url", "redis_url_env", "redis_timeout",
-    "lease_renew_interval", "lease_stale_after", "durable_charges", "max_in_flight",
+    "lease_renew_interval", "lease_stale_after", "durable_charges", "max_in_flight", "catalog",
 }
 _CHANNEL_KEYS = {"name", "provider", "base_url", "api_key", "api_key_env", "priority", "weight", "models"}
 
@@ -237,6 +239,7 @@ def load_core_settings(
         breaker=_breaker(section),
         max_retry_wait=float(_typed("[core]", "max_retry_wait", section.get("max_retry_wait", defaults.max_retry_wait), (int, float))),
         metrics_listen=_typed("[core]", "metrics_listen", section.get("metrics_listen", ""), str),
+        catalog_file=_typed("[core]", "catalog", section.get("catalog", ""), str),
         listen=_typed("[core]", "listen", section.get("listen", defaults.listen), str),
         database_url=_typed("[core]", "database_url", section.get("database_url", defaults.database_url), str),
         service_token=Secret(token),

@@ -19,8 +19,10 @@ EVENTS = 500
 HELP = """How OneKey works (for answering how-to questions):
 - One API key and one base URL reach 40+ models of OpenAI, Anthropic, Google and xAI through the standard
   OpenAI API. Any OpenAI SDK works: set base_url to the OneKey base URL and api_key to a OneKey key.
-- Models are named provider/model, e.g. openai/gpt-5, anthropic/claude-sonnet-4-5, google/gemini-2.5-pro,
-  xai/grok-4; the provider's own id (e.g. claude-sonnet-4-5) works where it is unique.
+- Models are named provider/model, e.g. openai/gpt-5, anthropic/claude-sonnet-4-6, google/gemini-2.5-pro,
+  xai/grok-4; the provider's own id (e.g. claude-sonnet-4-6) works where it is unique. GET /v1/models says
+  for each model whether it answers on this OneKey (status available, preview, degraded, no_channel or
+  retired, with a status_note); a model without a channel here answers 404 model_not_available.
 - Endpoints: POST /v1/chat/completions (streaming or not), POST /v1/responses, GET /v1/models.
 - Calling Claude from the OpenAI Python SDK:
     from openai import OpenAI

@@ -8,6 +8,7 @@ from flask_login import login_required
 
 from account.core_client import CoreError
 from account.dashboard.chart import bar_chart, daily_series
+from account.dashboard.quick_start import quick_start
 from account.web import context, owned_project
 
 bp = Blueprint("dashboard", __name__)
@@ -46,7 +47,9 @@ def show(project_id: str):
         by_day, total = core.usage(project.id, start, end, "day")
         by_model, _ = core.usage(project.id, start, end, "model")
         events = core.recent_events(project.id, start, end, limit=20)
+        view["quick"] = quick_start(core.models(), balance)
     except CoreError as exc:
+        view["quick"] = quick_start([], None)
         return render_template("dashboard/show.html", core_error=str(exc), **view), 503
     chart = bar_chart(daily_series({r.group: r.requests for r in by_day}, start_day, end_day),
                       title=f"Requests per day, {start_day} to {end_day}")

@@ -29,7 +29,7 @@ class Usage(_message.Message):
     def __init__(self, input_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., cached_input_tokens: _Optional[int] = ..., reasoning_tokens: _Optional[int] = ..., estimated: _Optional[bool] = ...) -> None: ...
 
 class Model(_message.Message):
-    __slots__ = ("id", "provider", "upstream_id", "display_name", "input_price", "output_price", "cached_input_price", "context_window", "status", "endpoints", "created")
+    __slots__ = ("id", "provider", "upstream_id", "display_name", "input_price", "output_price", "cached_input_price", "context_window", "status", "endpoints", "created", "status_note", "channels", "test_model")
     ID_FIELD_NUMBER: _ClassVar[int]
     PROVIDER_FIELD_NUMBER: _ClassVar[int]
     UPSTREAM_ID_FIELD_NUMBER: _ClassVar[int]
@@ -41,6 +41,9 @@ class Model(_message.Message):
     STATUS_FIELD_NUMBER: _ClassVar[int]
     ENDPOINTS_FIELD_NUMBER: _ClassVar[int]
     CREATED_FIELD_NUMBER: _ClassVar[int]
+    STATUS_NOTE_FIELD_NUMBER: _ClassVar[int]
+    CHANNELS_FIELD_NUMBER: _ClassVar[int]
+    TEST_MODEL_FIELD_NUMBER: _ClassVar[int]
     id: str
     provider: str
     upstream_id: str
@@ -52,4 +55,7 @@ class Model(_message.Message):
     status: str
     endpoints: _containers.RepeatedScalarFieldContainer[str]
     created: int
-    def __init__(self, id: _Optional[str] = ..., provider: _Optional[str] = ..., upstream_id: _Optional[str] = ..., display_name: _Optional[str] = ..., input_price: _Optional[int] = ..., output_price: _Optional[int] = ..., cached_input_price: _Optional[int] = ..., context_window: _Optional[int] = ..., status: _Optional[str] = ..., endpoints: _Optional[_Iterable[str]] = ..., created: _Optional[int] = ...) -> None: ...
+    status_note: str
+    channels: _containers.RepeatedScalarFieldContainer[str]
+    test_model: bool
+    def __init__(self, id: _Optional[str] = ..., provider: _Optional[str] = ..., upstream_id: _Optional[str] = ..., display_name: _Optional[str] = ..., input_price: _Optional[int] = ..., output_price: _Optional[int] = ..., cached_input_price: _Optional[int] = ..., context_window: _Optional[int] = ..., status: _Optional[str] = ..., endpoints: _Optional[_Iterable[str]] = ..., created: _Optional[int] = ..., status_note: _Optional[str] = ..., channels: _Optional[_Iterable[str]] = ..., test_model: _Optional[bool] = ...) -> None: ...

@@ -11,16 +11,23 @@ Wire quirks owned here:
   too low ..."). That is the channel's account, not the client's request: we turn it into a 503
   `provider_credit_exhausted` and try the next channel. Anthropic gives no code for it, so the
   stable phrase of its message is the only signal; it is matched here and nowhere else.
+- Its model list is Anthropic's own API, not the compatibility layer: `GET /v1/models` with
+  `x-api-key` and `anthropic-version`, paged by `after_id` while `has_more` (at most 1000 a page).
 """
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from router_core.errors import InvalidRequest
 from router_core.providers.base import UpstreamFailure
+from router_core.providers.http import HttpClient
 from router_core.providers.openai_compat import OpenAICompatible, provider_credit_exhausted
 from router_core.settings import ChannelSettings
 
 BASE_URL = "https://api.anthropic.com/v1"
+API_VERSION = "2023-06-01"
 _CREDIT_PHRASE = "credit balance is too low"
+_MAX_PAGES = 20
 
 
 class AnthropicProvider(OpenAICompatible):
@@ -39,6 +46,18 @@ class AnthropicProvider(OpenAICompatible):
 
     def auth_headers(self, channel: ChannelSettings) -> dict[str, str]:
         return {"x-api-key": channel.api_key.reveal()}
+
+    async def list_models(self, http: HttpClient, channel: ChannelSettings) -> list[str]:
+        headers = {**self.auth_headers(channel), "anthropic-version": API_VERSION}
+        ids: list[str] = []
+        query = {"limit": "1000"}
+        for _ in range(_MAX_PAGES):
+            page = await self.get_json(http, channel, f"{channel.base_url}/models?{urlencode(query)}", headers)
+            ids += self.model_ids(page)
+            if not (isinstance(page, dict) and page.get("has_more") and isinstance(page.get("last_id"), str)):
+                break
+            query["after_id"] = page["last_id"]
+        return ids
 
     def classify(self, status: int, error: dict, message: str) -> UpstreamFailure:
         if status == 400 and _CREDIT_PHRASE in message.lower():

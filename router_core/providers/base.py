@@ -82,6 +82,9 @@ class Provider(Protocol):
     def error(self, status: int, raw: bytes, channel: ChannelSettings, model: ModelInfo) -> UpstreamFailure:
         """Turn the provider's error answer into an OpenAI-shaped one, with secrets scrubbed."""
 
+    async def list_models(self, http: object, channel: ChannelSettings) -> list[str]:
+        """The upstream ids the provider lists for the channel's key; UpstreamError if it cannot say."""
+
 
 def openai_error(message: str, type_: str, code: str | None = None, param: str | None = None) -> bytes:
     """An OpenAI-shaped error body."""

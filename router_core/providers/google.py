@@ -9,6 +9,8 @@ Wire quirks owned here:
 - A bad or revoked key is a 400 whose details carry `reason: API_KEY_INVALID`: the channel's
   fault, so it moves to the next channel like a 401 would.
 - Streams may repeat `usage`; the stream scanner keeps the last non-null one.
+- Its model list (`GET .../openai/models`) names models as Gemini's native API does,
+  `models/gemini-2.5-pro`; the chat endpoint takes the bare id, so the prefix is dropped.
 """
 from __future__ import annotations
 
@@ -24,6 +26,9 @@ _STATUS_TYPE = {"INVALID_ARGUMENT": "invalid_request_error", "FAILED_PRECONDITIO
 class GoogleProvider(OpenAICompatible):
     name = "google"
     endpoints = frozenset({"chat/completions"})
+
+    def model_ids(self, listing: object) -> list[str]:
+        return [i.removeprefix("models/") for i in super().model_ids(listing)]
 
     def extract_error(self, parsed: object) -> dict | None:
         error = super().extract_error(parsed)

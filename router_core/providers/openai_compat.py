@@ -10,8 +10,9 @@ import json
 import re
 from urllib.parse import urlsplit
 
+from router_core import availability
 from router_core.catalog import ModelInfo
-from router_core.providers.base import UpstreamCall, UpstreamFailure, openai_error
+from router_core.providers.base import UpstreamCall, UpstreamError, UpstreamFailure, openai_error
 from router_core.providers.http import HttpClient, HttpResponse
 from router_core.settings import ChannelSettings
 
@@ -30,7 +31,13 @@ _TYPE_BY_STATUS = {
 # no channel is left: 5xx stays a gateway-class status (a 500 would read as OneKey's own crash).
 RETRY_STATUS = {408: 504, 429: 429, 500: 502, 502: 502, 503: 503, 504: 504,
                 520: 502, 521: 502, 522: 504, 524: 504, 529: 503}
-PREVIEW_NOTE = " This model is in preview: it may be temporarily unavailable at its provider."
+# Said after a preview model's error message, in the words of its /v1/models status note.
+PREVIEW_NOTE = " " + availability.PREVIEW_NOTE
+
+
+# Errors of a model-list call concern no model: their messages get no model's note.
+_NO_MODEL = ModelInfo(id="", provider="", upstream_id="", display_name="", input_price=0, output_price=0,
+                      cached_input_price=0, context_window=1, status="available", endpoints=frozenset(), created=0)
 
 
 def provider_credit_exhausted(provider: str) -> UpstreamFailure:
@@ -64,6 +71,33 @@ class OpenAICompatible:
         if call.stream:
             headers["Accept"] = "text/event-stream"
         return await http.request(call.method, self.url(channel, call.endpoint), call.body or None, headers)
+
+    async def list_models(self, http: HttpClient, channel: ChannelSettings) -> list[str]:
+        """The model ids the provider lists for this channel's key (`GET {base_url}/models`)."""
+        return self.model_ids(await self.get_json(http, channel, f"{channel.base_url}/models", self.auth_headers(channel)))
+
+    def model_ids(self, listing: object) -> list[str]:
+        """The ids of an OpenAI-shaped model list, `{"data": [{"id": ...}, ...]}`."""
+        data = listing.get("data") if isinstance(listing, dict) else None
+        if not isinstance(data, list):
+            raise UpstreamError("The provider's model list is not an OpenAI-shaped list.", 502, "bad_upstream_response")
+        return [d["id"] for d in data if isinstance(d, dict) and isinstance(d.get("id"), str)]
+
+    async def get_json(self, http: HttpClient, channel: ChannelSettings, url: str, headers: dict[str, str]) -> object:
+        """GET a JSON document from the provider; UpstreamError (scrubbed) on anything but a 200."""
+        resp = await http.request("GET", url, None, headers)
+        try:
+            raw = await resp.read()
+        finally:
+            resp.close()
+        if resp.status != 200:
+            failure = self.error(resp.status, raw[:65536], channel, _NO_MODEL)
+            message = json.loads(failure.body)["error"]["message"]
+            raise UpstreamError(f"HTTP {resp.status}: {message}", resp.status, "model_list_failed")
+        try:
+            return json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            raise UpstreamError("The provider's model list is not JSON.", 502, "bad_upstream_response") from None
 
     def error(self, status: int, raw: bytes, channel: ChannelSettings, model: ModelInfo) -> UpstreamFailure:
         """The provider's error as OpenAI JSON, scrubbed of keys and internal addresses."""

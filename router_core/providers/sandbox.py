@@ -132,6 +132,10 @@ class SandboxProvider:
     def prepare(self, body: dict, endpoint: str) -> dict:
         return body
 
+    async def list_models(self, http: object, channel: ChannelSettings) -> list[str]:
+        """The sandbox serves exactly its own two models."""
+        return ["echo", "lorem"]
+
     async def send(self, http: object, channel: ChannelSettings, call: UpstreamCall) -> SandboxResponse:
         if call.method != "POST":
             return self._stored_call(call)

@@ -10,7 +10,9 @@ from contextlib import aclosing
 import grpc
 
 from onekey.v1 import common_pb2, router_pb2, router_pb2_grpc
+from router_core.availability import Availability, availability
 from router_core.catalog import Catalog, ModelInfo
+from router_core.channels import ChannelPool
 from router_core.errors import CoreError, InvalidRequest, Overloaded
 from router_core.forward import Forwarder, ForwardInput, Head, Trailer
 from router_core.keys import KeyValidator
@@ -20,19 +22,19 @@ from router_core.stored_responses import StoredResponses, response_id_of
 logger = logging.getLogger(__name__)
 
 
-def model_proto(m: ModelInfo) -> common_pb2.Model:
+def model_proto(m: ModelInfo, state: Availability) -> common_pb2.Model:
     return common_pb2.Model(
         id=m.id, provider=m.provider, upstream_id=m.upstream_id, display_name=m.display_name,
         input_price=m.input_price, output_price=m.output_price,
         cached_input_price=m.cached_input_price, context_window=m.context_window,
-        status=m.status, endpoints=sorted(m.endpoints), created=m.created,
+        status=state.status, status_note=state.note, channels=sorted(state.channels), test_model=m.is_test,
+        endpoints=sorted(m.endpoints), created=m.created,
     )
 
 
 class RouterServicer(router_pb2_grpc.RouterServiceServicer):
-    def __init__(self, forwarder: Forwarder, catalog: Catalog, keys: KeyValidator,
-                 available_providers: set[str], stored: StoredResponses | None = None,
-                 max_in_flight: int = 1024) -> None:
+    def __init__(self, forwarder: Forwarder, catalog: Catalog, keys: KeyValidator, pool: ChannelPool,
+                 stored: StoredResponses | None = None, max_in_flight: int = 1024) -> None:
         self._forwarder = forwarder
         self._max_in_flight = max_in_flight
         self._in_flight = 0
@@ -41,9 +43,9 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
         self._stored = stored
         self._catalog = catalog
         self._keys = keys
-        self._models = router_pb2.ListModelsResponse(models=[
-            model_proto(m) for m in catalog.all() if m.provider in available_providers or not m.is_test
-        ])
+        self._pool = pool
+        # The sandbox's models are listed only where the sandbox is on.
+        self._listed = [m for m in catalog.all() if not m.is_test or pool.has_provider(m.provider)]
 
     @unary
     async def ValidateKey(self, request, context):
@@ -53,10 +55,11 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
     @unary
     async def ResolveModel(self, request, context):
         model = self._catalog.resolve(request.model, request.endpoint or None)
-        return router_pb2.ResolveModelResponse(model=model_proto(model))
+        return router_pb2.ResolveModelResponse(model=model_proto(model, availability(model, self._pool)))
 
     async def ListModels(self, request, context):
-        return self._models
+        # Statuses follow the breakers, so the list is made per call (a few dozen small protos).
+        return router_pb2.ListModelsResponse(models=[model_proto(m, availability(m, self._pool)) for m in self._listed])
 
     async def Forward(self, request, context):
         if self._in_flight >= self._max_in_flight:

@@ -94,7 +94,7 @@ def test_prompt_holds_the_users_own_facts_and_nothing_of_another_user(make_assis
     core, fake = anthropic_core, anthropic_core.fake
     app = make_assistant_app()
     alice, a_project, a_prefix = user_with_usage(app, smtp, core, "ann@example.com", "ann-laptop",
-                                                 "anthropic/claude-sonnet-4-5", 2, 12_340_000)
+                                                 "anthropic/claude-sonnet-4-6", 2, 12_340_000)
     bob, b_project, b_prefix = user_with_usage(app, smtp, core, "ben@example.com", "ben-server",
                                                "anthropic/claude-opus-4-6", 3, 98_760_000)
     dashboard = alice.get(f"/projects/{a_project}/dashboard").get_data(as_text=True)
@@ -112,9 +112,9 @@ def test_prompt_holds_the_users_own_facts_and_nothing_of_another_user(make_assis
     [prompt] = system_prompts(fake, before)
     # Alice's own facts: balance, usage by model and key, key name and prefix, her project.
     assert "$12.34" in prompt and a_project in prompt
-    assert "anthropic/claude-sonnet-4-5: 2 requests" in prompt
+    assert "anthropic/claude-sonnet-4-6: 2 requests" in prompt
     assert "\"ann-laptop\"" in prompt and a_prefix in prompt
-    assert "used anthropic/claude-sonnet-4-5 2 times" in prompt
+    assert "used anthropic/claude-sonnet-4-6 2 times" in prompt
     assert "Calling Claude from the OpenAI Python SDK" in prompt and core.base_url in prompt
     # Nothing of Bob's, and no request content, no secret.
     for foreign in (b_project, b_prefix, "ben-server", "ben@example.com", "$98.76", "claude-opus-4-6"):

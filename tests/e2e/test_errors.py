@@ -14,6 +14,7 @@ import pytest
 from edge.keys import METRICS_SERVER
 from edge.settings import EdgeSettings
 from onekey.v1 import admin_pb2
+from router_core.catalog import Catalog
 from router_core.settings import CoreSettings
 from tests.conftest import openai_channel
 from tests.fakes.openai_provider import Behaviour
@@ -163,8 +164,8 @@ def test_logs_carry_no_content_or_keys(stack, client_key, fake_openai, caplog):
 def test_models_list_and_get(stack, client_key):
     client = openai.OpenAI(base_url=stack.base_url, api_key=client_key[1], max_retries=0)
     models = client.models.list().data
-    seed = [m for m in models if m.model_extra["status"] != "test"]
-    assert len(seed) == 33
+    seed = [m for m in models if not m.model_extra["test_model"]]
+    assert len(seed) == len([m for m in Catalog.load().all() if not m.is_test]) >= 40
     assert {m.owned_by for m in seed} == {"openai", "anthropic", "google", "xai"}
     sandbox = [m for m in models if m.id.startswith("sandbox/")]
     assert sandbox and all(m.model_extra["test_model"] for m in sandbox)

@@ -28,7 +28,12 @@ def fuzz(stack, key: str, cwd: pathlib.Path, checks: str, *selection: str) -> su
     return subprocess.run(
         [str(st), "run", str(SPEC), "--url", stack.base_url, "-H", f"Authorization: Bearer {key}",
          "--checks", checks, "--max-examples", "40", "--seed", "1", "--phases", "examples,coverage,fuzzing",
-         "--request-timeout", "30", "--no-color", *selection],
+         "--request-timeout", "30", "--no-color",
+         # Schemathesis feeds GET /models/{model} the ids GET /models returns; each holds a `/`
+         # (`openai/gpt-4.1`), which it cannot put in one path segment and filters out. With 40+
+         # models that trips Hypothesis' "filtered too much" health check: a verdict on the test
+         # data, not on the edge (every generated request still runs and is checked).
+         "--suppress-health-check", "filter_too_much", *selection],
         cwd=cwd, capture_output=True, text=True, timeout=600)
 
 

@@ -58,7 +58,8 @@ def last_user_text(body: dict) -> str:
             if isinstance(content, str):
                 return content
             if isinstance(content, list):
-                return " ".join(p.get("text", "") for p in content if isinstance(p, dict))
+                # Odd parts (a `text` that is not a string) are read as empty, as a lenient API would.
+                return " ".join(p["text"] for p in content if isinstance(p, dict) and isinstance(p.get("text"), str))
     return ""
 
 
@@ -79,6 +80,8 @@ class FakeOpenAI:
         self.behaviours: deque[Behaviour] = deque()
         self.cancelled = 0
         self.stored: dict[str, dict] = {}  # Responses API objects kept, as the provider does
+        # What `GET /models` lists: the provider's own ids (set by a test to what it needs).
+        self.models: list[str] = ["gpt-4.1", "gpt-4.1-mini", "gpt-5-mini"]
         self.port = 0
         self._runner: web.AppRunner | None = None
 
@@ -105,6 +108,15 @@ class FakeOpenAI:
         """The events after the finish chunk that carry usage (OpenAI: one usage-only chunk)."""
         return [{**base, "object": "chat.completion.chunk", "choices": [], "usage": usage}] if with_usage else []
 
+    def model_list(self, request: web.Request) -> web.Response:
+        """The provider's answer to `GET /models` (OpenAI's list shape)."""
+        return web.json_response({"object": "list", "data": [
+            {"id": m, "object": "model", "created": 1767225600, "owned_by": self.name} for m in self.models]})
+
+    async def _models(self, request: web.Request) -> web.Response:
+        self.received.append(Received(request.path, dict(request.headers), None, b""))
+        return self._auth_error(request) or self.model_list(request)
+
     def queue(self, *behaviours: Behaviour) -> None:
         self.behaviours.extend(behaviours)
 
@@ -113,6 +125,7 @@ class FakeOpenAI:
         handlers = {"chat/completions": self._chat, "responses": self._responses}
         for endpoint in self.endpoints:
             app.router.add_post(f"{self.base_path}/{endpoint}", handlers[endpoint])
+        app.router.add_get(f"{self.base_path}/models", self._models)
         if "responses" in self.endpoints:
             app.router.add_get(f"{self.base_path}/responses/{{rid}}", self._stored)
             app.router.add_delete(f"{self.base_path}/responses/{{rid}}", self._stored)

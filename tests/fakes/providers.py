@@ -22,6 +22,22 @@ class FakeAnthropic(FakeOpenAI):
 
     def __init__(self, api_key: str = "sk-ant-fake-provider-key-0123456789", name: str = "anthropic") -> None:
         super().__init__(api_key, name)
+        self.models = ["claude-haiku-4-5-20251001", "claude-opus-4-6"]
+        self.page_size = 1000  # Anthropic's largest page; a test lowers it to see paging work
+
+    def model_list(self, request: web.Request) -> web.Response:
+        """Anthropic's own `GET /v1/models`: needs `anthropic-version`, pages by `after_id`."""
+        if not request.headers.get("anthropic-version"):
+            return web.json_response(anthropic_error("invalid_request_error",
+                                                     "anthropic-version: header is required"), status=400)
+        limit = min(int(request.query.get("limit", "20")), self.page_size)
+        after = request.query.get("after_id")
+        start = self.models.index(after) + 1 if after in self.models else 0
+        page = self.models[start:start + limit]
+        return web.json_response({
+            "data": [{"type": "model", "id": m, "display_name": m, "created_at": "2026-01-01T00:00:00Z"} for m in page],
+            "has_more": start + limit < len(self.models), "first_id": page[0] if page else None,
+            "last_id": page[-1] if page else None})
 
     def authorized(self, request: web.Request) -> bool:
         return request.headers.get("x-api-key") == self.api_key
@@ -56,6 +72,12 @@ class FakeGemini(FakeOpenAI):
 
     def __init__(self, api_key: str = "AIzaSyFakeGeminiKey0123456789abcdefghij", name: str = "gemini") -> None:
         super().__init__(api_key, name)
+        self.models = ["gemini-2.5-flash", "gemini-2.5-pro"]
+
+    def model_list(self, request: web.Request) -> web.Response:
+        """Gemini names its models as its native API does: `models/gemini-2.5-pro`."""
+        return web.json_response({"object": "list", "data": [
+            {"id": f"models/{m}", "object": "model", "owned_by": "google"} for m in self.models]})
 
     def auth_failure(self, request: web.Request) -> web.Response:
         return web.json_response([google_error(400, "API key not valid. Please pass a valid API key.",
@@ -87,6 +109,7 @@ class FakeXAI(FakeOpenAI):
 
     def __init__(self, api_key: str = "xai-fake-provider-key-0123456789abcdef", name: str = "xai") -> None:
         super().__init__(api_key, name)
+        self.models = ["grok-4", "grok-3-mini"]
 
     def auth_failure(self, request: web.Request) -> web.Response:
         return web.json_response({"code": "Client specified an invalid argument",

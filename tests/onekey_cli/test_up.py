@@ -62,6 +62,11 @@ def test_up_prints_a_working_key_and_stops_on_sigterm(tmp_path):
         client = openai.OpenAI(base_url=f"http://127.0.0.1:{edge}/v1", api_key=key, max_retries=0)
         reply = client.chat.completions.create(model="sandbox/echo", messages=[{"role": "user", "content": "hi"}])
         assert reply.choices[0].message.content == "hi"
+        # The printout's example is the sandbox model, and the API answers what it says of the others.
+        assert '"model": "sandbox/echo"' in banner and "404 model_not_available" in banner
+        with pytest.raises(openai.NotFoundError) as info:
+            client.chat.completions.create(model="openai/gpt-5-mini", messages=[{"role": "user", "content": "hi"}])
+        assert info.value.code == "model_not_available"
         ask_for_a_sign_in_link(f"http://127.0.0.1:{account}")
         assert_private(tmp_path / ".onekey")
     finally:
@@ -125,3 +130,9 @@ def test_ctrl_c_at_any_instant_of_start_up_stops_cleanly(tmp_path):
         while _running_in(folder) and time.monotonic() < deadline:
             time.sleep(0.1)
         assert not _running_in(folder), (delay, "components left running")
+
+
+def test_the_printout_tries_an_available_priced_model_when_a_provider_has_a_channel(stack):
+    from onekey_cli.launcher import try_model
+
+    assert try_model(stack.channel) == "openai/gpt-5-mini"

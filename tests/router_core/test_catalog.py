@@ -1,28 +1,55 @@
 from __future__ import annotations
 
+import re
+from importlib import resources
+
 import pytest
 
 from router_core.catalog import Catalog
 from router_core.errors import InvalidRequest, ModelNotFound
 
 SEED = {
-    "openai": 16, "anthropic": 6, "google": 6, "xai": 5,
+    "openai": {"gpt-5.3-codex", "gpt-5.2", "gpt-5.2-pro", "gpt-5.2-codex", "gpt-5.1", "gpt-5.1-codex", "gpt-5",
+               "gpt-5-mini", "gpt-5-nano", "gpt-4.1", "gpt-4.1-mini", "gpt-4.1-nano", "o3", "o3-pro", "o3-mini",
+               "o4-mini"},
+    "anthropic": {"claude-opus-4-6", "claude-opus-4-5", "claude-sonnet-4-5", "claude-sonnet-4", "claude-haiku-4-5",
+                  "claude-3-5-haiku"},
+    "google": {"gemini-3-pro", "gemini-3-flash", "gemini-2.5-pro", "gemini-2.5-flash", "gemini-2.5-flash-lite",
+               "gemini-2.0-flash"},
+    "xai": {"grok-4", "grok-4.1-fast", "grok-code-fast", "grok-3", "grok-3-mini"},
 }
 
 
-def test_catalog_has_every_seed_model_with_prices_and_status():
+def test_catalog_has_every_seed_model_and_40_more_that_are_served_with_prices_and_status():
     catalog = Catalog.load()
-    seed = [m for m in catalog.all() if not m.is_test]
-    assert len(seed) == 33
-    for provider, count in SEED.items():
-        assert len([m for m in seed if m.provider == provider]) == count
-    for m in seed:
+    models = [m for m in catalog.all() if not m.is_test]
+    for provider, names in SEED.items():
+        assert names <= {m.id.split("/", 1)[1] for m in models if m.provider == provider}
+    assert len([m for m in models if m.status != "retired"]) >= 40
+    for m in models:
         assert isinstance(m.input_price, int) and m.input_price > 0
         assert isinstance(m.output_price, int) and m.output_price > 0
+        assert 0 <= m.cached_input_price <= m.input_price
         assert m.context_window > 0 and m.endpoints
-        assert m.status == ("preview" if m.provider == "xai" else "available")
+        assert m.status in (("preview", "retired") if m.provider == "xai" else ("available", "retired"))
+        assert m.status != "retired" or m.status_note, "a retired model says why"
         assert m.id == f"{m.provider}/{m.id.split('/', 1)[1]}"
     assert all(m.input_price == 0 and m.output_price == 0 for m in catalog.all() if m.is_test)
+
+
+def test_every_model_added_after_the_seed_list_names_its_source():
+    text = resources.files("router_core").joinpath("catalog/models.toml").read_text()
+    blocks = text.split("[[models]]")
+    seed_ids = {f"{p}/{n}" for p, names in SEED.items() for n in names} | {"sandbox/echo", "sandbox/lorem"}
+    for before, block in zip(blocks, blocks[1:]):
+        model_id = re.search(r'^id = "([^"]+)"', block, re.M).group(1)
+        if model_id in seed_ids:
+            continue
+        lines = before.strip().splitlines()
+        comment = []  # the comment right above this entry's header
+        while lines and lines[-1].startswith("#"):
+            comment.append(lines.pop())
+        assert any("https://" in line for line in comment), f"{model_id} names no source"
 
 
 def test_resolution_by_canonical_short_and_upstream_id():
