@@ -86,6 +86,8 @@ class UsageRecorder:
                 if debits:
                     self._credits.restore_debits(debits)
                 return False
+            if self._keys is not None:
+                self._keys.spend_written(batch)
             return True
 
     async def _run(self) -> None:

@@ -50,6 +50,9 @@ class ApiKey(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     last_used_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # What the key may spend per calendar month (UTC); None: no limit of its own.
+    spend_limit_micro_usd: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 class CreditEntry(Base):
@@ -66,7 +69,8 @@ class CreditEntry(Base):
 
 
 class UsageEvent(Base):
-    """One row per request: who, which model and channel, how many tokens, what it cost."""
+    """One row per request, answered or refused: who, which model and channel, how many tokens,
+    what it cost, and for a failure the error code the client got. Never content."""
 
     __tablename__ = "usage_events"
 
@@ -89,8 +93,11 @@ class UsageEvent(Base):
     status: Mapped[int] = mapped_column(Integer)
     latency_ms: Mapped[int] = mapped_column(Integer, default=0)
     ttfb_ms: Mapped[int] = mapped_column(Integer, default=0)
+    error_code: Mapped[str] = mapped_column(String(64), default="")
+    requested_model: Mapped[str] = mapped_column(String(200), default="")
 
-    __table_args__ = (Index("ix_usage_project_time", "project_id", "time"),)
+    __table_args__ = (Index("ix_usage_project_time", "project_id", "time"),
+                      Index("ix_usage_key_time", "key_id", "time"))
 
 
 class ResponseOwner(Base):

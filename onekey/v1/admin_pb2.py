@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15onekey/v1/admin.proto\x12\tonekey.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x85\x01\n\x07Project\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x19\n\x11\x62\x61lance_micro_usd\x18\x03 \x01(\x03\x12\x15\n\rfree_requests\x18\x04 \x01(\x03\x12.\n\ncreated_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"U\n\x14\x43reateProjectRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x18\n\x10\x63redit_micro_usd\x18\x02 \x01(\x03\x12\x15\n\rfree_requests\x18\x03 \x01(\x03\"\'\n\x11GetProjectRequest\x12\x12\n\nproject_id\x18\x01 \x01(\t\"8\n\x14RenameProjectRequest\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\"\xd8\x01\n\x06\x41piKey\x12\n\n\x02id\x18\x01 \x01(\t\x12\x12\n\nproject_id\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x0e\n\x06prefix\x18\x04 \x01(\t\x12.\n\ncreated_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0clast_used_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nrevoked_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"4\n\x10\x43reateKeyRequest\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\"C\n\x11\x43reateKeyResponse\x12\x1e\n\x03key\x18\x01 \x01(\x0b\x32\x11.onekey.v1.ApiKey\x12\x0e\n\x06secret\x18\x02 \x01(\t\"%\n\x0fListKeysRequest\x12\x12\n\nproject_id\x18\x01 \x01(\t\"3\n\x10ListKeysResponse\x12\x1f\n\x04keys\x18\x01 \x03(\x0b\x32\x11.onekey.v1.ApiKey\"6\n\x10RevokeKeyRequest\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12\x12\n\nproject_id\x18\x02 \x01(\t\"i\n\x10\x41\x64\x64\x43reditRequest\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\x18\n\x10\x61mount_micro_usd\x18\x02 \x01(\x03\x12\x17\n\x0fidempotency_key\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\"I\n\x11\x41\x64\x64\x43reditResponse\x12#\n\x07project\x18\x01 \x01(\x0b\x32\x12.onekey.v1.Project\x12\x0f\n\x07\x61pplied\x18\x02 \x01(\x08\";\n\x16\x41\x64\x64\x46reeRequestsRequest\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\r\n\x05\x63ount\x18\x02 \x01(\x03\"\x15\n\x13ListChannelsRequest\"\xba\x01\n\x07\x43hannel\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08provider\x18\x02 \x01(\t\x12\x10\n\x08\x62\x61se_url\x18\x03 \x01(\t\x12\x10\n\x08priority\x18\x04 \x01(\x05\x12\x0e\n\x06weight\x18\x05 \x01(\x05\x12\r\n\x05state\x18\x06 \x01(\t\x12\x12\n\nerror_rate\x18\x07 \x01(\x01\x12\x16\n\x0elatency_ms_p50\x18\x08 \x01(\x01\x12\x10\n\x08requests\x18\t \x01(\x03\x12\x0e\n\x06models\x18\n \x03(\t\"<\n\x14ListChannelsResponse\x12$\n\x08\x63hannels\x18\x01 \x03(\x0b\x32\x12.onekey.v1.Channel2\x87\x05\n\x0c\x41\x64minService\x12\x44\n\rCreateProject\x12\x1f.onekey.v1.CreateProjectRequest\x1a\x12.onekey.v1.Project\x12>\n\nGetProject\x12\x1c.onekey.v1.GetProjectRequest\x1a\x12.onekey.v1.Project\x12\x44\n\rRenameProject\x12\x1f.onekey.v1.RenameProjectRequest\x1a\x12.onekey.v1.Project\x12\x46\n\tCreateKey\x12\x1b.onekey.v1.CreateKeyRequest\x1a\x1c.onekey.v1.CreateKeyResponse\x12\x43\n\x08ListKeys\x12\x1a.onekey.v1.ListKeysRequest\x1a\x1b.onekey.v1.ListKeysResponse\x12;\n\tRevokeKey\x12\x1b.onekey.v1.RevokeKeyRequest\x1a\x11.onekey.v1.ApiKey\x12\x46\n\tAddCredit\x12\x1b.onekey.v1.AddCreditRequest\x1a\x1c.onekey.v1.AddCreditResponse\x12H\n\x0f\x41\x64\x64\x46reeRequests\x12!.onekey.v1.AddFreeRequestsRequest\x1a\x12.onekey.v1.Project\x12O\n\x0cListChannels\x12\x1e.onekey.v1.ListChannelsRequest\x1a\x1f.onekey.v1.ListChannelsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15onekey/v1/admin.proto\x12\tonekey.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x85\x01\n\x07Project\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x19\n\x11\x62\x61lance_micro_usd\x18\x03 \x01(\x03\x12\x15\n\rfree_requests\x18\x04 \x01(\x03\x12.\n\ncreated_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"U\n\x14\x43reateProjectRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x18\n\x10\x63redit_micro_usd\x18\x02 \x01(\x03\x12\x15\n\rfree_requests\x18\x03 \x01(\x03\"\'\n\x11GetProjectRequest\x12\x12\n\nproject_id\x18\x01 \x01(\t\"8\n\x14RenameProjectRequest\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\"\xc6\x02\n\x06\x41piKey\x12\n\n\x02id\x18\x01 \x01(\t\x12\x12\n\nproject_id\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x0e\n\x06prefix\x18\x04 \x01(\t\x12.\n\ncreated_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0clast_used_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nrevoked_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\"\n\x15spend_limit_micro_usd\x18\x08 \x01(\x03H\x00\x88\x01\x01\x12.\n\nexpires_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x18\n\x16_spend_limit_micro_usd\"\xa2\x01\n\x10\x43reateKeyRequest\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\"\n\x15spend_limit_micro_usd\x18\x03 \x01(\x03H\x00\x88\x01\x01\x12.\n\nexpires_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x18\n\x16_spend_limit_micro_usd\"\xd5\x01\n\x10UpdateKeyRequest\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12\x12\n\nproject_id\x18\x02 \x01(\t\x12\"\n\x15spend_limit_micro_usd\x18\x03 \x01(\x03H\x00\x88\x01\x01\x12\x19\n\x11\x63lear_spend_limit\x18\x04 \x01(\x08\x12.\n\nexpires_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0c\x63lear_expiry\x18\x06 \x01(\x08\x42\x18\n\x16_spend_limit_micro_usd\"C\n\x11\x43reateKeyResponse\x12\x1e\n\x03key\x18\x01 \x01(\x0b\x32\x11.onekey.v1.ApiKey\x12\x0e\n\x06secret\x18\x02 \x01(\t\"%\n\x0fListKeysRequest\x12\x12\n\nproject_id\x18\x01 \x01(\t\"3\n\x10ListKeysResponse\x12\x1f\n\x04keys\x18\x01 \x03(\x0b\x32\x11.onekey.v1.ApiKey\"6\n\x10RevokeKeyRequest\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12\x12\n\nproject_id\x18\x02 \x01(\t\"i\n\x10\x41\x64\x64\x43reditRequest\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\x18\n\x10\x61mount_micro_usd\x18\x02 \x01(\x03\x12\x17\n\x0fidempotency_key\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\"I\n\x11\x41\x64\x64\x43reditResponse\x12#\n\x07project\x18\x01 \x01(\x0b\x32\x12.onekey.v1.Project\x12\x0f\n\x07\x61pplied\x18\x02 \x01(\x08\";\n\x16\x41\x64\x64\x46reeRequestsRequest\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\r\n\x05\x63ount\x18\x02 \x01(\x03\"\x15\n\x13ListChannelsRequest\"\xba\x01\n\x07\x43hannel\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08provider\x18\x02 \x01(\t\x12\x10\n\x08\x62\x61se_url\x18\x03 \x01(\t\x12\x10\n\x08priority\x18\x04 \x01(\x05\x12\x0e\n\x06weight\x18\x05 \x01(\x05\x12\r\n\x05state\x18\x06 \x01(\t\x12\x12\n\nerror_rate\x18\x07 \x01(\x01\x12\x16\n\x0elatency_ms_p50\x18\x08 \x01(\x01\x12\x10\n\x08requests\x18\t \x01(\x03\x12\x0e\n\x06models\x18\n \x03(\t\"<\n\x14ListChannelsResponse\x12$\n\x08\x63hannels\x18\x01 \x03(\x0b\x32\x12.onekey.v1.Channel2\xc4\x05\n\x0c\x41\x64minService\x12\x44\n\rCreateProject\x12\x1f.onekey.v1.CreateProjectRequest\x1a\x12.onekey.v1.Project\x12>\n\nGetProject\x12\x1c.onekey.v1.GetProjectRequest\x1a\x12.onekey.v1.Project\x12\x44\n\rRenameProject\x12\x1f.onekey.v1.RenameProjectRequest\x1a\x12.onekey.v1.Project\x12\x46\n\tCreateKey\x12\x1b.onekey.v1.CreateKeyRequest\x1a\x1c.onekey.v1.CreateKeyResponse\x12\x43\n\x08ListKeys\x12\x1a.onekey.v1.ListKeysRequest\x1a\x1b.onekey.v1.ListKeysResponse\x12;\n\tRevokeKey\x12\x1b.onekey.v1.RevokeKeyRequest\x1a\x11.onekey.v1.ApiKey\x12;\n\tUpdateKey\x12\x1b.onekey.v1.UpdateKeyRequest\x1a\x11.onekey.v1.ApiKey\x12\x46\n\tAddCredit\x12\x1b.onekey.v1.AddCreditRequest\x1a\x1c.onekey.v1.AddCreditResponse\x12H\n\x0f\x41\x64\x64\x46reeRequests\x12!.onekey.v1.AddFreeRequestsRequest\x1a\x12.onekey.v1.Project\x12O\n\x0cListChannels\x12\x1e.onekey.v1.ListChannelsRequest\x1a\x1f.onekey.v1.ListChannelsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -41,29 +41,31 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_RENAMEPROJECTREQUEST']._serialized_start=333
   _globals['_RENAMEPROJECTREQUEST']._serialized_end=389
   _globals['_APIKEY']._serialized_start=392
-  _globals['_APIKEY']._serialized_end=608
-  _globals['_CREATEKEYREQUEST']._serialized_start=610
-  _globals['_CREATEKEYREQUEST']._serialized_end=662
-  _globals['_CREATEKEYRESPONSE']._serialized_start=664
-  _globals['_CREATEKEYRESPONSE']._serialized_end=731
-  _globals['_LISTKEYSREQUEST']._serialized_start=733
-  _globals['_LISTKEYSREQUEST']._serialized_end=770
-  _globals['_LISTKEYSRESPONSE']._serialized_start=772
-  _globals['_LISTKEYSRESPONSE']._serialized_end=823
-  _globals['_REVOKEKEYREQUEST']._serialized_start=825
-  _globals['_REVOKEKEYREQUEST']._serialized_end=879
-  _globals['_ADDCREDITREQUEST']._serialized_start=881
-  _globals['_ADDCREDITREQUEST']._serialized_end=986
-  _globals['_ADDCREDITRESPONSE']._serialized_start=988
-  _globals['_ADDCREDITRESPONSE']._serialized_end=1061
-  _globals['_ADDFREEREQUESTSREQUEST']._serialized_start=1063
-  _globals['_ADDFREEREQUESTSREQUEST']._serialized_end=1122
-  _globals['_LISTCHANNELSREQUEST']._serialized_start=1124
-  _globals['_LISTCHANNELSREQUEST']._serialized_end=1145
-  _globals['_CHANNEL']._serialized_start=1148
-  _globals['_CHANNEL']._serialized_end=1334
-  _globals['_LISTCHANNELSRESPONSE']._serialized_start=1336
-  _globals['_LISTCHANNELSRESPONSE']._serialized_end=1396
-  _globals['_ADMINSERVICE']._serialized_start=1399
-  _globals['_ADMINSERVICE']._serialized_end=2046
+  _globals['_APIKEY']._serialized_end=718
+  _globals['_CREATEKEYREQUEST']._serialized_start=721
+  _globals['_CREATEKEYREQUEST']._serialized_end=883
+  _globals['_UPDATEKEYREQUEST']._serialized_start=886
+  _globals['_UPDATEKEYREQUEST']._serialized_end=1099
+  _globals['_CREATEKEYRESPONSE']._serialized_start=1101
+  _globals['_CREATEKEYRESPONSE']._serialized_end=1168
+  _globals['_LISTKEYSREQUEST']._serialized_start=1170
+  _globals['_LISTKEYSREQUEST']._serialized_end=1207
+  _globals['_LISTKEYSRESPONSE']._serialized_start=1209
+  _globals['_LISTKEYSRESPONSE']._serialized_end=1260
+  _globals['_REVOKEKEYREQUEST']._serialized_start=1262
+  _globals['_REVOKEKEYREQUEST']._serialized_end=1316
+  _globals['_ADDCREDITREQUEST']._serialized_start=1318
+  _globals['_ADDCREDITREQUEST']._serialized_end=1423
+  _globals['_ADDCREDITRESPONSE']._serialized_start=1425
+  _globals['_ADDCREDITRESPONSE']._serialized_end=1498
+  _globals['_ADDFREEREQUESTSREQUEST']._serialized_start=1500
+  _globals['_ADDFREEREQUESTSREQUEST']._serialized_end=1559
+  _globals['_LISTCHANNELSREQUEST']._serialized_start=1561
+  _globals['_LISTCHANNELSREQUEST']._serialized_end=1582
+  _globals['_CHANNEL']._serialized_start=1585
+  _globals['_CHANNEL']._serialized_end=1771
+  _globals['_LISTCHANNELSRESPONSE']._serialized_start=1773
+  _globals['_LISTCHANNELSRESPONSE']._serialized_end=1833
+  _globals['_ADMINSERVICE']._serialized_start=1836
+  _globals['_ADMINSERVICE']._serialized_end=2544
 # @@protoc_insertion_point(module_scope)
