@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String
+from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -93,8 +93,8 @@ class UsageEvent(Base):
     status: Mapped[int] = mapped_column(Integer)
     latency_ms: Mapped[int] = mapped_column(Integer, default=0)
     ttfb_ms: Mapped[int] = mapped_column(Integer, default=0)
-    error_code: Mapped[str] = mapped_column(String(64), default="")
-    requested_model: Mapped[str] = mapped_column(String(200), default="")
+    error_code: Mapped[str] = mapped_column(String(64), default="", server_default=text("''"))
+    requested_model: Mapped[str] = mapped_column(String(200), default="", server_default=text("''"))
 
     __table_args__ = (Index("ix_usage_project_time", "project_id", "time"),
                       Index("ix_usage_key_time", "key_id", "time"))

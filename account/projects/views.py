@@ -160,16 +160,15 @@ def key_page(project_id: str, key_id: str):
         key = _find_key(project.id, key_id)
         now = dt.datetime.now(dt.timezone.utc)
         rows, _ = core.usage(project.id, month_start(now), now + dt.timedelta(seconds=1), "key")
-        by_model_rows = [r for r in rows if r.group == key.id]
     except CoreNotFound:
         abort(404)
     except CoreError as exc:
         return _core_failed(exc, "find the key")
-    form = KeyLimitsForm(
-        spend_limit_usd=usd(key.spend_limit_micro_usd).lstrip("$").replace(",", "") if key.spend_limit_micro_usd else "",
-        expires_on=(key.expires_at - dt.timedelta(days=1)).date() if key.expires_at else None)
+    limit = key.spend_limit_micro_usd
+    form = KeyLimitsForm(spend_limit_usd=usd(limit).lstrip("$").replace(",", "") if limit else "",
+                         expires_on=(key.expires_at - dt.timedelta(days=1)).date() if key.expires_at else None)
     return render_template("projects/key.html", project=project, key=key, form=form, now=now,
-                           month=by_model_rows[0] if by_model_rows else None)
+                           month=next((r for r in rows if r.group == key.id), None))
 
 
 @bp.post("/projects/<project_id>/keys/<key_id>")

@@ -15,12 +15,14 @@ from onekey.v1 import admin_pb2, metering_pb2
 from router_core.settings import CoreSettings
 from tests.conftest import openai_channel
 from tests.stack import Stack, usage_events
+from tests.stores import build
 
 MSGS = [{"role": "user", "content": "count the sheep please"}]
 
 
 @pytest.fixture
 def stack(database_url, loop_thread, fake_openai):
+    build(database_url, "core")  # PostgreSQL is upgraded by the operator, not by the core
     s = Stack(CoreSettings(database_url=database_url, channels=(openai_channel(fake_openai),),
                            usage_flush_interval=0.05, key_cache_ttl=0.5), loop=loop_thread)
     yield s
