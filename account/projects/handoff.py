@@ -23,18 +23,27 @@ def _fernet() -> Fernet:
     return Fernet(base64.urlsafe_b64encode(hmac.new(secret_key, b"onekey-new-key-handoff", hashlib.sha256).digest()))
 
 
+_MAX_WAITING = 5  # keys made in other tabs before their page was shown
+
+
 def hand_over(key_id: str, secret: str) -> None:
     """Keep the secret for the next view of this key's "new key" page."""
-    session[_SLOT] = {"key_id": key_id, "sealed": _fernet().encrypt(secret.encode()).decode()}
+    waiting = dict(session.get(_SLOT) or {})
+    waiting[key_id] = _fernet().encrypt(secret.encode()).decode()
+    session[_SLOT] = dict(list(waiting.items())[-_MAX_WAITING:])
 
 
 def take(key_id: str) -> str | None:
     """The secret, once; None when it was already shown (or belongs to another key)."""
-    slot = session.get(_SLOT)
-    if not slot or slot.get("key_id") != key_id:
+    waiting = dict(session.get(_SLOT) or {})
+    sealed = waiting.pop(key_id, None)
+    if sealed is None:
         return None
-    session.pop(_SLOT)
+    if waiting:
+        session[_SLOT] = waiting
+    else:
+        session.pop(_SLOT)
     try:
-        return _fernet().decrypt(slot["sealed"].encode()).decode()
-    except (InvalidToken, KeyError):
+        return _fernet().decrypt(sealed.encode()).decode()
+    except InvalidToken:
         return None

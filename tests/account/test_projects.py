@@ -187,6 +187,17 @@ def test_reloading_the_new_key_page_makes_no_second_key_and_no_second_showing(al
     assert [k.name for k in core_keys(core, project_id)] == ["ci"]
 
 
+def test_two_keys_made_before_either_page_is_shown_each_show_their_secret_once(alice, core):
+    [project_id] = alice.project_ids()
+    page = f"/projects/{project_id}"
+    first = alice.submit(page, f"{page}/keys", {"name": "tab one"}).headers["Location"]
+    second = alice.submit(page, f"{page}/keys", {"name": "tab two"}).headers["Location"]
+    shown = [re.search(r'<code id="secret">([^<]+)</code>', alice.get(url).get_data(as_text=True)).group(1)
+             for url in (second, first)]
+    assert len(set(shown)) == 2 and all(s.startswith("ok-") for s in shown)
+    assert all('id="secret-gone"' in alice.get(url).get_data(as_text=True) for url in (first, second))
+
+
 def test_key_names_are_unique_among_a_projects_active_keys(alice, core):
     [project_id] = alice.project_ids()
     create_key(alice, project_id, "ci")
