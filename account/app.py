@@ -13,12 +13,13 @@ from sqlalchemy import Engine, text
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from account import assistant, auth, billing, dashboard, projects
+from account import assistant, auth, billing, dashboard, pages, projects, user
 from account.auth.oauth import register_providers
 from account.billing.payments import Payments
 from account.core_client import CoreClient
 from account.forms import ConfirmForm
 from account.mail import Mailer, mailer_from_settings
+from account.pages.views import per_million
 from account.sessions import StoreSessionInterface
 from account.settings import AccountSettings
 from account.migrations import prepare_engine
@@ -71,12 +72,13 @@ def create_app(settings: AccountSettings, *, core_channel: grpc.Channel | None =
 
     CSRFProtect(app)
     _login_manager(app)
-    for blueprint in (auth.bp, projects.bp, dashboard.bp, assistant.bp):
+    for blueprint in (auth.bp, projects.bp, dashboard.bp, assistant.bp, pages.bp, user.bp):
         app.register_blueprint(blueprint)
     billing.install(app, payments or billing.payments_from_settings(settings.billing))
     _unit_of_work(app)
     _pages(app, engine)
     app.jinja_env.filters["usd"] = usd
+    app.jinja_env.filters["per_million"] = per_million
     app.jinja_env.globals["signout_form"] = ConfirmForm
     return app
 

@@ -30,6 +30,10 @@ class CoreNotFound(CoreError):
     """The core does not know the project or key."""
 
 
+class CoreRefused(CoreError):
+    """The core refused what was asked (a taken key name, a bad limit); the message says why."""
+
+
 @dataclass(frozen=True)
 class ProjectInfo:
     id: str
@@ -46,6 +50,11 @@ class KeyInfo:
     created_at: dt.datetime
     last_used_at: dt.datetime | None
     revoked_at: dt.datetime | None
+    spend_limit_micro_usd: int | None = None
+    expires_at: dt.datetime | None = None
+
+    def expired(self, now: dt.datetime) -> bool:
+        return self.expires_at is not None and self.expires_at <= now
 
 
 @dataclass(frozen=True)
@@ -67,10 +76,13 @@ class UsageRow:
     output_tokens: int
     cost_micro_usd: int
     charged_micro_usd: int
+    errors: int = 0
 
 
 @dataclass(frozen=True)
 class UsageEvent:
+    """One request as the core metered it: metadata only."""
+
     request_id: str
     time: dt.datetime
     model: str
@@ -81,6 +93,40 @@ class UsageEvent:
     output_tokens: int
     charged_micro_usd: int
     latency_ms: int
+    key_id: str = ""
+    ttfb_ms: int = 0
+    cost_micro_usd: int = 0
+    cached_input_tokens: int = 0
+    reasoning_tokens: int = 0
+    estimated: bool = False
+    provider: str = ""
+    channel: str = ""
+    error_code: str = ""
+    requested_model: str = ""
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """One catalog model; prices in micro-USD per million tokens."""
+
+    id: str
+    provider: str
+    name: str
+    input_price: int
+    output_price: int
+    cached_input_price: int
+    context_window: int
+    status: str
+    status_note: str
+    endpoints: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class EventFilter:
+    """Which events to list: status "ok", "error" or a code; a model; a key id ("" = any)."""
+
+    status: str = ""
+    model: str = ""
     key_id: str = ""
 
 
@@ -101,12 +147,25 @@ def _project(p: admin_pb2.Project) -> ProjectInfo:
 def _key(k: admin_pb2.ApiKey) -> KeyInfo:
     return KeyInfo(id=k.id, name=k.name, prefix=k.prefix, created_at=k.created_at.ToDatetime(tzinfo=dt.timezone.utc),
                    last_used_at=_when(k.last_used_at, k.HasField("last_used_at")),
-                   revoked_at=_when(k.revoked_at, k.HasField("revoked_at")))
+                   revoked_at=_when(k.revoked_at, k.HasField("revoked_at")),
+                   spend_limit_micro_usd=k.spend_limit_micro_usd if k.HasField("spend_limit_micro_usd") else None,
+                   expires_at=_when(k.expires_at, k.HasField("expires_at")))
 
 
 def _row(r: metering_pb2.UsageRow) -> UsageRow:
     return UsageRow(group=r.group, requests=r.requests, input_tokens=r.input_tokens, output_tokens=r.output_tokens,
-                    cost_micro_usd=r.cost_micro_usd, charged_micro_usd=r.charged_micro_usd)
+                    cost_micro_usd=r.cost_micro_usd, charged_micro_usd=r.charged_micro_usd, errors=r.errors)
+
+
+def _event(e: metering_pb2.UsageEvent) -> UsageEvent:
+    return UsageEvent(
+        request_id=e.request_id, time=e.time.ToDatetime(tzinfo=dt.timezone.utc), model=e.model,
+        endpoint=e.endpoint, stream=e.stream, status=e.status, input_tokens=e.usage.input_tokens,
+        output_tokens=e.usage.output_tokens, charged_micro_usd=e.charged_micro_usd, latency_ms=e.latency_ms,
+        key_id=e.key_id, ttfb_ms=e.ttfb_ms, cost_micro_usd=e.cost_micro_usd,
+        cached_input_tokens=e.usage.cached_input_tokens, reasoning_tokens=e.usage.reasoning_tokens,
+        estimated=e.usage.estimated, provider=e.provider, channel=e.channel, error_code=e.error_code,
+        requested_model=e.requested_model)
 
 
 class CoreClient:
@@ -130,6 +189,9 @@ class CoreClient:
                 raise CoreUnavailable("the routing core is not reachable right now") from None
             if code == grpc.StatusCode.NOT_FOUND:
                 raise CoreNotFound("not found") from None
+            if code in (grpc.StatusCode.ALREADY_EXISTS, grpc.StatusCode.INVALID_ARGUMENT):
+                # The core's own words about what was asked: no secret, no content.
+                raise CoreRefused(exc.details() or "the routing core refused the request") from None
             if code == grpc.StatusCode.UNAUTHENTICATED:
                 logger.error("the core refused the account app's service credential")
             raise CoreError("the routing core refused the request") from None
@@ -142,10 +204,28 @@ class CoreClient:
         return _project(self._call(self._admin.RenameProject,
                                    admin_pb2.RenameProjectRequest(project_id=project_id, name=name)))
 
-    def create_key(self, project_id: str, name: str) -> tuple[KeyInfo, str]:
+    def create_key(self, project_id: str, name: str, spend_limit_micro_usd: int | None = None,
+                   expires_at: dt.datetime | None = None) -> tuple[KeyInfo, str]:
         """A new key and its secret, which exists nowhere else once this response is shown."""
-        created = self._call(self._admin.CreateKey, admin_pb2.CreateKeyRequest(project_id=project_id, name=name))
+        request = admin_pb2.CreateKeyRequest(project_id=project_id, name=name)
+        if spend_limit_micro_usd is not None:
+            request.spend_limit_micro_usd = spend_limit_micro_usd
+        if expires_at is not None:
+            request.expires_at.CopyFrom(_timestamp(expires_at))
+        created = self._call(self._admin.CreateKey, request)
         return _key(created.key), created.secret
+
+    def update_key(self, project_id: str, key_id: str, spend_limit_micro_usd: int | None,
+                   expires_at: dt.datetime | None) -> KeyInfo:
+        """Set the key's monthly spend limit and expiry; None clears each."""
+        request = admin_pb2.UpdateKeyRequest(key_id=key_id, project_id=project_id,
+                                             clear_spend_limit=spend_limit_micro_usd is None,
+                                             clear_expiry=expires_at is None)
+        if spend_limit_micro_usd is not None:
+            request.spend_limit_micro_usd = spend_limit_micro_usd
+        if expires_at is not None:
+            request.expires_at.CopyFrom(_timestamp(expires_at))
+        return _key(self._call(self._admin.UpdateKey, request))
 
     def list_keys(self, project_id: str) -> list[KeyInfo]:
         listing = self._call(self._admin.ListKeys, admin_pb2.ListKeysRequest(project_id=project_id))
@@ -174,13 +254,29 @@ class CoreClient:
         return [_row(r) for r in summary.rows], _row(summary.total)
 
     def recent_events(self, project_id: str, start: dt.datetime, end: dt.datetime, limit: int = 20) -> list[UsageEvent]:
+        return self.events(project_id, start, end, limit)[0]
+
+    def events(self, project_id: str, start: dt.datetime, end: dt.datetime, limit: int = 50,
+               page_token: str = "", where: EventFilter = EventFilter()) -> tuple[list[UsageEvent], str]:
+        """One page of events, newest first, and the token of the next page ("" at the end)."""
         listing = self._call(self._metering.ListUsageEvents, metering_pb2.ListUsageEventsRequest(
-            project_id=project_id, page_size=limit, start=_timestamp(start), end=_timestamp(end)))
-        return [UsageEvent(request_id=e.request_id, time=e.time.ToDatetime(tzinfo=dt.timezone.utc), model=e.model,
-                           endpoint=e.endpoint, stream=e.stream, status=e.status,
-                           input_tokens=e.usage.input_tokens, output_tokens=e.usage.output_tokens,
-                           charged_micro_usd=e.charged_micro_usd, latency_ms=e.latency_ms, key_id=e.key_id)
-                for e in listing.events]
+            project_id=project_id, page_size=limit, start=_timestamp(start), end=_timestamp(end),
+            page_token=page_token, status=where.status, model=where.model, key_id=where.key_id))
+        return [_event(e) for e in listing.events], listing.next_page_token
+
+    def request_usage(self, project_id: str, request_id: str) -> UsageEvent:
+        """One request of the project by its id; CoreNotFound if it is not the project's."""
+        return _event(self._call(self._metering.GetRequestUsage, metering_pb2.GetRequestUsageRequest(
+            request_id=request_id, project_id=project_id)))
+
+    def models(self) -> list[ModelInfo]:
+        """The catalog as this install serves it: prices, status, endpoints."""
+        listing = self._call(self._router.ListModels, router_pb2.ListModelsRequest())
+        return [ModelInfo(id=m.id, provider=m.provider, name=m.display_name, input_price=m.input_price,
+                          output_price=m.output_price, cached_input_price=m.cached_input_price or m.input_price,
+                          context_window=m.context_window, status=m.status,
+                          status_note=getattr(m, "status_note", "") or "", endpoints=tuple(m.endpoints))
+                for m in listing.models]
 
     def add_credit(self, project_id: str, amount_micro_usd: int, idempotency_key: str, reason: str) -> tuple[int, bool]:
         """Credit (negative: debit) once per idempotency key: (balance after, whether this call applied it)."""

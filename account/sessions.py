@@ -23,6 +23,11 @@ from account.store.repositories import WebSessionRepository
 logger = logging.getLogger(__name__)
 
 
+def session_hash(sid: str) -> str:
+    """The stored form of a session id (the id itself is only ever in the cookie)."""
+    return _hash(sid)
+
+
 def _hash(sid: str) -> str:
     return hashlib.sha256(sid.encode()).hexdigest()
 

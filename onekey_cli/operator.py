@@ -88,9 +88,27 @@ def project_create(op: Operator, args) -> None:
     op.show(project, project.id)
 
 
+def expiry_date(text: str) -> dt.datetime:
+    """'2027-01-31' -> the key works through that day (UTC): it expires at the next midnight."""
+    try:
+        day = dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+    return dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), dt.timezone.utc)
+
+
+def _limits(request, args) -> None:
+    if getattr(args, "spend_limit", None) is not None:
+        request.spend_limit_micro_usd = args.spend_limit
+    if getattr(args, "expires", None) is not None:
+        request.expires_at.FromDatetime(args.expires)
+
+
 def key_create(op: Operator, args) -> None:
-    created = op.call(op.admin.CreateKey, admin_pb2.CreateKeyRequest(
-        project_id=args.project, name=args.name or "", rate_limit_rpm=args.rate_limit))
+    request = admin_pb2.CreateKeyRequest(project_id=args.project, name=args.name or "",
+                                         rate_limit_rpm=args.rate_limit)
+    _limits(request, args)
+    created = op.call(op.admin.CreateKey, request)
     op.show(created, created.secret)
     if not op.as_json:
         print(f"(key id {created.key.id}; the secret is shown only this once)", file=sys.stderr)
@@ -98,14 +116,29 @@ def key_create(op: Operator, args) -> None:
 
 def key_list(op: Operator, args) -> None:
     listing = op.call(op.admin.ListKeys, admin_pb2.ListKeysRequest(project_id=args.project))
-    lines = [f"{'ID':36}  {'PREFIX':10}  {'NAME':20}  {'CREATED':20}  {'LAST USED':20}  {'RATE LIMIT':12}  STATE"]
+    lines = [f"{'ID':36}  {'PREFIX':10}  {'NAME':20}  {'CREATED':20}  {'LAST USED':20}  {'RATE LIMIT':12}  "
+             f"{'LIMIT/MONTH':>12}  {'EXPIRES':10}  STATE"]
+    now = dt.datetime.now(dt.timezone.utc)
     for k in listing.keys:
         created = k.created_at.ToDatetime().strftime("%Y-%m-%d %H:%M:%S")
         used = k.last_used_at.ToDatetime().strftime("%Y-%m-%d %H:%M:%S") if k.HasField("last_used_at") else "never"
-        state = "revoked" if k.HasField("revoked_at") else "active"
-        limit = rpm_text(k, "default")
-        lines.append(f"{k.id:36}  {k.prefix:10}  {k.name[:20]:20}  {created:20}  {used:20}  {limit:12}  {state}")
+        rpm = rpm_text(k, "default")
+        limit = micro_to_usd(k.spend_limit_micro_usd) if k.HasField("spend_limit_micro_usd") else "-"
+        expires = k.expires_at.ToDatetime(tzinfo=dt.timezone.utc) if k.HasField("expires_at") else None
+        state = ("revoked" if k.HasField("revoked_at") else "expired" if expires and expires <= now else "active")
+        lines.append(f"{k.id:36}  {k.prefix:10}  {k.name[:20]:20}  {created:20}  {used:20}  {rpm:12}  {limit:>12}  "
+                     f"{expires.strftime('%Y-%m-%d') if expires else 'never':10}  {state}")
     op.show(listing, "\n".join(lines))
+
+
+def key_update(op: Operator, args) -> None:
+    request = admin_pb2.UpdateKeyRequest(key_id=args.key_id, clear_spend_limit=args.no_spend_limit,
+                                         clear_expiry=args.no_expiry)
+    _limits(request, args)
+    key = op.call(op.admin.UpdateKey, request)
+    limit = micro_to_usd(key.spend_limit_micro_usd) + "/month" if key.HasField("spend_limit_micro_usd") else "none"
+    expires = key.expires_at.ToDatetime().strftime("%Y-%m-%d %H:%M UTC") if key.HasField("expires_at") else "never"
+    op.show(key, f"key {key.id}: spend limit {limit}, expires {expires}")
 
 
 def key_revoke(op: Operator, args) -> None:
@@ -171,10 +204,21 @@ def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser
     key = sub.add_parser("key", help="API keys").add_subparsers(dest="action", required=True)
     p = key.add_parser("create", parents=[common], help="create a key; prints the secret once")
     p.add_argument("--project", required=True, metavar="ID")
-    p.add_argument("--name")
+    p.add_argument("--name", help="unique among the project's active keys (default: key N)")
+    p.add_argument("--spend-limit", type=usd_to_micro, metavar="USD", help="monthly spend limit of the key")
+    p.add_argument("--expires", type=expiry_date, metavar="YYYY-MM-DD", help="last day the key works (UTC)")
     p.add_argument("--rate-limit", type=rate_limit, metavar="RPM",
                    help="requests per minute of this key; 0: none (default: [core] rate_limit_rpm)")
     p.set_defaults(run=key_create)
+    p = key.add_parser("update", parents=[common], help="set or clear a key's spend limit and expiry")
+    p.add_argument("key_id", metavar="KEY_ID")
+    limit = p.add_mutually_exclusive_group()
+    limit.add_argument("--spend-limit", type=usd_to_micro, metavar="USD", help="monthly spend limit of the key")
+    limit.add_argument("--no-spend-limit", action="store_true", help="remove the spend limit")
+    expiry = p.add_mutually_exclusive_group()
+    expiry.add_argument("--expires", type=expiry_date, metavar="YYYY-MM-DD", help="last day the key works (UTC)")
+    expiry.add_argument("--no-expiry", action="store_true", help="the key never expires")
+    p.set_defaults(run=key_update)
     p = key.add_parser("list", parents=[common], help="list a project's keys")
     p.add_argument("--project", required=True, metavar="ID")
     p.set_defaults(run=key_list)

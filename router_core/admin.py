@@ -1,12 +1,15 @@
 """Projects, keys and credits: the domain behind AdminService. Each call is one transaction."""
 from __future__ import annotations
 
+import datetime as dt
+
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from router_core import tables
-from router_core.errors import InvalidRequest, NotFound
+from router_core.errors import AlreadyExists, InvalidRequest, NotFound
 from router_core.keys import KeyValidator, mint_key
 from router_core.repositories import CreditRepository, KeyRepository, ProjectRepository
+from router_core.tables import utcnow
 
 MAX_CREDIT_MICRO_USD = 1_000_000 * 1_000_000  # $1M in one operation
 MAX_RATE_LIMIT_RPM = 1_000_000_000  # fits the 32-bit column; far beyond any real limit
@@ -38,15 +41,50 @@ class AdminService:
         async with self._sessions() as session, session.begin():
             return await ProjectRepository(session).rename(project_id, name)
 
-    async def create_key(self, project_id: str, name: str, rate_limit_rpm: int | None = None
+    async def create_key(self, project_id: str, name: str, rate_limit_rpm: int | None = None,
+                         spend_limit_micro_usd: int | None = None, expires_at: dt.datetime | None = None
                          ) -> tuple[tables.ApiKey, str]:
-        """A new key and its secret (the only time the secret exists outside the client)."""
+        """A new key and its secret (the only time the secret exists outside the client).
+
+        Names are unique among the project's active keys; with no name, the next free "key N".
+        """
         _check_rpm(rate_limit_rpm)
+        _check_limits(spend_limit_micro_usd, expires_at)
         secret, prefix, digest = mint_key()
+        name = name.strip()
         async with self._sessions() as session, session.begin():
             await ProjectRepository(session).get(project_id)
-            key = await KeyRepository(session).add(project_id, name, prefix, digest, rate_limit_rpm)
+            keys = KeyRepository(session)
+            taken = await keys.active_names(project_id)
+            if not name:
+                name = next(n for n in (f"key {i}" for i in range(1, len(taken) + 2)) if n not in taken)
+            elif name in taken:
+                raise AlreadyExists(f"A key named “{name}” already exists in this project; choose another name.",
+                                    param="name", code="key_name_taken")
+            key = await keys.add(project_id, name, prefix, digest, rate_limit_rpm, spend_limit_micro_usd,
+                                 expires_at)
         return key, secret
+
+    async def update_key(self, key_id: str, project_id: str, *, spend_limit_micro_usd: int | None = None,
+                         clear_spend_limit: bool = False, expires_at: dt.datetime | None = None,
+                         clear_expiry: bool = False) -> tables.ApiKey:
+        """Set or clear a key's monthly spend limit and expiry; every replica sees it within the cache TTL."""
+        _check_limits(spend_limit_micro_usd, expires_at)
+        async with self._sessions() as session, session.begin():
+            key = await KeyRepository(session).get(key_id)
+            if project_id and key.project_id != project_id:
+                raise NotFound(f"key {key_id} not found", param="key_id")
+            if clear_spend_limit:
+                key.spend_limit_micro_usd = None
+            elif spend_limit_micro_usd is not None:
+                key.spend_limit_micro_usd = spend_limit_micro_usd
+            if clear_expiry:
+                key.expires_at = None
+            elif expires_at is not None:
+                key.expires_at = expires_at
+            await session.flush()
+        self._keys.forget(key.secret_hash)
+        return key
 
     async def set_project_rate_limit(self, project_id: str, rpm: int | None) -> tables.Project:
         """Requests per minute of the project's keys together; None or 0 removes the limit."""
@@ -108,6 +146,15 @@ def _project_rpm(rpm: int | None) -> int | None:
     """A project's limit as stored: 0 and unset both mean none (NULL)."""
     _check_rpm(rpm)
     return rpm or None
+
+
+def _check_limits(spend_limit_micro_usd: int | None, expires_at: dt.datetime | None) -> None:
+    if spend_limit_micro_usd is not None:
+        if spend_limit_micro_usd <= 0:
+            raise InvalidRequest("a spend limit must be more than zero", param="spend_limit_micro_usd")
+        _check_amount(spend_limit_micro_usd)
+    if expires_at is not None and expires_at <= utcnow():
+        raise InvalidRequest("the expiry must be in the future", param="expires_at")
 
 
 def _check_amount(amount: int) -> None:

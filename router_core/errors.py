@@ -3,6 +3,8 @@
 The servicers turn them into a gRPC status with trailing metadata `onekey-error-code` (the
 OpenAI `code`), `onekey-error-param` and, for headers the client must see (`retry-after`,
 `x-ratelimit-*`), `onekey-header-<name>`; the edge owns the one table from gRPC code to HTTP.
+`http_status` is what that table makes of the class, kept here only so a refused request's
+usage event can say what the client got (a test holds the two together).
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ class CoreError(Exception):
     """Base of the errors a client may see. The message must never hold a secret or content."""
 
     grpc_code = grpc.StatusCode.INTERNAL
+    http_status = 500
     code = "internal_error"
 
     def __init__(self, message: str, *, param: str | None = None, code: str | None = None,
@@ -27,46 +30,63 @@ class CoreError(Exception):
 
 class InvalidRequest(CoreError):
     grpc_code = grpc.StatusCode.INVALID_ARGUMENT
+    http_status = 400
     code = "invalid_request"
 
 
 class InvalidApiKey(CoreError):
     grpc_code = grpc.StatusCode.UNAUTHENTICATED
+    http_status = 401
     code = "invalid_api_key"
+
+    def __init__(self, message: str, *, code: str | None = None, identity: object | None = None) -> None:
+        super().__init__(message, code=code)
+        self.identity = identity  # the key's project and id, when the key is known (revoked, expired)
 
 
 class PermissionDenied(CoreError):
     grpc_code = grpc.StatusCode.PERMISSION_DENIED
+    http_status = 403
     code = "permission_denied"
 
 
 class ModelNotFound(CoreError):
     grpc_code = grpc.StatusCode.NOT_FOUND
+    http_status = 404
     code = "model_not_found"
 
 
 class NotFound(CoreError):
     grpc_code = grpc.StatusCode.NOT_FOUND
+    http_status = 404
     code = "not_found"
 
 
 class InsufficientQuota(CoreError):
     grpc_code = grpc.StatusCode.FAILED_PRECONDITION
+    http_status = 402
     code = "insufficient_quota"
+
+
+class SpendLimitReached(InsufficientQuota):
+    code = "key_spend_limit_reached"
 
 
 class RateLimited(CoreError):
     grpc_code = grpc.StatusCode.RESOURCE_EXHAUSTED
+    http_status = 429
     code = "rate_limit_exceeded"
 
 
 class ProviderUnavailable(CoreError):
     grpc_code = grpc.StatusCode.UNAVAILABLE
+    http_status = 503
     code = "provider_unavailable"
 
 
 class AlreadyExists(CoreError):
     grpc_code = grpc.StatusCode.ALREADY_EXISTS
+    http_status = 409
     code = "already_exists"
 
 

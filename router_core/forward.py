@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Mapping
@@ -20,7 +21,7 @@ from router_core.availability import availability, refuse_unservable
 from router_core.catalog import Catalog, ModelInfo
 from router_core.channels import ChannelPool
 from router_core.credits import Credits, Reservation
-from router_core.errors import ModelNotFound
+from router_core.errors import CoreError, InvalidApiKey, ModelNotFound
 from router_core.failover import open_upstream
 from router_core.keys import KeyIdentity, KeyValidator
 from router_core.metering import UsageRecorder
@@ -87,6 +88,8 @@ class _Meter:
     status: int = 0
     channel: str = ""
     ttfb: float = 0.0
+    error_code: str = ""
+    requested_model: str = ""
     usage: Usage | None = None
     rate_headers: list[tuple[str, str]] = field(default_factory=list)  # x-ratelimit-* of the answer
     answered: bool = False  # a successful head went to the client: output may have been produced
@@ -94,6 +97,30 @@ class _Meter:
     # The answer's bytes, kept in memory only while the request runs, for a token estimate
     # when the provider's usage never arrives. Never logged, never written anywhere.
     output: list[bytes] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _Refusal:
+    """What is known of a request while it is being admitted, for the event of a refusal."""
+
+    endpoint: str
+    started: float
+    identity: KeyIdentity | None = None
+    model: ModelInfo | None = None
+    requested_model: str = ""
+    stream: bool = False
+
+
+_ERROR_CODE = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
+
+
+def error_code_of(body: bytes | None) -> str:
+    """The `error.code` of an OpenAI-shaped error body, if it is a plain code (never free text)."""
+    try:
+        code = json.loads(body or b"").get("error", {}).get("code")
+    except (ValueError, AttributeError, UnicodeDecodeError):
+        return "upstream_error"
+    return code if isinstance(code, str) and _ERROR_CODE.match(code) else "upstream_error"
 
 
 class Forwarder:
@@ -121,15 +148,54 @@ class Forwarder:
         self.durable_wait = durable_wait
 
     async def forward(self, call: ForwardInput) -> AsyncIterator[Head | bytes | Trailer]:
-        """Yield one Head, then body chunks for a stream, then one Trailer."""
+        """Yield one Head, then body chunks for a stream, then one Trailer.
+
+        A request refused here (bad key, body, model, limit or credit) raises its CoreError and
+        leaves a usage event of its own when it can be attributed to a project.
+        """
         started = time.monotonic()
         request_id = call.request_id or f"req_{uuid.uuid4().hex}"
-        identity = await self.keys.validate(call.api_key)
-        # Before anything else is spent on it: a refused request reaches no provider and reserves
-        # no credit (and, as it never gets a meter, leaves no usage event).
+        refusal = _Refusal(call.endpoint, started)
+        try:
+            meter, items = await self._admit(call, request_id, refusal)
+        except CoreError as exc:
+            self._record_refusal(refusal, exc, request_id)
+            raise
+        try:
+            async for item in items:
+                yield item
+        except (asyncio.CancelledError, GeneratorExit):
+            meter.cancelled = True  # the client left: the upstream call is closed on the way out
+            raise
+        finally:
+            try:
+                await items.aclose()  # closes the upstream response now, not when collected
+            finally:
+                seq = self._record(meter, request_id)
+        if self.durable_charges and meter.reservation.kind == "credit":
+            # The answer ends (the call's status) only once its charge is committed, so a core
+            # killed after this point has lost nothing; a store that does not answer in time
+            # keeps the event pending in memory rather than holding the client.
+            if not await self.recorder.written(seq, self.durable_wait):
+                logger.warning("charge not yet durable at answer end: request_id=%s", request_id)
+
+    async def _admit(self, call: ForwardInput, request_id: str, refusal: _Refusal
+                     ) -> tuple[_Meter, AsyncIterator[Head | bytes | Trailer]]:
+        """Check the request and reserve its credit: its meter and the answer to stream."""
+        try:
+            identity = await self.keys.validate(call.api_key)
+        except InvalidApiKey as exc:
+            refusal.identity = exc.identity  # a revoked or expired key is still its project's
+            raise
+        refusal.identity = identity
+        # Before anything else is spent on it: a request over its rate limit reaches no provider
+        # and reserves no credit.
         rate_headers = await self.limiter.admit(identity, request_id) if self.limiter else []
         req = decode(call.endpoint, call.body)
+        refusal.stream = req.stream
         model = self.catalog.resolve(req.model_name, call.endpoint)
+        # Only names the catalog knows are kept: `model` is free text a client controls.
+        refusal.model, refusal.requested_model = model, req.model_name[:200]
         provider = self.providers.get(model.provider)
         prefer = None
         if call.endpoint == "responses" and self.owners is not None:
@@ -155,29 +221,15 @@ class Forwarder:
             stream=req.stream, headers=_client_headers(call.headers), parsed=body,
         )
         estimate = cost_micro_usd(model, reservation_usage(req.body, len(call.body)))
+        if estimate:
+            self.keys.check_spend(identity)  # free models are never held back by a key's limit
         reservation = await self.credits.reserve(identity.project_id, estimate)
-        meter = _Meter(identity, model, call.endpoint, req.stream, req.body, reservation, started,
-                       rate_headers=rate_headers)
+        meter = _Meter(identity, model, call.endpoint, req.stream, req.body, reservation, refusal.started,
+                       requested_model=refusal.requested_model, rate_headers=rate_headers)
         items = self._exchange(provider, channels, upstream, meter, request_id, drop_usage_chunk)
         if call.endpoint == "responses" and self.owners is not None and req.body.get("store") is not False:
             items = self.owners.bind(items, identity.project_id, model.provider)
-        try:
-            async for item in items:
-                yield item
-        except (asyncio.CancelledError, GeneratorExit):
-            meter.cancelled = True  # the client left: the upstream call is closed on the way out
-            raise
-        finally:
-            try:
-                await items.aclose()  # closes the upstream response now, not when collected
-            finally:
-                seq = self._record(meter, request_id)
-        if self.durable_charges and meter.reservation.kind == "credit":
-            # The answer ends (the call's status) only once its charge is committed, so a core
-            # killed after this point has lost nothing; a store that does not answer in time
-            # keeps the event pending in memory rather than holding the client.
-            if not await self.recorder.written(seq, self.durable_wait):
-                logger.warning("charge not yet durable at answer end: request_id=%s", request_id)
+        return meter, items
 
     async def _exchange(self, provider: Provider, channels: list[ChannelSettings], upstream: UpstreamCall,
                         meter: _Meter, request_id: str, drop_usage_chunk: bool) -> AsyncIterator[Head | bytes | Trailer]:
@@ -192,6 +244,7 @@ class Forwarder:
             head.status, head.body = opened.failure.status, opened.failure.body
             head.headers = [*opened.failure.headers, *meter.rate_headers]
             meter.status = head.status
+            meter.error_code = error_code_of(head.body)
             yield head
             return
         head.headers = [(k.lower(), v) for k, v in resp.headers.items() if k.lower() in PASSED_RESPONSE_HEADERS]
@@ -216,6 +269,7 @@ class Forwarder:
             # Nothing was sent yet for a non-stream answer: a clean error response.
             if head.body is None and not upstream.stream:
                 head.status = meter.status = exc.status
+                meter.error_code = exc.code or "upstream_error"
                 head.body = openai_error(exc.message, "api_error", exc.code)
                 head.headers = [("content-type", "application/json"), ("x-should-retry", "false"),
                                 *meter.rate_headers]
@@ -248,6 +302,7 @@ class Forwarder:
             # the OpenAI SDKs raise on. The breaker still learns of the broken answer.
             self.pool.health(channel).failure()
             meter.status = exc.status
+            meter.error_code = exc.code or "upstream_error"
             yield b"data: " + openai_error(exc.message, "api_error", exc.code) + b"\n\n"
         finally:
             meter.usage = scanner.usage
@@ -263,8 +318,11 @@ class Forwarder:
             usage = Usage()  # refused or failed before anything was produced
         cost = cost_micro_usd(meter.model, usage)
         charged = self.credits.settle(meter.reservation, cost)
+        self.keys.add_spend(meter.identity.key_id, charged)
         meter.output.clear()
         status = 499 if meter.cancelled else (meter.status or 502)
+        error_code = "client_closed" if meter.cancelled else (
+            meter.error_code or ("" if status < 400 else "upstream_error"))
         return self.recorder.record({
             "request_id": request_id, "time": utcnow(), "project_id": meter.identity.project_id,
             "key_id": meter.identity.key_id, "model": meter.model.id, "provider": meter.model.provider,
@@ -274,6 +332,26 @@ class Forwarder:
             "estimated": usage.estimated, "cost_micro_usd": cost, "charged_micro_usd": charged,
             "status": status, "latency_ms": int((now - meter.started) * 1000),
             "ttfb_ms": int(((meter.ttfb or now) - meter.started) * 1000),
+            "error_code": error_code, "requested_model": meter.requested_model,
+        })
+
+    def _record_refusal(self, refusal: _Refusal, exc: CoreError, request_id: str) -> None:
+        """A usage event for a request refused before any provider was asked, when a project is known.
+
+        A key the store does not know belongs to nobody: its refusal is only logged.
+        """
+        identity = refusal.identity
+        if identity is None:
+            return
+        model = refusal.model
+        self.recorder.record({
+            "request_id": request_id, "time": utcnow(), "project_id": identity.project_id,
+            "key_id": identity.key_id, "model": model.id if model else "", "provider": model.provider if model else "",
+            "channel": "", "endpoint": refusal.endpoint[:40], "stream": refusal.stream,
+            "input_tokens": 0, "output_tokens": 0, "cached_input_tokens": 0, "reasoning_tokens": 0,
+            "estimated": False, "cost_micro_usd": 0, "charged_micro_usd": 0, "status": exc.http_status,
+            "latency_ms": int((time.monotonic() - refusal.started) * 1000), "ttfb_ms": 0,
+            "error_code": exc.code[:64], "requested_model": refusal.requested_model,
         })
 
     def _estimate(self, meter: _Meter) -> Usage:

@@ -115,6 +115,8 @@ class UsageRecorder:
                 if debits:
                     self._credits.restore_debits(debits)
                 return False
+            if self._keys is not None:
+                self._keys.spend_written(batch)
             self._written = upto
             self._committed.set()
             self._committed = asyncio.Event()  # the next waiters wait for the next write

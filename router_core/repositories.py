@@ -61,10 +61,12 @@ class KeyRepository:
         self.session = session
 
     async def add(self, project_id: str, name: str, prefix: str, secret_hash: str,
-                  rate_limit_rpm: int | None = None) -> tables.ApiKey:
+                  rate_limit_rpm: int | None = None, spend_limit_micro_usd: int | None = None,
+                  expires_at: dt.datetime | None = None) -> tables.ApiKey:
         key = tables.ApiKey(
             id=str(uuid.uuid4()), project_id=project_id, name=name, prefix=prefix,
             secret_hash=secret_hash, rate_limit_rpm=rate_limit_rpm, created_at=utcnow(),
+            spend_limit_micro_usd=spend_limit_micro_usd, expires_at=expires_at,
         )
         self.session.add(key)
         await self.session.flush()
@@ -93,6 +95,12 @@ class KeyRepository:
             .order_by(tables.ApiKey.created_at, tables.ApiKey.id)
         )
         return list(result.scalars())
+
+    async def active_names(self, project_id: str) -> set[str]:
+        """Names of the project's keys that are not revoked (names are unique among them)."""
+        k = tables.ApiKey
+        result = await self.session.execute(select(k.name).where(k.project_id == project_id, k.revoked_at.is_(None)))
+        return set(result.scalars())
 
     async def get(self, key_id: str) -> tables.ApiKey:
         key = await self.session.get(tables.ApiKey, key_id)
@@ -152,6 +160,13 @@ class UsageRepository:
         if rows:
             await self.session.execute(insert(tables.UsageEvent), rows)
 
+    async def key_spend(self, key_id: str, since: dt.datetime) -> int:
+        """What a key's requests charged since a time (its month's spend)."""
+        e = tables.UsageEvent
+        total = await self.session.scalar(
+            select(func.sum(e.charged_micro_usd)).where(e.key_id == key_id, e.time >= since))
+        return int(total or 0)
+
     def _day(self):
         col = tables.UsageEvent.time
         if self.session.bind.dialect.name == "sqlite":
@@ -159,7 +174,7 @@ class UsageRepository:
         return func.to_char(func.timezone("UTC", col), "YYYY-MM-DD")
 
     async def summary(self, project_id: str, start: dt.datetime, end: dt.datetime, group: str) -> list[tuple]:
-        """Totals per day, model or key: (group, requests, in, out, cached, reasoning, cost, charged)."""
+        """Totals per day, model or key: (group, requests, in, out, cached, reasoning, cost, charged, errors)."""
         e = tables.UsageEvent
         key = {"day": self._day(), "model": e.model, "key": e.key_id}[group]
         result = await self.session.execute(
@@ -167,6 +182,7 @@ class UsageRepository:
                 key, func.count(), func.sum(e.input_tokens), func.sum(e.output_tokens),
                 func.sum(e.cached_input_tokens), func.sum(e.reasoning_tokens),
                 func.sum(e.cost_micro_usd), func.sum(e.charged_micro_usd),
+                func.sum(case((e.status >= 400, 1), else_=0)),
             )
             .where(e.project_id == project_id, e.time >= start, e.time < end)
             .group_by(key)
@@ -175,10 +191,24 @@ class UsageRepository:
         return [tuple(int(v or 0) if i else str(v) for i, v in enumerate(row)) for row in result]
 
     async def page(self, project_id: str, start: dt.datetime, end: dt.datetime, limit: int,
-                   before: tuple[dt.datetime, str] | None) -> list[tables.UsageEvent]:
-        """Newest first; `before` is the (time, request_id) of the last row of the previous page."""
+                   before: tuple[dt.datetime, str] | None, status: str = "", model: str = "",
+                   key_id: str = "") -> list[tables.UsageEvent]:
+        """Newest first; `before` is the (time, request_id) of the last row of the previous page.
+
+        Filters: status "ok" (< 400), "error" (>= 400) or one status code; a model; a key id.
+        """
         e = tables.UsageEvent
         query = select(e).where(e.project_id == project_id, e.time >= start, e.time < end)
+        if status == "ok":
+            query = query.where(e.status < 400)
+        elif status == "error":
+            query = query.where(e.status >= 400)
+        elif status:
+            query = query.where(e.status == int(status))
+        if model:
+            query = query.where(e.model == model)
+        if key_id:
+            query = query.where(e.key_id == key_id)
         if before is not None:
             query = query.where((e.time < before[0]) | ((e.time == before[0]) & (e.request_id < before[1])))
         result = await self.session.execute(query.order_by(e.time.desc(), e.request_id.desc()).limit(limit))

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String
+from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -54,6 +54,9 @@ class ApiKey(Base):
     revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     # Requests per minute of this key; NULL: the configured default ([core] rate_limit_rpm), 0: none.
     rate_limit_rpm: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # What the key may spend per calendar month (UTC); None: no limit of its own.
+    spend_limit_micro_usd: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 class CreditEntry(Base):
@@ -70,7 +73,8 @@ class CreditEntry(Base):
 
 
 class UsageEvent(Base):
-    """One row per request: who, which model and channel, how many tokens, what it cost."""
+    """One row per request, answered or refused: who, which model and channel, how many tokens,
+    what it cost, and for a failure the error code the client got. Never content."""
 
     __tablename__ = "usage_events"
 
@@ -93,8 +97,11 @@ class UsageEvent(Base):
     status: Mapped[int] = mapped_column(Integer)
     latency_ms: Mapped[int] = mapped_column(Integer, default=0)
     ttfb_ms: Mapped[int] = mapped_column(Integer, default=0)
+    error_code: Mapped[str] = mapped_column(String(64), default="", server_default=text("''"))
+    requested_model: Mapped[str] = mapped_column(String(200), default="", server_default=text("''"))
 
-    __table_args__ = (Index("ix_usage_project_time", "project_id", "time"),)
+    __table_args__ = (Index("ix_usage_project_time", "project_id", "time"),
+                      Index("ix_usage_key_time", "key_id", "time"))
 
 
 class ResponseOwner(Base):

@@ -31,13 +31,17 @@ class UsageReports:
             return await UsageRepository(session).summary(project_id, start, end, group)
 
     async def events(self, project_id: str, start: dt.datetime | None, end: dt.datetime | None,
-                     page_size: int, page_token: str) -> tuple[list[tables.UsageEvent], str]:
+                     page_size: int, page_token: str, status: str = "", model: str = "",
+                     key_id: str = "") -> tuple[list[tables.UsageEvent], str]:
         start, end = _range(start, end)
+        if status not in ("", "ok", "error") and not (status.isdigit() and 100 <= int(status) <= 599):
+            raise InvalidRequest('the status filter is "ok", "error" or an HTTP status', param="status")
         size = min(max(page_size or 50, 1), MAX_PAGE)
         before = _decode_token(page_token) if page_token else None
         async with self._sessions() as session:
             await ProjectRepository(session).get(project_id)
-            rows = await UsageRepository(session).page(project_id, start, end, size + 1, before)
+            rows = await UsageRepository(session).page(project_id, start, end, size + 1, before,
+                                                       status, model, key_id)
         token = _encode_token(rows[size - 1]) if len(rows) > size else ""
         return rows[:size], token
 

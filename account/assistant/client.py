@@ -11,7 +11,16 @@ logger = logging.getLogger(__name__)
 
 
 class AssistantUnavailable(Exception):
-    """No answer this time; the message is safe to show."""
+    """No answer this time (briefly unavailable, unless a subclass says more); the message is safe to show."""
+
+
+class AssistantNotConfigured(AssistantUnavailable):
+    """This install cannot run the assistant as configured (its model has no channel here, its key is
+    refused): retrying will not help until the operator changes something."""
+
+
+class AssistantOutOfBudget(AssistantUnavailable):
+    """The assistant's system project has no credit left."""
 
 
 def ask(base_url: str, key: Secret, model: str, system: str, question: str, timeout: float) -> str:
@@ -26,12 +35,21 @@ def ask(base_url: str, key: Secret, model: str, system: str, question: str, time
         raise AssistantUnavailable("The assistant cannot reach the OneKey engine right now. "
                                    "Try again in a minute.") from None
     if response.status_code != 200:
-        logger.warning("assistant: the engine answered HTTP %d", response.status_code)
-        if response.status_code in (401, 402, 403) or (response.status_code == 429 and _quota(response)):
-            logger.error("assistant: the system key was refused or is out of credit; top up its project")
-            raise AssistantUnavailable("The assistant is not available right now (its budget is used up). "
-                                       "The operator has been told.")
-        raise AssistantUnavailable("The assistant's model provider is not available right now. "
+        status, code = response.status_code, _code(response)
+        logger.warning("assistant: the engine answered HTTP %d code=%s", status, code)
+        if status == 402 or code == "insufficient_quota":
+            logger.error("assistant: the system key is out of credit; top up its project")
+            raise AssistantOutOfBudget("The assistant is not available: its budget is used up. The operator has "
+                                       "been told; your own account and keys are not affected.")
+        if status == 404 or code in ("model_not_found", "model_not_available"):
+            logger.error("assistant: its model %s is not served here; set assistant_model or add a channel", model)
+            raise AssistantNotConfigured(f"The assistant is not set up on this OneKey: its model ({model}) is not "
+                                         "offered here. The operator can choose another model or add a provider.")
+        if status in (401, 403):
+            logger.error("assistant: the engine refused the assistant's key")
+            raise AssistantNotConfigured("The assistant is not set up correctly on this OneKey (its key is "
+                                         "refused). The operator has been told.")
+        raise AssistantUnavailable("The assistant's model provider is briefly unavailable. "
                                    "Try again in a minute.")
     try:
         return response.json()["choices"][0]["message"]["content"] or ""
@@ -40,8 +58,8 @@ def ask(base_url: str, key: Secret, model: str, system: str, question: str, time
         raise AssistantUnavailable("The assistant gave no usable answer. Try again.") from None
 
 
-def _quota(response: requests.Response) -> bool:
+def _code(response: requests.Response) -> str:
     try:
-        return response.json()["error"]["code"] == "insufficient_quota"
+        return str(response.json()["error"]["code"] or "")
     except (ValueError, KeyError, TypeError):
-        return False
+        return ""

@@ -6,14 +6,15 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 
-from flask import Blueprint, abort, jsonify, render_template, request
+from flask import Blueprint, abort, current_app, jsonify, render_template, request
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
-from account.assistant.client import AssistantUnavailable, ask
+from account.assistant.client import AssistantNotConfigured, AssistantUnavailable, ask
 from account.assistant.credential import system_key
 from account.assistant.facts import HELP, account_facts
 from account.core_client import CoreError
@@ -73,6 +74,9 @@ def ask_view():
         abort(404)
     if not form.validate_on_submit():
         return _reply("", None, "Ask a question of at most 2,000 characters.", 400, form)
+    status = _status()
+    if status.not_configured():
+        return _reply("", None, status.reason, 503, form)
     question = form.question.data.strip()
     project_id = form.project_id.data or None
     if project_id and ProjectRepository(db()).get_owned(project_id, current_user.id) is None:
@@ -92,12 +96,38 @@ def ask_view():
     except CoreError:
         return _reply(question, None, "The assistant cannot reach the OneKey engine right now. Try again in a "
                       "minute.", 503, form)
+    except AssistantNotConfigured as exc:
+        status.mark_not_configured(str(exc))  # offered again once the operator may have fixed it
+        return _reply(question, None, str(exc), 503, form)
     except AssistantUnavailable as exc:
         return _reply(question, None, str(exc), 503, form)
     logger.info("assistant answered user %s", current_user.id)
     return _reply(question, answer, None, 200, AskForm(formdata=None, project_id=project_id))
 
 
+class AssistantStatus:
+    """What this app process last learnt about the assistant being set up: a model without a
+    channel here is not offered (the panel says so) for a while, instead of failing each question."""
+
+    RECHECK_S = 600.0
+
+    def __init__(self) -> None:
+        self.reason = ""
+        self._until = 0.0
+
+    def mark_not_configured(self, reason: str) -> None:
+        self.reason, self._until = reason, time.monotonic() + self.RECHECK_S
+
+    def not_configured(self) -> bool:
+        return bool(self.reason) and time.monotonic() < self._until
+
+
+def _status() -> AssistantStatus:
+    return current_app.extensions.setdefault("onekey_assistant_status", AssistantStatus())
+
+
 @bp.app_context_processor
 def _panel_shown() -> dict:
-    return {"assistant_enabled": context().settings.assistant.enabled}
+    status = _status()
+    return {"assistant_enabled": context().settings.assistant.enabled,
+            "assistant_off_reason": status.reason if status.not_configured() else ""}

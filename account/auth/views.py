@@ -39,6 +39,14 @@ def refused(title: str, message: str, status: int = 400):
     return render_template("error.html", title=title, message=message, back=url_for("auth.login")), status
 
 
+def _link_spent():
+    """A used or expired sign-in link: offer a new one rather than a way back."""
+    return render_template("error.html", title="Link expired or used",
+                           message="This sign-in link has expired or was already used. Each link works once, "
+                                   "for a short time.",
+                           action=(url_for("auth.login"), "Send me a new sign-in link")), 400
+
+
 @bp.get("/login")
 def login():
     if current_user.is_authenticated:
@@ -85,8 +93,7 @@ def magic_link(token: str):
     """Shows a confirm button only: mail scanners that open links must not sign anyone in."""
     row = LoginTokenRepository(db()).usable(token_hash(token), utcnow())
     if row is None:
-        return refused("Link expired or used", "This sign-in link has expired or was already used. "
-                       "Ask for a new one.")
+        return _link_spent()
     return render_template("auth/confirm.html", form=ConfirmForm(), email=row.email)
 
 
@@ -96,8 +103,7 @@ def magic_link_confirm(token: str):
         abort(400)
     email = LoginTokenRepository(db()).consume(token_hash(token), utcnow())
     if email is None:
-        return refused("Link expired or used", "This sign-in link has expired or was already used. "
-                       "Ask for a new one.")
+        return _link_spent()
     user, _ = user_for_email(db(), email)
     return sign_in(user)
 

@@ -1,6 +1,7 @@
 """The billing page of a project, checkout, its return pages, and the provider's webhook."""
 from __future__ import annotations
 
+import datetime as dt
 import logging
 
 from flask import Blueprint, Flask, current_app, jsonify, redirect, render_template, request, url_for
@@ -37,9 +38,10 @@ def payments() -> Payments:
 
 def _page(project, form: BuyForm | None = None, error: str | None = None, status: int = 200):
     settings = context().settings.billing
-    balance, core_error = None, None
+    balance, core_error, statement = None, None, []
     try:
         balance = context().core.balance(project.id)
+        statement = monthly_statement(project.id)
     except CoreError as exc:
         core_error = str(exc)
     purchases = PurchaseRepository(db()).for_project(project.id)
@@ -47,7 +49,24 @@ def _page(project, form: BuyForm | None = None, error: str | None = None, status
                            purchases=purchases, packs=settings.packs_usd, min_usd=settings.min_usd,
                            max_usd=settings.max_usd, enabled=payments().enabled,
                            methods=payments().payment_methods(), form=form or BuyForm(),
-                           error=error), status, {"Content-Security-Policy": _csp()}
+                           error=error, statement=statement), status, {"Content-Security-Policy": _csp()}
+
+
+def monthly_statement(project_id: str, months: int = 12) -> list[dict]:
+    """Charges per calendar month (UTC), newest first: requests, failed, tokens, charged."""
+    now = dt.datetime.now(dt.timezone.utc)
+    first = (now.replace(day=1) - dt.timedelta(days=31 * (months - 1))).replace(day=1, hour=0, minute=0, second=0,
+                                                                                 microsecond=0)
+    rows, _ = context().core.usage(project_id, first, now + dt.timedelta(seconds=1), "day")
+    by_month: dict[str, dict] = {}
+    for r in rows:
+        month = by_month.setdefault(r.group[:7], {"month": r.group[:7], "requests": 0, "errors": 0, "tokens": 0,
+                                                  "charged": 0})
+        month["requests"] += r.requests
+        month["errors"] += r.errors
+        month["tokens"] += r.input_tokens + r.output_tokens
+        month["charged"] += r.charged_micro_usd
+    return sorted(by_month.values(), key=lambda m: m["month"], reverse=True)
 
 
 def _csp() -> str:

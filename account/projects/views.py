@@ -1,16 +1,18 @@
 """Project and key pages. Each project URL is checked against the signed-in user first."""
 from __future__ import annotations
 
+import datetime as dt
 import logging
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from account.core_client import CoreError, CoreNotFound, CoreUnavailable
-from account.forms import ConfirmForm, KeyForm, ProjectForm
+from account.core_client import CoreError, CoreNotFound, CoreRefused, CoreUnavailable
+from account.forms import ConfirmForm, KeyForm, KeyLimitsForm, ProjectForm
+from account.projects.handoff import hand_over, take
 from account.projects.service import create_project
 from account.store.repositories import KeyAuditRepository, ProjectRepository, UserRepository
-from account.web import context, db, owned_project
+from account.web import context, db, owned_project, usd
 
 logger = logging.getLogger(__name__)
 
@@ -26,9 +28,14 @@ def _core_failed(exc: CoreError, what: str):
 
 
 @bp.get("/")
-@login_required
 def home():
-    """The user's place after sign-in: the dashboard of their only project, or the list."""
+    """The user's place after sign-in: the dashboard of their only project, or the list.
+
+    A visitor is sent to sign in without the "sign in to see that page" note: they asked for
+    no page in particular.
+    """
+    if not current_user.is_authenticated:
+        return redirect(url_for("auth.login"))
     projects = ProjectRepository(db()).owned_by(current_user.id)
     if len(projects) == 1:
         return redirect(url_for("dashboard.show", project_id=projects[0].id))
@@ -54,7 +61,11 @@ def create():
         project = create_project(db(), context(), user, form.name.data.strip())
     except CoreError as exc:
         return _core_failed(exc, "create the project")
-    flash(f"Project “{project.name}” created.")
+    if project_free_requests(project.id) == 0:
+        flash(f"Project “{project.name}” created. Free requests come once per account, with the first project, "
+              "so this one starts without any: add credit on its Billing page to use priced models.")
+    else:
+        flash(f"Project “{project.name}” created.")
     return redirect(url_for("projects.show", project_id=project.id))
 
 
@@ -62,14 +73,22 @@ def create():
 @login_required
 def show(project_id: str):
     project = owned_project(project_id)
-    keys, core_error = [], None
+    keys, spend, core_error = [], {}, None
     try:
         keys = context().core.list_keys(project.id)
+        now = dt.datetime.now(dt.timezone.utc)
+        rows, _ = context().core.usage(project.id, month_start(now), now + dt.timedelta(seconds=1), "key")
+        spend = {r.group: r for r in rows}
     except CoreError as exc:
         core_error = str(exc)
+    show_revoked = request.args.get("revoked") == "shown"
+    revoked = sum(1 for k in keys if k.revoked_at)
+    shown = [k for k in keys if show_revoked or not k.revoked_at]
     audit = KeyAuditRepository(db()).recent(project.id, 10)
-    return render_template("projects/show.html", project=project, keys=keys, core_error=core_error, audit=audit,
-                           key_form=KeyForm(), rename_form=ProjectForm(name=project.name)), 503 if core_error else 200
+    return render_template("projects/show.html", project=project, keys=shown, revoked_count=revoked,
+                           show_revoked=show_revoked, spend=spend, core_error=core_error, audit=audit,
+                           now=dt.datetime.now(dt.timezone.utc), key_form=KeyForm(),
+                           rename_form=ProjectForm(name=project.name)), 503 if core_error else 200
 
 
 @bp.post("/projects/<project_id>/rename")
@@ -96,18 +115,102 @@ def create_key(project_id: str):
     project = owned_project(project_id)
     form = KeyForm()
     if not form.validate_on_submit():
-        abort(400)
-    name = (form.name.data or "").strip() or "key"
+        for errors in form.errors.values():
+            flash(" ".join(errors))
+        return redirect(url_for("projects.show", project_id=project.id))
+    name = (form.name.data or "").strip()
     try:
-        key, secret = context().core.create_key(project.id, name)
+        key, secret = context().core.create_key(project.id, name, form.spend_limit_micro_usd(),
+                                                expiry_of(form.expires_on.data))
+    except CoreRefused as exc:
+        flash(f"No key was created: {exc}")
+        return redirect(url_for("projects.show", project_id=project.id))
     except CoreError as exc:
         return _core_failed(exc, "create the key")
     KeyAuditRepository(db()).record(current_user.id, project.id, key.id, key.prefix, "create",
                                     request.remote_addr or "")
     logger.info("user %s created key %s in project %s", current_user.id, key.id, project.id)
-    # Rendered straight from this POST, never stored or redirected: the secret exists only here.
-    return render_template("projects/key_created.html", project=project, key=key, secret=secret,
+    # POST-redirect-GET: a reload of the next page shows it again without making another key.
+    hand_over(key.id, secret)
+    return redirect(url_for("projects.key_created", project_id=project.id, key_id=key.id))
+
+
+@bp.get("/projects/<project_id>/keys/<key_id>/new")
+@login_required
+def key_created(project_id: str, key_id: str):
+    """The secret of a key just made, shown once; later views say it cannot be shown again."""
+    project = owned_project(project_id)
+    try:
+        key = _find_key(project.id, key_id)
+    except CoreNotFound:
+        abort(404)
+    except CoreError as exc:
+        return _core_failed(exc, "find the key")
+    return render_template("projects/key_created.html", project=project, key=key, secret=take(key.id),
                            base_url=context().settings.api_base_url)
+
+
+@bp.get("/projects/<project_id>/keys/<key_id>")
+@login_required
+def key_page(project_id: str, key_id: str):
+    """One key: its usage this month, its spend limit and expiry."""
+    project = owned_project(project_id)
+    core = context().core
+    try:
+        key = _find_key(project.id, key_id)
+        now = dt.datetime.now(dt.timezone.utc)
+        rows, _ = core.usage(project.id, month_start(now), now + dt.timedelta(seconds=1), "key")
+    except CoreNotFound:
+        abort(404)
+    except CoreError as exc:
+        return _core_failed(exc, "find the key")
+    limit = key.spend_limit_micro_usd
+    form = KeyLimitsForm(spend_limit_usd=usd(limit).lstrip("$").replace(",", "") if limit else "",
+                         expires_on=(key.expires_at - dt.timedelta(days=1)).date() if key.expires_at else None)
+    return render_template("projects/key.html", project=project, key=key, form=form, now=now,
+                           month=next((r for r in rows if r.group == key.id), None))
+
+
+@bp.post("/projects/<project_id>/keys/<key_id>")
+@login_required
+def update_key(project_id: str, key_id: str):
+    project = owned_project(project_id)
+    form = KeyLimitsForm()
+    if not form.validate_on_submit():
+        for errors in form.errors.values():
+            flash(" ".join(errors))
+        return redirect(url_for("projects.key_page", project_id=project.id, key_id=key_id))
+    try:
+        key = context().core.update_key(project.id, key_id, form.spend_limit_micro_usd(),
+                                        expiry_of(form.expires_on.data))
+    except CoreNotFound:
+        abort(404)
+    except CoreRefused as exc:
+        flash(f"Nothing was changed: {exc}")
+        return redirect(url_for("projects.key_page", project_id=project.id, key_id=key_id))
+    except CoreError as exc:
+        return _core_failed(exc, "change the key")
+    logger.info("user %s changed the limits of key %s in project %s", current_user.id, key.id, project.id)
+    flash(f"Key “{key.name}” saved. Every server applies it within seconds.")
+    return redirect(url_for("projects.key_page", project_id=project.id, key_id=key.id))
+
+
+def month_start(now: dt.datetime) -> dt.datetime:
+    return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+def expiry_of(day: dt.date | None) -> dt.datetime | None:
+    """A key set to expire "on" a day works through that day (UTC) and stops at the next midnight."""
+    if day is None:
+        return None
+    return dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), dt.timezone.utc)
+
+
+def project_free_requests(project_id: str) -> int | None:
+    try:
+        return context().core.balance(project_id).free_requests
+    except CoreError:
+        return None
 
 
 def _find_key(project_id: str, key_id: str):

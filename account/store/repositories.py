@@ -158,8 +158,16 @@ class WebSessionRepository:
     def delete(self, id_hash: str) -> None:
         self._s.execute(delete(WebSession).where(WebSession.id_hash == id_hash))
 
-    def delete_for_user(self, user_id: str) -> None:
-        self._s.execute(delete(WebSession).where(WebSession.user_id == user_id))
+    def delete_for_user(self, user_id: str, keep: str | None = None) -> None:
+        """Delete the user's sessions, all of them or all but the one whose id hash is `keep`."""
+        query = delete(WebSession).where(WebSession.user_id == user_id)
+        if keep is not None:
+            query = query.where(WebSession.id_hash != keep)
+        self._s.execute(query)
+
+    def for_user(self, user_id: str, now: dt.datetime) -> list[WebSession]:
+        return list(self._s.scalars(select(WebSession).where(WebSession.user_id == user_id, WebSession.expires_at > now)
+                                    .order_by(WebSession.created_at.desc())))
 
     def purge(self, now: dt.datetime) -> None:
         self._s.execute(delete(WebSession).where(WebSession.expires_at <= now))

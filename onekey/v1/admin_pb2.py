@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15onekey/v1/admin.proto\x12\tonekey.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb5\x01\n\x07Project\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x19\n\x11\x62\x61lance_micro_usd\x18\x03 \x01(\x03\x12\x15\n\rfree_requests\x18\x04 \x01(\x03\x12.\n\ncreated_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1b\n\x0erate_limit_rpm\x18\x06 \x01(\x03H\x00\x88\x01\x01\x42\x11\n\x0f_rate_limit_rpm\"\x85\x01\n\x14\x43reateProjectRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x18\n\x10\x63redit_micro_usd\x18\x02 \x01(\x03\x12\x15\n\rfree_requests\x18\x03 \x01(\x03\x12\x1b\n\x0erate_limit_rpm\x18\x04 \x01(\x03H\x00\x88\x01\x01\x42\x11\n\x0f_rate_limit_rpm\"\'\n\x11GetProjectRequest\x12\x12\n\nproject_id\x18\x01 \x01(\t\"8\n\x14RenameProjectRequest\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\"\x88\x02\n\x06\x41piKey\x12\n\n\x02id\x18\x01 \x01(\t\x12\x12\n\nproject_id\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x0e\n\x06prefix\x18\x04 \x01(\t\x12.\n\ncreated_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0clast_used_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nrevoked_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1b\n\x0erate_limit_rpm\x18\x08 \x01(\x03H\x00\x88\x01\x01\x42\x11\n\x0f_rate_limit_rpm\"d\n\x10\x43reateKeyRequest\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x1b\n\x0erate_limit_rpm\x18\x03 \x01(\x03H\x00\x88\x01\x01\x42\x11\n\x0f_rate_limit_rpm\"C\n\x11\x43reateKeyResponse\x12\x1e\n\x03key\x18\x01 \x01(\x0b\x32\x11.onekey.v1.ApiKey\x12\x0e\n\x06secret\x18\x02 \x01(\t\"%\n\x0fListKeysRequest\x12\x12\n\nproject_id\x18\x01 \x01(\t\"3\n\x10ListKeysResponse\x12\x1f\n\x04keys\x18\x01 \x03(\x0b\x32\x11.onekey.v1.ApiKey\"6\n\x10RevokeKeyRequest\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12\x12\n\nproject_id\x18\x02 \x01(\t\"i\n\x10\x41\x64\x64\x43reditRequest\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\x18\n\x10\x61mount_micro_usd\x18\x02 \x01(\x03\x12\x17\n\x0fidempotency_key\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\"I\n\x11\x41\x64\x64\x43reditResponse\x12#\n\x07project\x18\x01 \x01(\x0b\x32\x12.onekey.v1.Project\x12\x0f\n\x07\x61pplied\x18\x02 \x01(\x08\";\n\x16\x41\x64\x64\x46reeRequestsRequest\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\r\n\x05\x63ount\x18\x02 \x01(\x03\"\x15\n\x13ListChannelsRequest\"\xba\x01\n\x07\x43hannel\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08provider\x18\x02 \x01(\t\x12\x10\n\x08\x62\x61se_url\x18\x03 \x01(\t\x12\x10\n\x08priority\x18\x04 \x01(\x05\x12\x0e\n\x06weight\x18\x05 \x01(\x05\x12\r\n\x05state\x18\x06 \x01(\t\x12\x12\n\nerror_rate\x18\x07 \x01(\x01\x12\x16\n\x0elatency_ms_p50\x18\x08 \x01(\x01\x12\x10\n\x08requests\x18\t \x01(\x03\x12\x0e\n\x06models\x18\n \x03(\t\"<\n\x14ListChannelsResponse\x12$\n\x08\x63hannels\x18\x01 \x03(\x0b\x32\x12.onekey.v1.Channel\"w\n\x13SetRateLimitRequest\x12\x14\n\nproject_id\x18\x01 \x01(\tH\x00\x12\x10\n\x06key_id\x18\x02 \x01(\tH\x00\x12\x1b\n\x0erate_limit_rpm\x18\x03 \x01(\x03H\x01\x88\x01\x01\x42\x08\n\x06targetB\x11\n\x0f_rate_limit_rpm\"i\n\x14SetRateLimitResponse\x12%\n\x07project\x18\x01 \x01(\x0b\x32\x12.onekey.v1.ProjectH\x00\x12 \n\x03key\x18\x02 \x01(\x0b\x32\x11.onekey.v1.ApiKeyH\x00\x42\x08\n\x06target2\xd8\x05\n\x0c\x41\x64minService\x12\x44\n\rCreateProject\x12\x1f.onekey.v1.CreateProjectRequest\x1a\x12.onekey.v1.Project\x12>\n\nGetProject\x12\x1c.onekey.v1.GetProjectRequest\x1a\x12.onekey.v1.Project\x12\x44\n\rRenameProject\x12\x1f.onekey.v1.RenameProjectRequest\x1a\x12.onekey.v1.Project\x12\x46\n\tCreateKey\x12\x1b.onekey.v1.CreateKeyRequest\x1a\x1c.onekey.v1.CreateKeyResponse\x12\x43\n\x08ListKeys\x12\x1a.onekey.v1.ListKeysRequest\x1a\x1b.onekey.v1.ListKeysResponse\x12;\n\tRevokeKey\x12\x1b.onekey.v1.RevokeKeyRequest\x1a\x11.onekey.v1.ApiKey\x12\x46\n\tAddCredit\x12\x1b.onekey.v1.AddCreditRequest\x1a\x1c.onekey.v1.AddCreditResponse\x12H\n\x0f\x41\x64\x64\x46reeRequests\x12!.onekey.v1.AddFreeRequestsRequest\x1a\x12.onekey.v1.Project\x12O\n\x0cListChannels\x12\x1e.onekey.v1.ListChannelsRequest\x1a\x1f.onekey.v1.ListChannelsResponse\x12O\n\x0cSetRateLimit\x12\x1e.onekey.v1.SetRateLimitRequest\x1a\x1f.onekey.v1.SetRateLimitResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15onekey/v1/admin.proto\x12\tonekey.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb5\x01\n\x07Project\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x19\n\x11\x62\x61lance_micro_usd\x18\x03 \x01(\x03\x12\x15\n\rfree_requests\x18\x04 \x01(\x03\x12.\n\ncreated_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1b\n\x0erate_limit_rpm\x18\x06 \x01(\x03H\x00\x88\x01\x01\x42\x11\n\x0f_rate_limit_rpm\"\x85\x01\n\x14\x43reateProjectRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x18\n\x10\x63redit_micro_usd\x18\x02 \x01(\x03\x12\x15\n\rfree_requests\x18\x03 \x01(\x03\x12\x1b\n\x0erate_limit_rpm\x18\x04 \x01(\x03H\x00\x88\x01\x01\x42\x11\n\x0f_rate_limit_rpm\"\'\n\x11GetProjectRequest\x12\x12\n\nproject_id\x18\x01 \x01(\t\"8\n\x14RenameProjectRequest\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\"\xf6\x02\n\x06\x41piKey\x12\n\n\x02id\x18\x01 \x01(\t\x12\x12\n\nproject_id\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x0e\n\x06prefix\x18\x04 \x01(\t\x12.\n\ncreated_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0clast_used_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nrevoked_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1b\n\x0erate_limit_rpm\x18\x08 \x01(\x03H\x00\x88\x01\x01\x12\"\n\x15spend_limit_micro_usd\x18\t \x01(\x03H\x01\x88\x01\x01\x12.\n\nexpires_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x11\n\x0f_rate_limit_rpmB\x18\n\x16_spend_limit_micro_usd\"\xd2\x01\n\x10\x43reateKeyRequest\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x1b\n\x0erate_limit_rpm\x18\x03 \x01(\x03H\x00\x88\x01\x01\x12\"\n\x15spend_limit_micro_usd\x18\x04 \x01(\x03H\x01\x88\x01\x01\x12.\n\nexpires_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x11\n\x0f_rate_limit_rpmB\x18\n\x16_spend_limit_micro_usd\"\xd5\x01\n\x10UpdateKeyRequest\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12\x12\n\nproject_id\x18\x02 \x01(\t\x12\"\n\x15spend_limit_micro_usd\x18\x03 \x01(\x03H\x00\x88\x01\x01\x12\x19\n\x11\x63lear_spend_limit\x18\x04 \x01(\x08\x12.\n\nexpires_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0c\x63lear_expiry\x18\x06 \x01(\x08\x42\x18\n\x16_spend_limit_micro_usd\"C\n\x11\x43reateKeyResponse\x12\x1e\n\x03key\x18\x01 \x01(\x0b\x32\x11.onekey.v1.ApiKey\x12\x0e\n\x06secret\x18\x02 \x01(\t\"%\n\x0fListKeysRequest\x12\x12\n\nproject_id\x18\x01 \x01(\t\"3\n\x10ListKeysResponse\x12\x1f\n\x04keys\x18\x01 \x03(\x0b\x32\x11.onekey.v1.ApiKey\"6\n\x10RevokeKeyRequest\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12\x12\n\nproject_id\x18\x02 \x01(\t\"i\n\x10\x41\x64\x64\x43reditRequest\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\x18\n\x10\x61mount_micro_usd\x18\x02 \x01(\x03\x12\x17\n\x0fidempotency_key\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\"I\n\x11\x41\x64\x64\x43reditResponse\x12#\n\x07project\x18\x01 \x01(\x0b\x32\x12.onekey.v1.Project\x12\x0f\n\x07\x61pplied\x18\x02 \x01(\x08\";\n\x16\x41\x64\x64\x46reeRequestsRequest\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\r\n\x05\x63ount\x18\x02 \x01(\x03\"\x15\n\x13ListChannelsRequest\"\xba\x01\n\x07\x43hannel\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08provider\x18\x02 \x01(\t\x12\x10\n\x08\x62\x61se_url\x18\x03 \x01(\t\x12\x10\n\x08priority\x18\x04 \x01(\x05\x12\x0e\n\x06weight\x18\x05 \x01(\x05\x12\r\n\x05state\x18\x06 \x01(\t\x12\x12\n\nerror_rate\x18\x07 \x01(\x01\x12\x16\n\x0elatency_ms_p50\x18\x08 \x01(\x01\x12\x10\n\x08requests\x18\t \x01(\x03\x12\x0e\n\x06models\x18\n \x03(\t\"<\n\x14ListChannelsResponse\x12$\n\x08\x63hannels\x18\x01 \x03(\x0b\x32\x12.onekey.v1.Channel\"w\n\x13SetRateLimitRequest\x12\x14\n\nproject_id\x18\x01 \x01(\tH\x00\x12\x10\n\x06key_id\x18\x02 \x01(\tH\x00\x12\x1b\n\x0erate_limit_rpm\x18\x03 \x01(\x03H\x01\x88\x01\x01\x42\x08\n\x06targetB\x11\n\x0f_rate_limit_rpm\"i\n\x14SetRateLimitResponse\x12%\n\x07project\x18\x01 \x01(\x0b\x32\x12.onekey.v1.ProjectH\x00\x12 \n\x03key\x18\x02 \x01(\x0b\x32\x11.onekey.v1.ApiKeyH\x00\x42\x08\n\x06target2\x95\x06\n\x0c\x41\x64minService\x12\x44\n\rCreateProject\x12\x1f.onekey.v1.CreateProjectRequest\x1a\x12.onekey.v1.Project\x12>\n\nGetProject\x12\x1c.onekey.v1.GetProjectRequest\x1a\x12.onekey.v1.Project\x12\x44\n\rRenameProject\x12\x1f.onekey.v1.RenameProjectRequest\x1a\x12.onekey.v1.Project\x12\x46\n\tCreateKey\x12\x1b.onekey.v1.CreateKeyRequest\x1a\x1c.onekey.v1.CreateKeyResponse\x12\x43\n\x08ListKeys\x12\x1a.onekey.v1.ListKeysRequest\x1a\x1b.onekey.v1.ListKeysResponse\x12;\n\tRevokeKey\x12\x1b.onekey.v1.RevokeKeyRequest\x1a\x11.onekey.v1.ApiKey\x12;\n\tUpdateKey\x12\x1b.onekey.v1.UpdateKeyRequest\x1a\x11.onekey.v1.ApiKey\x12\x46\n\tAddCredit\x12\x1b.onekey.v1.AddCreditRequest\x1a\x1c.onekey.v1.AddCreditResponse\x12H\n\x0f\x41\x64\x64\x46reeRequests\x12!.onekey.v1.AddFreeRequestsRequest\x1a\x12.onekey.v1.Project\x12O\n\x0cListChannels\x12\x1e.onekey.v1.ListChannelsRequest\x1a\x1f.onekey.v1.ListChannelsResponse\x12O\n\x0cSetRateLimit\x12\x1e.onekey.v1.SetRateLimitRequest\x1a\x1f.onekey.v1.SetRateLimitResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -41,33 +41,35 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_RENAMEPROJECTREQUEST']._serialized_start=430
   _globals['_RENAMEPROJECTREQUEST']._serialized_end=486
   _globals['_APIKEY']._serialized_start=489
-  _globals['_APIKEY']._serialized_end=753
-  _globals['_CREATEKEYREQUEST']._serialized_start=755
-  _globals['_CREATEKEYREQUEST']._serialized_end=855
-  _globals['_CREATEKEYRESPONSE']._serialized_start=857
-  _globals['_CREATEKEYRESPONSE']._serialized_end=924
-  _globals['_LISTKEYSREQUEST']._serialized_start=926
-  _globals['_LISTKEYSREQUEST']._serialized_end=963
-  _globals['_LISTKEYSRESPONSE']._serialized_start=965
-  _globals['_LISTKEYSRESPONSE']._serialized_end=1016
-  _globals['_REVOKEKEYREQUEST']._serialized_start=1018
-  _globals['_REVOKEKEYREQUEST']._serialized_end=1072
-  _globals['_ADDCREDITREQUEST']._serialized_start=1074
-  _globals['_ADDCREDITREQUEST']._serialized_end=1179
-  _globals['_ADDCREDITRESPONSE']._serialized_start=1181
-  _globals['_ADDCREDITRESPONSE']._serialized_end=1254
-  _globals['_ADDFREEREQUESTSREQUEST']._serialized_start=1256
-  _globals['_ADDFREEREQUESTSREQUEST']._serialized_end=1315
-  _globals['_LISTCHANNELSREQUEST']._serialized_start=1317
-  _globals['_LISTCHANNELSREQUEST']._serialized_end=1338
-  _globals['_CHANNEL']._serialized_start=1341
-  _globals['_CHANNEL']._serialized_end=1527
-  _globals['_LISTCHANNELSRESPONSE']._serialized_start=1529
-  _globals['_LISTCHANNELSRESPONSE']._serialized_end=1589
-  _globals['_SETRATELIMITREQUEST']._serialized_start=1591
-  _globals['_SETRATELIMITREQUEST']._serialized_end=1710
-  _globals['_SETRATELIMITRESPONSE']._serialized_start=1712
-  _globals['_SETRATELIMITRESPONSE']._serialized_end=1817
-  _globals['_ADMINSERVICE']._serialized_start=1820
-  _globals['_ADMINSERVICE']._serialized_end=2548
+  _globals['_APIKEY']._serialized_end=863
+  _globals['_CREATEKEYREQUEST']._serialized_start=866
+  _globals['_CREATEKEYREQUEST']._serialized_end=1076
+  _globals['_UPDATEKEYREQUEST']._serialized_start=1079
+  _globals['_UPDATEKEYREQUEST']._serialized_end=1292
+  _globals['_CREATEKEYRESPONSE']._serialized_start=1294
+  _globals['_CREATEKEYRESPONSE']._serialized_end=1361
+  _globals['_LISTKEYSREQUEST']._serialized_start=1363
+  _globals['_LISTKEYSREQUEST']._serialized_end=1400
+  _globals['_LISTKEYSRESPONSE']._serialized_start=1402
+  _globals['_LISTKEYSRESPONSE']._serialized_end=1453
+  _globals['_REVOKEKEYREQUEST']._serialized_start=1455
+  _globals['_REVOKEKEYREQUEST']._serialized_end=1509
+  _globals['_ADDCREDITREQUEST']._serialized_start=1511
+  _globals['_ADDCREDITREQUEST']._serialized_end=1616
+  _globals['_ADDCREDITRESPONSE']._serialized_start=1618
+  _globals['_ADDCREDITRESPONSE']._serialized_end=1691
+  _globals['_ADDFREEREQUESTSREQUEST']._serialized_start=1693
+  _globals['_ADDFREEREQUESTSREQUEST']._serialized_end=1752
+  _globals['_LISTCHANNELSREQUEST']._serialized_start=1754
+  _globals['_LISTCHANNELSREQUEST']._serialized_end=1775
+  _globals['_CHANNEL']._serialized_start=1778
+  _globals['_CHANNEL']._serialized_end=1964
+  _globals['_LISTCHANNELSRESPONSE']._serialized_start=1966
+  _globals['_LISTCHANNELSRESPONSE']._serialized_end=2026
+  _globals['_SETRATELIMITREQUEST']._serialized_start=2028
+  _globals['_SETRATELIMITREQUEST']._serialized_end=2147
+  _globals['_SETRATELIMITRESPONSE']._serialized_start=2149
+  _globals['_SETRATELIMITRESPONSE']._serialized_end=2254
+  _globals['_ADMINSERVICE']._serialized_start=2257
+  _globals['_ADMINSERVICE']._serialized_end=3046
 # @@protoc_insertion_point(module_scope)

@@ -52,7 +52,7 @@ class RenameProjectRequest(_message.Message):
     def __init__(self, project_id: _Optional[str] = ..., name: _Optional[str] = ...) -> None: ...
 
 class ApiKey(_message.Message):
-    __slots__ = ("id", "project_id", "name", "prefix", "created_at", "last_used_at", "revoked_at", "rate_limit_rpm")
+    __slots__ = ("id", "project_id", "name", "prefix", "created_at", "last_used_at", "revoked_at", "rate_limit_rpm", "spend_limit_micro_usd", "expires_at")
     ID_FIELD_NUMBER: _ClassVar[int]
     PROJECT_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
@@ -61,6 +61,8 @@ class ApiKey(_message.Message):
     LAST_USED_AT_FIELD_NUMBER: _ClassVar[int]
     REVOKED_AT_FIELD_NUMBER: _ClassVar[int]
     RATE_LIMIT_RPM_FIELD_NUMBER: _ClassVar[int]
+    SPEND_LIMIT_MICRO_USD_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
     id: str
     project_id: str
     name: str
@@ -69,17 +71,39 @@ class ApiKey(_message.Message):
     last_used_at: _timestamp_pb2.Timestamp
     revoked_at: _timestamp_pb2.Timestamp
     rate_limit_rpm: int
-    def __init__(self, id: _Optional[str] = ..., project_id: _Optional[str] = ..., name: _Optional[str] = ..., prefix: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_used_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., revoked_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., rate_limit_rpm: _Optional[int] = ...) -> None: ...
+    spend_limit_micro_usd: int
+    expires_at: _timestamp_pb2.Timestamp
+    def __init__(self, id: _Optional[str] = ..., project_id: _Optional[str] = ..., name: _Optional[str] = ..., prefix: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_used_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., revoked_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., rate_limit_rpm: _Optional[int] = ..., spend_limit_micro_usd: _Optional[int] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class CreateKeyRequest(_message.Message):
-    __slots__ = ("project_id", "name", "rate_limit_rpm")
+    __slots__ = ("project_id", "name", "rate_limit_rpm", "spend_limit_micro_usd", "expires_at")
     PROJECT_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     RATE_LIMIT_RPM_FIELD_NUMBER: _ClassVar[int]
+    SPEND_LIMIT_MICRO_USD_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
     project_id: str
     name: str
     rate_limit_rpm: int
-    def __init__(self, project_id: _Optional[str] = ..., name: _Optional[str] = ..., rate_limit_rpm: _Optional[int] = ...) -> None: ...
+    spend_limit_micro_usd: int
+    expires_at: _timestamp_pb2.Timestamp
+    def __init__(self, project_id: _Optional[str] = ..., name: _Optional[str] = ..., rate_limit_rpm: _Optional[int] = ..., spend_limit_micro_usd: _Optional[int] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class UpdateKeyRequest(_message.Message):
+    __slots__ = ("key_id", "project_id", "spend_limit_micro_usd", "clear_spend_limit", "expires_at", "clear_expiry")
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    PROJECT_ID_FIELD_NUMBER: _ClassVar[int]
+    SPEND_LIMIT_MICRO_USD_FIELD_NUMBER: _ClassVar[int]
+    CLEAR_SPEND_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    CLEAR_EXPIRY_FIELD_NUMBER: _ClassVar[int]
+    key_id: str
+    project_id: str
+    spend_limit_micro_usd: int
+    clear_spend_limit: bool
+    expires_at: _timestamp_pb2.Timestamp
+    clear_expiry: bool
+    def __init__(self, key_id: _Optional[str] = ..., project_id: _Optional[str] = ..., spend_limit_micro_usd: _Optional[int] = ..., clear_spend_limit: _Optional[bool] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., clear_expiry: _Optional[bool] = ...) -> None: ...
 
 class CreateKeyResponse(_message.Message):
     __slots__ = ("key", "secret")

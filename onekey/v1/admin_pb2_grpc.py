@@ -66,6 +66,11 @@ class AdminServiceStub:
                 request_serializer=onekey_dot_v1_dot_admin__pb2.RevokeKeyRequest.SerializeToString,
                 response_deserializer=onekey_dot_v1_dot_admin__pb2.ApiKey.FromString,
                 _registered_method=True)
+        self.UpdateKey = channel.unary_unary(
+                '/onekey.v1.AdminService/UpdateKey',
+                request_serializer=onekey_dot_v1_dot_admin__pb2.UpdateKeyRequest.SerializeToString,
+                response_deserializer=onekey_dot_v1_dot_admin__pb2.ApiKey.FromString,
+                _registered_method=True)
         self.AddCredit = channel.unary_unary(
                 '/onekey.v1.AdminService/AddCredit',
                 request_serializer=onekey_dot_v1_dot_admin__pb2.AddCreditRequest.SerializeToString,
@@ -129,6 +134,13 @@ class AdminServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def UpdateKey(self, request, context):
+        """Sets or clears a key's monthly spend limit and its expiry.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def AddCredit(self, request, context):
         """Credits (or, with a negative amount, debits) a project. A repeated idempotency key
         changes nothing and returns the project as it is.
@@ -188,6 +200,11 @@ def add_AdminServiceServicer_to_server(servicer, server):
             'RevokeKey': grpc.unary_unary_rpc_method_handler(
                     servicer.RevokeKey,
                     request_deserializer=onekey_dot_v1_dot_admin__pb2.RevokeKeyRequest.FromString,
+                    response_serializer=onekey_dot_v1_dot_admin__pb2.ApiKey.SerializeToString,
+            ),
+            'UpdateKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateKey,
+                    request_deserializer=onekey_dot_v1_dot_admin__pb2.UpdateKeyRequest.FromString,
                     response_serializer=onekey_dot_v1_dot_admin__pb2.ApiKey.SerializeToString,
             ),
             'AddCredit': grpc.unary_unary_rpc_method_handler(
@@ -374,6 +391,33 @@ class AdminService:
             target,
             '/onekey.v1.AdminService/RevokeKey',
             onekey_dot_v1_dot_admin__pb2.RevokeKeyRequest.SerializeToString,
+            onekey_dot_v1_dot_admin__pb2.ApiKey.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/onekey.v1.AdminService/UpdateKey',
+            onekey_dot_v1_dot_admin__pb2.UpdateKeyRequest.SerializeToString,
             onekey_dot_v1_dot_admin__pb2.ApiKey.FromString,
             options,
             channel_credentials,

@@ -26,15 +26,15 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from onekey.v1 import common_pb2 as onekey_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18onekey/v1/metering.proto\x12\tonekey.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16onekey/v1/common.proto\"\'\n\x11GetBalanceRequest\x12\x12\n\nproject_id\x18\x01 \x01(\t\"k\n\x07\x42\x61lance\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\x19\n\x11\x62\x61lance_micro_usd\x18\x02 \x01(\x03\x12\x15\n\rfree_requests\x18\x03 \x01(\x03\x12\x1a\n\x12reserved_micro_usd\x18\x04 \x01(\x03\"\xa6\x01\n\x16GetUsageSummaryRequest\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12)\n\x05start\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\'\n\x03\x65nd\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12$\n\x08group_by\x18\x04 \x01(\x0e\x32\x12.onekey.v1.GroupBy\"\xc2\x01\n\x08UsageRow\x12\r\n\x05group\x18\x01 \x01(\t\x12\x10\n\x08requests\x18\x02 \x01(\x03\x12\x14\n\x0cinput_tokens\x18\x03 \x01(\x03\x12\x15\n\routput_tokens\x18\x04 \x01(\x03\x12\x1b\n\x13\x63\x61\x63hed_input_tokens\x18\x05 \x01(\x03\x12\x18\n\x10reasoning_tokens\x18\x06 \x01(\x03\x12\x16\n\x0e\x63ost_micro_usd\x18\x07 \x01(\x03\x12\x19\n\x11\x63harged_micro_usd\x18\x08 \x01(\x03\"U\n\x0cUsageSummary\x12!\n\x04rows\x18\x01 \x03(\x0b\x32\x13.onekey.v1.UsageRow\x12\"\n\x05total\x18\x02 \x01(\x0b\x32\x13.onekey.v1.UsageRow\"\xa7\x01\n\x16ListUsageEventsRequest\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\x12)\n\x05start\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\'\n\x03\x65nd\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xcb\x02\n\nUsageEvent\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12(\n\x04time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nproject_id\x18\x03 \x01(\t\x12\x0e\n\x06key_id\x18\x04 \x01(\t\x12\r\n\x05model\x18\x05 \x01(\t\x12\x10\n\x08provider\x18\x06 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x07 \x01(\t\x12\x1f\n\x05usage\x18\x08 \x01(\x0b\x32\x10.onekey.v1.Usage\x12\x16\n\x0e\x63ost_micro_usd\x18\t \x01(\x03\x12\x19\n\x11\x63harged_micro_usd\x18\n \x01(\x03\x12\x0e\n\x06status\x18\x0b \x01(\x05\x12\x12\n\nlatency_ms\x18\x0c \x01(\x03\x12\x0f\n\x07ttfb_ms\x18\r \x01(\x03\x12\x10\n\x08\x65ndpoint\x18\x0e \x01(\t\x12\x0e\n\x06stream\x18\x0f \x01(\x08\"Y\n\x17ListUsageEventsResponse\x12%\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x15.onekey.v1.UsageEvent\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"@\n\x16GetRequestUsageRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x12\n\nproject_id\x18\x02 \x01(\t*[\n\x07GroupBy\x12\x18\n\x14GROUP_BY_UNSPECIFIED\x10\x00\x12\x10\n\x0cGROUP_BY_DAY\x10\x01\x12\x12\n\x0eGROUP_BY_MODEL\x10\x02\x12\x10\n\x0cGROUP_BY_KEY\x10\x03\x32\xc7\x02\n\x0fMeteringService\x12>\n\nGetBalance\x12\x1c.onekey.v1.GetBalanceRequest\x1a\x12.onekey.v1.Balance\x12M\n\x0fGetUsageSummary\x12!.onekey.v1.GetUsageSummaryRequest\x1a\x17.onekey.v1.UsageSummary\x12X\n\x0fListUsageEvents\x12!.onekey.v1.ListUsageEventsRequest\x1a\".onekey.v1.ListUsageEventsResponse\x12K\n\x0fGetRequestUsage\x12!.onekey.v1.GetRequestUsageRequest\x1a\x15.onekey.v1.UsageEventb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18onekey/v1/metering.proto\x12\tonekey.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16onekey/v1/common.proto\"\'\n\x11GetBalanceRequest\x12\x12\n\nproject_id\x18\x01 \x01(\t\"k\n\x07\x42\x61lance\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\x19\n\x11\x62\x61lance_micro_usd\x18\x02 \x01(\x03\x12\x15\n\rfree_requests\x18\x03 \x01(\x03\x12\x1a\n\x12reserved_micro_usd\x18\x04 \x01(\x03\"\xa6\x01\n\x16GetUsageSummaryRequest\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12)\n\x05start\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\'\n\x03\x65nd\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12$\n\x08group_by\x18\x04 \x01(\x0e\x32\x12.onekey.v1.GroupBy\"\xd2\x01\n\x08UsageRow\x12\r\n\x05group\x18\x01 \x01(\t\x12\x10\n\x08requests\x18\x02 \x01(\x03\x12\x14\n\x0cinput_tokens\x18\x03 \x01(\x03\x12\x15\n\routput_tokens\x18\x04 \x01(\x03\x12\x1b\n\x13\x63\x61\x63hed_input_tokens\x18\x05 \x01(\x03\x12\x18\n\x10reasoning_tokens\x18\x06 \x01(\x03\x12\x16\n\x0e\x63ost_micro_usd\x18\x07 \x01(\x03\x12\x19\n\x11\x63harged_micro_usd\x18\x08 \x01(\x03\x12\x0e\n\x06\x65rrors\x18\t \x01(\x03\"U\n\x0cUsageSummary\x12!\n\x04rows\x18\x01 \x03(\x0b\x32\x13.onekey.v1.UsageRow\x12\"\n\x05total\x18\x02 \x01(\x0b\x32\x13.onekey.v1.UsageRow\"\xd6\x01\n\x16ListUsageEventsRequest\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\x12)\n\x05start\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\'\n\x03\x65nd\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06status\x18\x06 \x01(\t\x12\r\n\x05model\x18\x07 \x01(\t\x12\x0e\n\x06key_id\x18\x08 \x01(\t\"\xf8\x02\n\nUsageEvent\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12(\n\x04time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nproject_id\x18\x03 \x01(\t\x12\x0e\n\x06key_id\x18\x04 \x01(\t\x12\r\n\x05model\x18\x05 \x01(\t\x12\x10\n\x08provider\x18\x06 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x07 \x01(\t\x12\x1f\n\x05usage\x18\x08 \x01(\x0b\x32\x10.onekey.v1.Usage\x12\x16\n\x0e\x63ost_micro_usd\x18\t \x01(\x03\x12\x19\n\x11\x63harged_micro_usd\x18\n \x01(\x03\x12\x0e\n\x06status\x18\x0b \x01(\x05\x12\x12\n\nlatency_ms\x18\x0c \x01(\x03\x12\x0f\n\x07ttfb_ms\x18\r \x01(\x03\x12\x10\n\x08\x65ndpoint\x18\x0e \x01(\t\x12\x0e\n\x06stream\x18\x0f \x01(\x08\x12\x12\n\nerror_code\x18\x10 \x01(\t\x12\x17\n\x0frequested_model\x18\x11 \x01(\t\"Y\n\x17ListUsageEventsResponse\x12%\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x15.onekey.v1.UsageEvent\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"@\n\x16GetRequestUsageRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x12\n\nproject_id\x18\x02 \x01(\t*[\n\x07GroupBy\x12\x18\n\x14GROUP_BY_UNSPECIFIED\x10\x00\x12\x10\n\x0cGROUP_BY_DAY\x10\x01\x12\x12\n\x0eGROUP_BY_MODEL\x10\x02\x12\x10\n\x0cGROUP_BY_KEY\x10\x03\x32\xc7\x02\n\x0fMeteringService\x12>\n\nGetBalance\x12\x1c.onekey.v1.GetBalanceRequest\x1a\x12.onekey.v1.Balance\x12M\n\x0fGetUsageSummary\x12!.onekey.v1.GetUsageSummaryRequest\x1a\x17.onekey.v1.UsageSummary\x12X\n\x0fListUsageEvents\x12!.onekey.v1.ListUsageEventsRequest\x1a\".onekey.v1.ListUsageEventsResponse\x12K\n\x0fGetRequestUsage\x12!.onekey.v1.GetRequestUsageRequest\x1a\x15.onekey.v1.UsageEventb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'onekey.v1.metering_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_GROUPBY']._serialized_start=1360
-  _globals['_GROUPBY']._serialized_end=1451
+  _globals['_GROUPBY']._serialized_start=1468
+  _globals['_GROUPBY']._serialized_end=1559
   _globals['_GETBALANCEREQUEST']._serialized_start=96
   _globals['_GETBALANCEREQUEST']._serialized_end=135
   _globals['_BALANCE']._serialized_start=137
@@ -42,17 +42,17 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETUSAGESUMMARYREQUEST']._serialized_start=247
   _globals['_GETUSAGESUMMARYREQUEST']._serialized_end=413
   _globals['_USAGEROW']._serialized_start=416
-  _globals['_USAGEROW']._serialized_end=610
-  _globals['_USAGESUMMARY']._serialized_start=612
-  _globals['_USAGESUMMARY']._serialized_end=697
-  _globals['_LISTUSAGEEVENTSREQUEST']._serialized_start=700
-  _globals['_LISTUSAGEEVENTSREQUEST']._serialized_end=867
-  _globals['_USAGEEVENT']._serialized_start=870
-  _globals['_USAGEEVENT']._serialized_end=1201
-  _globals['_LISTUSAGEEVENTSRESPONSE']._serialized_start=1203
-  _globals['_LISTUSAGEEVENTSRESPONSE']._serialized_end=1292
-  _globals['_GETREQUESTUSAGEREQUEST']._serialized_start=1294
-  _globals['_GETREQUESTUSAGEREQUEST']._serialized_end=1358
-  _globals['_METERINGSERVICE']._serialized_start=1454
-  _globals['_METERINGSERVICE']._serialized_end=1781
+  _globals['_USAGEROW']._serialized_end=626
+  _globals['_USAGESUMMARY']._serialized_start=628
+  _globals['_USAGESUMMARY']._serialized_end=713
+  _globals['_LISTUSAGEEVENTSREQUEST']._serialized_start=716
+  _globals['_LISTUSAGEEVENTSREQUEST']._serialized_end=930
+  _globals['_USAGEEVENT']._serialized_start=933
+  _globals['_USAGEEVENT']._serialized_end=1309
+  _globals['_LISTUSAGEEVENTSRESPONSE']._serialized_start=1311
+  _globals['_LISTUSAGEEVENTSRESPONSE']._serialized_end=1400
+  _globals['_GETREQUESTUSAGEREQUEST']._serialized_start=1402
+  _globals['_GETREQUESTUSAGEREQUEST']._serialized_end=1466
+  _globals['_METERINGSERVICE']._serialized_start=1562
+  _globals['_METERINGSERVICE']._serialized_end=1889
 # @@protoc_insertion_point(module_scope)

@@ -53,7 +53,7 @@ class GetUsageSummaryRequest(_message.Message):
     def __init__(self, project_id: _Optional[str] = ..., start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., group_by: _Optional[_Union[GroupBy, str]] = ...) -> None: ...
 
 class UsageRow(_message.Message):
-    __slots__ = ("group", "requests", "input_tokens", "output_tokens", "cached_input_tokens", "reasoning_tokens", "cost_micro_usd", "charged_micro_usd")
+    __slots__ = ("group", "requests", "input_tokens", "output_tokens", "cached_input_tokens", "reasoning_tokens", "cost_micro_usd", "charged_micro_usd", "errors")
     GROUP_FIELD_NUMBER: _ClassVar[int]
     REQUESTS_FIELD_NUMBER: _ClassVar[int]
     INPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
@@ -62,6 +62,7 @@ class UsageRow(_message.Message):
     REASONING_TOKENS_FIELD_NUMBER: _ClassVar[int]
     COST_MICRO_USD_FIELD_NUMBER: _ClassVar[int]
     CHARGED_MICRO_USD_FIELD_NUMBER: _ClassVar[int]
+    ERRORS_FIELD_NUMBER: _ClassVar[int]
     group: str
     requests: int
     input_tokens: int
@@ -70,7 +71,8 @@ class UsageRow(_message.Message):
     reasoning_tokens: int
     cost_micro_usd: int
     charged_micro_usd: int
-    def __init__(self, group: _Optional[str] = ..., requests: _Optional[int] = ..., input_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., cached_input_tokens: _Optional[int] = ..., reasoning_tokens: _Optional[int] = ..., cost_micro_usd: _Optional[int] = ..., charged_micro_usd: _Optional[int] = ...) -> None: ...
+    errors: int
+    def __init__(self, group: _Optional[str] = ..., requests: _Optional[int] = ..., input_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., cached_input_tokens: _Optional[int] = ..., reasoning_tokens: _Optional[int] = ..., cost_micro_usd: _Optional[int] = ..., charged_micro_usd: _Optional[int] = ..., errors: _Optional[int] = ...) -> None: ...
 
 class UsageSummary(_message.Message):
     __slots__ = ("rows", "total")
@@ -81,21 +83,27 @@ class UsageSummary(_message.Message):
     def __init__(self, rows: _Optional[_Iterable[_Union[UsageRow, _Mapping]]] = ..., total: _Optional[_Union[UsageRow, _Mapping]] = ...) -> None: ...
 
 class ListUsageEventsRequest(_message.Message):
-    __slots__ = ("project_id", "page_size", "page_token", "start", "end")
+    __slots__ = ("project_id", "page_size", "page_token", "start", "end", "status", "model", "key_id")
     PROJECT_ID_FIELD_NUMBER: _ClassVar[int]
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     START_FIELD_NUMBER: _ClassVar[int]
     END_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
     project_id: str
     page_size: int
     page_token: str
     start: _timestamp_pb2.Timestamp
     end: _timestamp_pb2.Timestamp
-    def __init__(self, project_id: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    status: str
+    model: str
+    key_id: str
+    def __init__(self, project_id: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., status: _Optional[str] = ..., model: _Optional[str] = ..., key_id: _Optional[str] = ...) -> None: ...
 
 class UsageEvent(_message.Message):
-    __slots__ = ("request_id", "time", "project_id", "key_id", "model", "provider", "channel", "usage", "cost_micro_usd", "charged_micro_usd", "status", "latency_ms", "ttfb_ms", "endpoint", "stream")
+    __slots__ = ("request_id", "time", "project_id", "key_id", "model", "provider", "channel", "usage", "cost_micro_usd", "charged_micro_usd", "status", "latency_ms", "ttfb_ms", "endpoint", "stream", "error_code", "requested_model")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     TIME_FIELD_NUMBER: _ClassVar[int]
     PROJECT_ID_FIELD_NUMBER: _ClassVar[int]
@@ -111,6 +119,8 @@ class UsageEvent(_message.Message):
     TTFB_MS_FIELD_NUMBER: _ClassVar[int]
     ENDPOINT_FIELD_NUMBER: _ClassVar[int]
     STREAM_FIELD_NUMBER: _ClassVar[int]
+    ERROR_CODE_FIELD_NUMBER: _ClassVar[int]
+    REQUESTED_MODEL_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     time: _timestamp_pb2.Timestamp
     project_id: str
@@ -126,7 +136,9 @@ class UsageEvent(_message.Message):
     ttfb_ms: int
     endpoint: str
     stream: bool
-    def __init__(self, request_id: _Optional[str] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., project_id: _Optional[str] = ..., key_id: _Optional[str] = ..., model: _Optional[str] = ..., provider: _Optional[str] = ..., channel: _Optional[str] = ..., usage: _Optional[_Union[_common_pb2.Usage, _Mapping]] = ..., cost_micro_usd: _Optional[int] = ..., charged_micro_usd: _Optional[int] = ..., status: _Optional[int] = ..., latency_ms: _Optional[int] = ..., ttfb_ms: _Optional[int] = ..., endpoint: _Optional[str] = ..., stream: _Optional[bool] = ...) -> None: ...
+    error_code: str
+    requested_model: str
+    def __init__(self, request_id: _Optional[str] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., project_id: _Optional[str] = ..., key_id: _Optional[str] = ..., model: _Optional[str] = ..., provider: _Optional[str] = ..., channel: _Optional[str] = ..., usage: _Optional[_Union[_common_pb2.Usage, _Mapping]] = ..., cost_micro_usd: _Optional[int] = ..., charged_micro_usd: _Optional[int] = ..., status: _Optional[int] = ..., latency_ms: _Optional[int] = ..., ttfb_ms: _Optional[int] = ..., endpoint: _Optional[str] = ..., stream: _Optional[bool] = ..., error_code: _Optional[str] = ..., requested_model: _Optional[str] = ...) -> None: ...
 
 class ListUsageEventsResponse(_message.Message):
     __slots__ = ("events", "next_page_token")

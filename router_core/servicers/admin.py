@@ -6,7 +6,7 @@ from router_core import tables
 from router_core.admin import AdminService
 from router_core.channels import ChannelPool
 from router_core.errors import InvalidRequest
-from router_core.servicers.common import timestamp, unary
+from router_core.servicers.common import from_timestamp, timestamp, unary
 
 
 def project_proto(p: tables.Project) -> admin_pb2.Project:
@@ -21,6 +21,7 @@ def key_proto(k: tables.ApiKey) -> admin_pb2.ApiKey:
         id=k.id, project_id=k.project_id, name=k.name, prefix=k.prefix,
         created_at=timestamp(k.created_at), last_used_at=timestamp(k.last_used_at),
         revoked_at=timestamp(k.revoked_at), rate_limit_rpm=k.rate_limit_rpm,
+        spend_limit_micro_usd=k.spend_limit_micro_usd, expires_at=timestamp(k.expires_at),
     )
 
 
@@ -50,7 +51,10 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
 
     @unary
     async def CreateKey(self, request, context):
-        key, secret = await self._admin.create_key(request.project_id, request.name, _rpm(request))
+        key, secret = await self._admin.create_key(
+            request.project_id, request.name, _rpm(request),
+            request.spend_limit_micro_usd if request.HasField("spend_limit_micro_usd") else None,
+            from_timestamp(request.expires_at, request.HasField("expires_at")))
         return admin_pb2.CreateKeyResponse(key=key_proto(key), secret=secret)
 
     @unary
@@ -61,6 +65,15 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
     @unary
     async def RevokeKey(self, request, context):
         return key_proto(await self._admin.revoke_key(request.key_id, request.project_id))
+
+    @unary
+    async def UpdateKey(self, request, context):
+        return key_proto(await self._admin.update_key(
+            request.key_id, request.project_id,
+            spend_limit_micro_usd=request.spend_limit_micro_usd if request.HasField("spend_limit_micro_usd") else None,
+            clear_spend_limit=request.clear_spend_limit,
+            expires_at=from_timestamp(request.expires_at, request.HasField("expires_at")),
+            clear_expiry=request.clear_expiry))
 
     @unary
     async def AddCredit(self, request, context):

@@ -21,14 +21,15 @@ def event_proto(e: tables.UsageEvent) -> metering_pb2.UsageEvent:
                                reasoning_tokens=e.reasoning_tokens, estimated=e.estimated),
         cost_micro_usd=e.cost_micro_usd, charged_micro_usd=e.charged_micro_usd, status=e.status,
         latency_ms=e.latency_ms, ttfb_ms=e.ttfb_ms, endpoint=e.endpoint, stream=e.stream,
+        error_code=e.error_code or "", requested_model=e.requested_model or "",
     )
 
 
 def _row(values: tuple) -> metering_pb2.UsageRow:
-    group, requests, inp, out, cached, reasoning, cost, charged = values
+    group, requests, inp, out, cached, reasoning, cost, charged, errors = values
     return metering_pb2.UsageRow(group=group, requests=requests, input_tokens=inp, output_tokens=out,
                                  cached_input_tokens=cached, reasoning_tokens=reasoning,
-                                 cost_micro_usd=cost, charged_micro_usd=charged)
+                                 cost_micro_usd=cost, charged_micro_usd=charged, errors=errors)
 
 
 class MeteringServicer(metering_pb2_grpc.MeteringServiceServicer):
@@ -46,14 +47,15 @@ class MeteringServicer(metering_pb2_grpc.MeteringServiceServicer):
         rows = await self._reports.summary(
             request.project_id, from_timestamp(request.start, request.HasField("start")),
             from_timestamp(request.end, request.HasField("end")), _GROUPS.get(request.group_by, "day"))
-        total = tuple(sum(r[i] for r in rows) for i in range(1, 8))
+        total = tuple(sum(r[i] for r in rows) for i in range(1, 9))
         return metering_pb2.UsageSummary(rows=[_row(r) for r in rows], total=_row(("total", *total)))
 
     @unary
     async def ListUsageEvents(self, request, context):
         events, token = await self._reports.events(
             request.project_id, from_timestamp(request.start, request.HasField("start")),
-            from_timestamp(request.end, request.HasField("end")), request.page_size, request.page_token)
+            from_timestamp(request.end, request.HasField("end")), request.page_size, request.page_token,
+            request.status, request.model, request.key_id)
         return metering_pb2.ListUsageEventsResponse(events=[event_proto(e) for e in events],
                                                     next_page_token=token)
 

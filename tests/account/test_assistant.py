@@ -210,7 +210,7 @@ def test_engine_or_provider_down_is_a_clear_message_and_the_page_still_renders(m
         failed = ask(browser, project_id, "still there?")
     finally:
         anthropic_core.fake.behaviours.clear()
-    assert failed.status_code == 503 and "provider is not available" in failed.get_json()["error"]
+    assert failed.status_code == 503 and "briefly unavailable" in failed.get_json()["error"]
 
 
 def test_the_question_is_not_stored_anywhere(make_assistant_app, smtp, anthropic_core, settings, caplog):
@@ -279,3 +279,35 @@ def test_the_system_key_is_kept_on_either_store_and_replaced_after_a_secret_key_
     finally:
         channel.close()
         engine.dispose()
+
+
+def test_a_model_without_a_channel_here_is_said_plainly_and_not_offered_again(make_assistant_app, smtp,
+                                                                              anthropic_core):
+    app = make_assistant_app(model="openai/gpt-4.1-mini")  # this core has no OpenAI channel
+    browser = Browser(app, smtp)
+    browser.sign_in_by_email("unconfigured@example.com")
+    [project_id] = browser.project_ids()
+    before = len(anthropic_core.fake.received)
+    reply = ask(browser, project_id, "How many requests did I make today?")
+    error = reply.get_json()["error"]
+    assert reply.status_code == 503 and "not set up on this OneKey" in error and "openai/gpt-4.1-mini" in error
+    assert "try again" not in error.lower()
+    page = browser.get(f"/projects/{project_id}/dashboard").get_data(as_text=True)
+    assert 'id="assistant-off"' in page and 'id="assistant-form"' not in page, "no longer offered"
+    again = ask(browser, project_id, "and now?")
+    assert again.status_code == 503 and "not set up" in again.get_json()["error"]
+    assert len(anthropic_core.fake.received) == before
+
+
+def test_a_brief_provider_outage_says_try_again(make_assistant_app, smtp, anthropic_core):
+    browser = Browser(make_assistant_app(), smtp)
+    browser.sign_in_by_email("brief@example.com")
+    [project_id] = browser.project_ids()
+    anthropic_core.fake.queue(*[Behaviour(kind="status", status=503)] * 3)
+    try:
+        reply = ask(browser, project_id, "hello?")
+    finally:
+        anthropic_core.fake.behaviours.clear()
+    assert reply.status_code == 503 and "briefly unavailable" in reply.get_json()["error"]
+    page = browser.get(f"/projects/{project_id}/dashboard").get_data(as_text=True)
+    assert 'id="assistant-form"' in page, "a passing outage does not hide the assistant"

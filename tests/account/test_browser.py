@@ -109,7 +109,7 @@ def test_magic_link_project_key_sdk_call_and_dashboard(chromium, served, smtp, c
         assert recent.count() == 2
         assert "chat/completions (stream)" in page.locator("#recent").inner_text()
         assert "hello from the browser test" not in page.content()
-        assert page.locator("svg.chart rect.bar").count() == 30
+        assert page.locator("svg.chart.wide rect.bar").count() == 30
         assert page.locator("#base-url").inner_text() == core.base_url
 
         ARTIFACTS.mkdir(exist_ok=True)

@@ -7,7 +7,10 @@ import time
 
 import openai
 
+import pytest
+
 from account.dashboard.chart import Bar, bar_chart, daily_series
+from account.dashboard.views import METRICS
 from tests.account.conftest import Browser
 from tests.account.test_projects import create_key
 
@@ -38,11 +41,12 @@ def test_dashboard_shows_balance_usage_by_day_and_model_and_recent_requests(brow
     assert 'id="balance">$0.00<' in page
     model_rows = re.search(r'<table id="by-model">(.*?)</table>', page, re.S).group(1)
     assert "openai/gpt-4.1-mini" in model_rows and '<td class="num">2</td>' in model_rows
-    recent = re.search(r'<table id="recent">(.*?)</table>', page, re.S).group(1)
-    assert recent.count("<tr>") == 3 and "chat/completions" in recent and ">200<" in recent  # header + 2
+    recent = re.search(r'<table id="recent" class="events stacked">(.*?)</table>', page, re.S).group(1)
+    assert recent.count('<tr class="ok">') == 2 and "chat/completions" in recent and ">200<" in recent
+    assert "laptop" in recent, "each request names its key"
     assert "one two" not in page and "three four five" not in page, "the dashboard never shows content"
     today = dt.datetime.now(dt.timezone.utc).date().isoformat()
-    assert f"<title>{today}: 2</title>" in page, "today's bar in the SVG chart"
+    assert f"<title>{today}: 2 requests</title>" in page, "today's bar in the SVG chart"
     assert core.base_url in page and "from openai import OpenAI" in page and "curl " in page
 
 
@@ -50,11 +54,11 @@ def test_range_choice(browser):
     browser.sign_in_by_email("range@example.com")
     [project_id] = browser.project_ids()
     week = browser.get(f"/projects/{project_id}/dashboard?range=7d").get_data(as_text=True)
-    assert week.count('class="bar"') == 7
+    assert week.count('class="bar"') == 7 * 2  # a wide and a narrow drawing
     custom = browser.get(f"/projects/{project_id}/dashboard?start=2026-01-01&end=2026-01-10").get_data(as_text=True)
-    assert custom.count('class="bar"') == 10 and "2026-01-01 to 2026-01-10" in custom
+    assert custom.count('class="bar"') == 10 * 2 and "2026-01-01 to 2026-01-10" in custom
     nonsense = browser.get(f"/projects/{project_id}/dashboard?range=5y&start=x").get_data(as_text=True)
-    assert nonsense.count('class="bar"') == 30
+    assert nonsense.count('class="bar"') == 30 * 2
 
 
 def test_core_down_dashboard_says_so_and_other_pages_still_work(make_app, smtp, settings):
@@ -85,10 +89,37 @@ def test_daily_series_fills_missing_days_with_zero():
 
 
 def test_bar_chart_scales_bars_to_a_round_axis_and_escapes_labels():
-    svg = str(bar_chart([Bar("2026-03-01", 3), Bar("2026-03-02", 10)], title="<usage>"))
-    heights = [float(h) for h in re.findall(r'class="bar"[^>]*height="([\d.]+)"', svg)]
-    assert heights[1] == 180.0 and abs(heights[0] - 54.0) < 0.01  # axis top 10, plot 180 px
+    svg = str(bar_chart([Bar("2026-03-01", 3), Bar("2026-03-02", 10)], METRICS["requests"], title="<usage>"))
+    wide = svg[:svg.index("</svg>")]
+    heights = [float(h) for h in re.findall(r'class="bar"[^>]*height="([\d.]+)"', wide)]
+    assert heights[1] == pytest.approx(179.0) and heights[0] == pytest.approx(179.0 * 0.3)  # axis top 10, plot 179 px
     assert "&lt;usage&gt;" in svg and "<usage>" not in svg
+    assert re.findall(r'class="axis" x="[\d.]+" y="[\d.]+" text-anchor="end">([^<]*)<', wide) == ["0", "5", "10"]
+
+
+def test_empty_chart_axis_reads_0_and_1_never_1_0_0():
+    svg = str(bar_chart([Bar("2026-03-01", 0)], METRICS["requests"], title="t"))
+    wide = svg[:svg.index("</svg>")]
+    assert re.findall(r'text-anchor="end">([^<]*)<', wide) == ["0", "1"]
+
+
+def test_chart_switches_to_cost_and_tokens_with_their_unit(browser):
+    browser.sign_in_by_email("metric@example.com")
+    [project_id] = browser.project_ids()
+    cost = browser.get(f"/projects/{project_id}/dashboard?metric=cost").get_data(as_text=True)
+    assert "USD charged per day" in cost and ">$0.00<" in cost
+    tokens = browser.get(f"/projects/{project_id}/dashboard?metric=tokens&range=7d").get_data(as_text=True)
+    assert "tokens (input + output) per day" in tokens and tokens.count('class="bar"') == 14
+    plain = browser.get(f"/projects/{project_id}/dashboard").get_data(as_text=True)
+    assert "requests per day" in plain and 'aria-current="true">requests<' in plain
+
+
+def test_reversed_date_range_is_refused_clearly(browser):
+    browser.sign_in_by_email("reversed@example.com")
+    [project_id] = browser.project_ids()
+    page = browser.get(f"/projects/{project_id}/dashboard?start=2026-02-10&end=2026-02-01").get_data(as_text=True)
+    assert 'id="range-error"' in page and "2026-02-10 is after the end date 2026-02-01" in page
+    assert page.count('class="bar"') == 30 * 2, "the last 30 days are shown instead, and said so"
 
 
 def test_usd_formatting():

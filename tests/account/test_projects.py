@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+import time
 
 import openai
 import pytest
@@ -37,8 +38,10 @@ def core_keys(core, project_id):
 def create_key(browser, project_id, name="laptop") -> tuple[str, str]:
     page = f"/projects/{project_id}"
     response = browser.submit(page, f"{page}/keys", {"name": name})
-    assert response.status_code == 200
-    body = response.get_data(as_text=True)
+    assert response.status_code == 302, "POST-redirect-GET"
+    shown = browser.get(response.headers["Location"])
+    assert shown.status_code == 200
+    body = shown.get_data(as_text=True)
     secret = re.search(r'<code id="secret">([^<]+)</code>', body).group(1)
     return secret, body
 
@@ -167,3 +170,82 @@ def test_the_whole_app_runs_on_sqlite_and_postgresql(make_app, smtp, database_ur
     assert [k.name for k in core_keys(core, first)] == ["laptop"]
     assert browser.submit("/projects", "/logout").status_code == 302
     assert browser.get("/projects").status_code == 302
+
+
+def test_reloading_the_new_key_page_makes_no_second_key_and_no_second_showing(alice, core):
+    [project_id] = alice.project_ids()
+    page = f"/projects/{project_id}"
+    created = alice.submit(page, f"{page}/keys", {"name": "ci"})
+    assert created.status_code == 302
+    new_key_page = created.headers["Location"]
+    first = alice.get(new_key_page).get_data(as_text=True)
+    secret = re.search(r'<code id="secret">([^<]+)</code>', first).group(1)
+    again = alice.get(new_key_page)  # the browser's reload: a GET, never the POST again
+    assert again.status_code == 200
+    body = again.get_data(as_text=True)
+    assert secret not in body and 'id="secret-gone"' in body and "No other key was made" in body
+    assert [k.name for k in core_keys(core, project_id)] == ["ci"]
+
+
+def test_two_keys_made_before_either_page_is_shown_each_show_their_secret_once(alice, core):
+    [project_id] = alice.project_ids()
+    page = f"/projects/{project_id}"
+    first = alice.submit(page, f"{page}/keys", {"name": "tab one"}).headers["Location"]
+    second = alice.submit(page, f"{page}/keys", {"name": "tab two"}).headers["Location"]
+    shown = [re.search(r'<code id="secret">([^<]+)</code>', alice.get(url).get_data(as_text=True)).group(1)
+             for url in (second, first)]
+    assert len(set(shown)) == 2 and all(s.startswith("ok-") for s in shown)
+    assert all('id="secret-gone"' in alice.get(url).get_data(as_text=True) for url in (first, second))
+
+
+def test_key_names_are_unique_among_a_projects_active_keys(alice, core):
+    [project_id] = alice.project_ids()
+    create_key(alice, project_id, "ci")
+    page = f"/projects/{project_id}"
+    refused = alice.submit(page, f"{page}/keys", {"name": "ci"}, follow_redirects=True)
+    assert "No key was created" in refused.get_data(as_text=True)
+    assert "already exists" in refused.get_data(as_text=True)
+    assert [k.name for k in core_keys(core, project_id)] == ["ci"]
+    [key] = core_keys(core, project_id)
+    alice.submit(f"{page}/keys/{key.id}/revoke", f"{page}/keys/{key.id}/revoke")
+    create_key(alice, project_id, "ci")  # a revoked key's name is free again
+    unnamed = [create_key(alice, project_id, "")[1] for _ in range(2)]
+    assert sorted(k.name for k in core_keys(core, project_id)) == ["ci", "ci", "key 1", "key 2"]
+    assert "Key “key 1”" in unnamed[0]
+
+
+def test_revoked_keys_are_hidden_until_asked_for(alice, core):
+    [project_id] = alice.project_ids()
+    create_key(alice, project_id, "old")
+    create_key(alice, project_id, "current")
+    old = next(k for k in core_keys(core, project_id) if k.name == "old")
+    page = f"/projects/{project_id}"
+    alice.submit(f"{page}/keys/{old.id}/revoke", f"{page}/keys/{old.id}/revoke")
+    listing = alice.get(page).get_data(as_text=True)
+    keys_table = re.search(r'<table id="keys"[^>]*>(.*?)</table>', listing, re.S).group(1)
+    assert "current" in keys_table and ">old<" not in keys_table and "Show 1 revoked key" in listing
+    shown = alice.get(f"{page}?revoked=shown").get_data(as_text=True)
+    assert ">old<" in re.search(r'<table id="keys"[^>]*>(.*?)</table>', shown, re.S).group(1)
+    assert "Hide revoked keys" in shown
+
+
+def test_a_revoked_keys_requests_are_told_it_was_revoked(alice, core):
+    [project_id] = alice.project_ids()
+    secret, _ = create_key(alice, project_id)
+    [key] = core_keys(core, project_id)
+    page = f"/projects/{project_id}"
+    alice.submit(f"{page}/keys/{key.id}/revoke", f"{page}/keys/{key.id}/revoke")
+    client = openai.OpenAI(base_url=core.base_url, api_key=secret, max_retries=0)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            client.chat.completions.create(model="sandbox/echo", messages=[{"role": "user", "content": "hi"}])
+        except openai.AuthenticationError as err:
+            assert err.body["code"] == "api_key_revoked"
+            assert "was revoked on" in err.body["message"] and "Incorrect API key" not in err.body["message"]
+            break
+        assert time.monotonic() < deadline, "a revoked key kept working"
+        time.sleep(0.2)
+    with pytest.raises(openai.AuthenticationError) as listing:
+        client.models.list()
+    assert listing.value.body["code"] == "api_key_revoked"

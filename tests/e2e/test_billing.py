@@ -71,7 +71,11 @@ def test_200_concurrent_requests_against_credit_for_about_20(billing_stack, data
     assert set(statuses) <= {200, 402}
     assert 0 < served < 200
     assert len(fake_openai.received) == served, "a refused request must never reach the provider"
-    events = usage_events(billing_stack, project_id, served)
+    recorded = usage_events(billing_stack, project_id, 200)
+    refused = [e for e in recorded if e.status == 402]
+    assert len(refused) == 200 - served and {e.error_code for e in refused} == {"insufficient_quota"}
+    assert all(e.charged_micro_usd == 0 and e.model == "openai/gpt-4.1" for e in refused)
+    events = [e for e in recorded if e.status == 200]
     charged = [e.charged_micro_usd for e in events]
     assert len(events) == served and all(c > 0 for c in charged)
     assert served <= credit // min(charged)
@@ -94,8 +98,9 @@ def test_exactly_20_free_requests_then_insufficient_quota(billing_stack, fake_op
     assert info.value.status_code == 402 and info.value.body["code"] == "insufficient_quota"
     assert info.value.body["type"] == "insufficient_quota"
     assert len(fake_openai.received) == 20
-    events = usage_events(billing_stack, project_id, 20)
-    assert all(e.cost_micro_usd > 0 and e.charged_micro_usd == 0 for e in events)
+    events = usage_events(billing_stack, project_id, 21)
+    assert [e.status for e in events].count(200) == 20 and events[0].status == 402
+    assert all(e.cost_micro_usd > 0 and e.charged_micro_usd == 0 for e in events if e.status == 200)
     # Free models stay free and need neither credit nor free requests.
     assert client.chat.completions.create(model="sandbox/echo", messages=MSGS).choices[0].message.content
 

@@ -7,6 +7,8 @@ scanned.
 """
 from __future__ import annotations
 
+import json
+import time
 import uuid
 
 import openai
@@ -60,6 +62,19 @@ def test_canary_reaches_no_database_log_or_temp_file(tmp_path, loop_thread, fake
             {"role": "user", "content": " ".join([canary] * 50)}])
         next(iter(stream))
         stream.close()
+        # Refusals that leave a usage event: a key's spend limit, and a revoked key.
+        project, _ = procs.new_key()
+        capped = json.loads(procs.onekey("key", "create", "--project", project, "--spend-limit", "0.000001", "--json"))
+        capped_client = openai.OpenAI(base_url=procs.base_url, api_key=capped["secret"], max_retries=0)
+        capped_client.chat.completions.create(model="openai/gpt-4.1", messages=msgs)
+        with pytest.raises(openai.APIStatusError) as limited:
+            capped_client.chat.completions.create(model="openai/gpt-4.1", messages=msgs)
+        assert limited.value.body["code"] == "key_spend_limit_reached"
+        procs.onekey("key", "revoke", capped["key"]["id"])
+        with pytest.raises(openai.AuthenticationError):
+            for _ in range(50):  # the core's key cache may hold the key for a moment
+                capped_client.chat.completions.create(model="sandbox/echo", messages=msgs)
+                time.sleep(0.1)
     finally:
         procs.stop()
     files = [p for p in tmp_path.rglob("*") if p.is_file()]

@@ -45,7 +45,7 @@ def test_project_key_credit_balance_usage_round_trip(stack, onekey):
     client.chat.completions.create(model="sandbox/echo", messages=[{"role": "user", "content": "hi"}])
 
     keys = json.loads(onekey("key", "list", "--project", pid, "--json").stdout)["keys"]
-    assert {k["name"] for k in keys} == {"ci", ""}
+    assert {k["name"] for k in keys} == {"ci", "key 1"}
     assert all(secret not in json.dumps(k) for k in keys)
     listing = onekey("key", "list", "--project", pid).stdout
     assert created["key"]["prefix"] in listing and secret not in listing
@@ -105,3 +105,22 @@ def test_rate_limits_are_set_on_create_and_later(stack, onekey):
     assert bad.returncode == 2 and "cannot be negative" in bad.stderr
     both = onekey("limits", "set", "--key", key_id, "--project", pid, "--rate-limit", "1", ok=False)
     assert both.returncode == 2
+
+
+def test_key_spend_limit_and_expiry_are_set_and_cleared_from_the_cli(stack, onekey):
+    pid = onekey("project", "create", "--credit", "1").stdout.strip()
+    created = json.loads(onekey("key", "create", "--project", pid, "--name", "capped", "--spend-limit", "2.50",
+                                "--expires", "2099-12-31", "--json").stdout)
+    assert created["key"]["spend_limit_micro_usd"] == "2500000"
+    assert created["key"]["expires_at"].startswith("2100-01-01T00:00:00")  # works through 2099-12-31 UTC
+    listing = onekey("key", "list", "--project", pid).stdout
+    assert "$2.5 " in listing and "2100-01-01" in listing and "active" in listing
+    key_id = created["key"]["id"]
+    changed = onekey("key", "update", key_id, "--spend-limit", "0.75").stdout
+    assert "spend limit $0.75/month" in changed and "expires 2100-01-01" in changed
+    cleared = onekey("key", "update", key_id, "--no-spend-limit", "--no-expiry").stdout
+    assert "spend limit none" in cleared and "expires never" in cleared
+    past = onekey("key", "update", key_id, "--expires", "2001-01-01", ok=False)
+    assert past.returncode != 0 and "expiry must be in the future" in past.stderr
+    taken = onekey("key", "create", "--project", pid, "--name", "capped", ok=False)
+    assert taken.returncode != 0 and "already exists" in taken.stderr

@@ -1,0 +1,56 @@
+"""The models page (the core's catalog, with prices and status), the docs page and /favicon.ico.
+
+Both pages are open to anyone: they describe the service, not an account.
+"""
+from __future__ import annotations
+
+from flask import Blueprint, current_app, render_template, send_from_directory
+
+from account.core_client import CoreError
+from account.web import context
+
+bp = Blueprint("pages", __name__)
+
+# What a status means to someone choosing a model (the core may send its own note as well).
+STATUS_LABELS = {
+    "available": "available",
+    "preview": "preview: may be briefly unavailable",
+    "test": "free test model",
+    "no_channel": "not offered here (no provider channel)",
+    "degraded": "degraded: errors or slow answers right now",
+    "retired": "retired",
+}
+PROVIDERS = {"openai": "OpenAI", "anthropic": "Anthropic", "google": "Google", "xai": "xAI", "sandbox": "Sandbox"}
+
+
+def per_million(micro: int) -> str:
+    """Micro-USD per million tokens as dollars: 2_500_000 -> '$2.50', 75_000 -> '$0.075'."""
+    whole, frac = divmod(micro, 1_000_000)
+    digits = f"{frac:06d}".rstrip("0")
+    return f"${whole}.{digits.ljust(2, '0')}"
+
+
+@bp.get("/models")
+def models():
+    try:
+        catalog = context().core.models()
+    except CoreError as exc:
+        return render_template("pages/models.html", core_error=str(exc), groups=[]), 503
+    groups = []
+    for provider, label in PROVIDERS.items():
+        rows = sorted((m for m in catalog if m.provider == provider), key=lambda m: m.id)
+        if rows:
+            groups.append((label, rows))
+    return render_template("pages/models.html", core_error=None, groups=groups, labels=STATUS_LABELS,
+                           count=len(catalog))
+
+
+@bp.get("/docs")
+def docs():
+    return render_template("pages/docs.html", base_url=context().settings.api_base_url)
+
+
+@bp.get("/favicon.ico")
+def favicon():
+    return send_from_directory(current_app.static_folder, "favicon.ico", mimetype="image/vnd.microsoft.icon",
+                               max_age=86400)
