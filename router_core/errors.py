@@ -94,4 +94,5 @@ class Overloaded(CoreError):
     """More Forward calls in flight than the core's bound: refused at once, nothing billed."""
 
     grpc_code = grpc.StatusCode.UNAVAILABLE
+    http_status = 503
     code = "server_overloaded"

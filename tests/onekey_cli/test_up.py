@@ -124,7 +124,10 @@ def test_ctrl_c_at_any_instant_of_start_up_stops_cleanly(tmp_path):
             os.killpg(proc.pid, signal.SIGKILL)
             raise AssertionError(f"still running 30 s after {sig.name} at {delay}s")
         out += rest
-        assert proc.returncode in (0, 130), (delay, proc.returncode, out)
+        # A signal that lands before the interpreter has installed its own handlers ends it by the
+        # signal's default action: nothing of OneKey has run yet, so nothing is left behind.
+        not_started = proc.returncode == -sig and not out
+        assert proc.returncode in (0, 130) or not_started, (delay, proc.returncode, out)
         assert "Traceback" not in out, (delay, out)
         deadline = time.monotonic() + 10
         while _running_in(folder) and time.monotonic() < deadline:
