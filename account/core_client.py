@@ -58,17 +58,6 @@ class KeyInfo:
 
 
 @dataclass(frozen=True)
-class ModelChoice:
-    """A model as this install serves it: enough to point a user at one that answers."""
-
-    id: str
-    status: str          # available | preview | degraded | no_channel | retired
-    test_model: bool     # a free sandbox model
-    input_price: int     # micro-USD per 1M tokens, as the customer pays
-    output_price: int
-
-
-@dataclass(frozen=True)
 class UsageRow:
     group: str
     requests: int
@@ -119,6 +108,7 @@ class ModelInfo:
     status: str
     status_note: str
     endpoints: tuple[str, ...]
+    test_model: bool = False   # a free sandbox model answered by OneKey itself
 
 
 @dataclass(frozen=True)
@@ -234,12 +224,6 @@ class CoreClient:
     def revoke_key(self, project_id: str, key_id: str) -> KeyInfo:
         return _key(self._call(self._admin.RevokeKey, admin_pb2.RevokeKeyRequest(key_id=key_id, project_id=project_id)))
 
-    def models(self) -> list[ModelChoice]:
-        """The catalog with each model's status on this install (RouterService.ListModels)."""
-        listing = self._call(self._router.ListModels, router_pb2.ListModelsRequest())
-        return [ModelChoice(id=m.id, status=m.status, test_model=m.test_model, input_price=m.input_price,
-                            output_price=m.output_price) for m in listing.models]
-
     def balance(self, project_id: str) -> ProjectInfo:
         b = self._call(self._metering.GetBalance, metering_pb2.GetBalanceRequest(project_id=project_id))
         return ProjectInfo(id=b.project_id, name="", balance_micro_usd=b.balance_micro_usd,
@@ -275,7 +259,7 @@ class CoreClient:
         return [ModelInfo(id=m.id, provider=m.provider, name=m.display_name, input_price=m.input_price,
                           output_price=m.output_price, cached_input_price=m.cached_input_price or m.input_price,
                           context_window=m.context_window, status=m.status,
-                          status_note=getattr(m, "status_note", "") or "", endpoints=tuple(m.endpoints))
+                          status_note=m.status_note, endpoints=tuple(m.endpoints), test_model=m.test_model)
                 for m in listing.models]
 
     def add_credit(self, project_id: str, amount_micro_usd: int, idempotency_key: str, reason: str) -> tuple[int, bool]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from account.core_client import ModelChoice, ProjectInfo
+from account.core_client import ModelInfo, ProjectInfo
 
 SANDBOX = "sandbox/echo"
 # Small, cheap, general models, best first for someone trying the API; any other available
@@ -21,7 +21,7 @@ class QuickStart:
     free_models: tuple[str, ...]
 
 
-def quick_start(models: list[ModelChoice], balance: ProjectInfo | None) -> QuickStart:
+def quick_start(models: list[ModelInfo], balance: ProjectInfo | None) -> QuickStart:
     """The model to show, and what the banner must say about the rest."""
     free = tuple(m.id for m in models if m.test_model and m.status == "available")
     priced = [m for m in models if not m.test_model and m.status == "available"]

@@ -15,7 +15,6 @@ bp = Blueprint("pages", __name__)
 STATUS_LABELS = {
     "available": "available",
     "preview": "preview: may be briefly unavailable",
-    "test": "free test model",
     "no_channel": "not offered here (no provider channel)",
     "degraded": "degraded: errors or slow answers right now",
     "retired": "retired",

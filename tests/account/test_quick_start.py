@@ -7,7 +7,7 @@ import re
 import openai
 import pytest
 
-from account.core_client import ModelChoice, ProjectInfo
+from account.core_client import ModelInfo, ProjectInfo
 from account.dashboard.quick_start import quick_start
 from tests.account.conftest import Browser
 from tests.account.test_projects import create_key
@@ -48,9 +48,11 @@ def test_a_project_that_cannot_pay_is_pointed_at_the_sandbox_and_told_the_real_e
     assert client.chat.completions.create(model="sandbox/echo", messages=MSG).choices[0].message.content
 
 
-def _model(model_id: str, status: str = "available", price: int = 1) -> ModelChoice:
-    return ModelChoice(id=model_id, status=status, test_model=model_id.startswith("sandbox/"),
-                       input_price=0 if model_id.startswith("sandbox/") else price, output_price=price)
+def _model(model_id: str, status: str = "available", price: int = 1) -> ModelInfo:
+    free = model_id.startswith("sandbox/")
+    return ModelInfo(id=model_id, provider=model_id.partition("/")[0], name=model_id, input_price=0 if free else price,
+                     output_price=0 if free else price, cached_input_price=0, context_window=0, status=status,
+                     status_note="", endpoints=("chat/completions",), test_model=free)
 
 
 def test_the_choice_follows_statuses_and_the_balance():
