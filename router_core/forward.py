@@ -301,6 +301,11 @@ class Forwarder:
             rest = scanner.finish()
             if rest:
                 yield rest
+            if scanner.failure_status:
+                # The provider's own error event ended the answer (passed on as it came):
+                # its trouble, so the breaker learns of it and the usage event says so.
+                self.pool.health(channel).failure()
+                meter.status = scanner.failure_status
         except UpstreamError as exc:
             # After the first byte there is no failover: end the stream with an error event
             # the client's SDK raises on. The breaker still learns of the broken answer.

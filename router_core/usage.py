@@ -87,6 +87,7 @@ class StreamScanner:
 
     __slots__ = ("_buf", "_drop_usage_chunk", "usage")
     partial: Usage | None = None  # OpenAI streams report usage only at the end
+    failure_status: int | None = None  # an OpenAI stream's own error chunks are not told apart
 
     def __init__(self, drop_usage_chunk: bool) -> None:
         self._buf = b""

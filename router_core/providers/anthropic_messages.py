@@ -65,12 +65,16 @@ def parse_usage(obj: object) -> Usage | None:
 class MessagesStreamReader:
     """Passes a Messages stream on as it arrives and reads its usage on the way."""
 
-    __slots__ = ("_tail", "_start", "_delta")
+    __slots__ = ("_tail", "_start", "_delta", "_error_next", "failure_status")
 
     def __init__(self) -> None:
         self._tail = b""              # an unfinished line, kept until its end arrives
         self._start: dict | None = None
         self._delta: dict | None = None
+        self._error_next = False      # an `event: error` line was read; its data line comes next
+        # Set when the provider ended the stream with `event: error` (e.g. overloaded mid-answer):
+        # the status Anthropic gives that error, for the usage event and the breaker.
+        self.failure_status: int | None = None
 
     def feed(self, data: bytes) -> bytes:
         buf = self._tail + data if self._tail else data
@@ -79,13 +83,13 @@ class MessagesStreamReader:
             self._tail = buf
             return data
         lines, self._tail = buf[:cut], buf[cut + 1:]
-        if b'"usage"' in lines:
+        if self._error_next or b'"usage"' in lines or b"event: error" in lines:
             self._read(lines)
         return data
 
     def finish(self) -> bytes:
         tail, self._tail = self._tail, b""
-        if b'"usage"' in tail:
+        if self._error_next or b'"usage"' in tail or b"event: error" in tail:
             self._read(tail)
         return b""
 
@@ -104,6 +108,13 @@ class MessagesStreamReader:
 
     def _read(self, lines: bytes) -> None:
         for line in lines.splitlines():
+            if line.startswith(b"event:"):
+                self._error_next = line[6:].strip() == b"error"
+                continue
+            if self._error_next and line.startswith(b"data:"):
+                self._error_next = False
+                self.failure_status = _status_of_error_event(line[5:])
+                continue
             if not line.startswith(b"data:") or b'"usage"' not in line:
                 continue
             try:
@@ -118,6 +129,14 @@ class MessagesStreamReader:
                     self._start = usage
             elif event.get("type") == "message_delta" and isinstance(event.get("usage"), dict):
                 self._delta = event["usage"]
+
+
+def _status_of_error_event(data: bytes) -> int:
+    try:
+        type_ = json.loads(data)["error"]["type"]
+    except (ValueError, UnicodeDecodeError, KeyError, TypeError):
+        return 502
+    return next((status for status, t in ERROR_TYPES.items() if t == type_ and status >= 500), 502)
 
 
 class MessagesWire:

@@ -73,6 +73,7 @@ class StreamReader(Protocol):
 
     usage: Usage | None    # the answer's whole usage, once known
     partial: Usage | None  # what is known before the end (input side), for a cut stream
+    failure_status: int | None  # the provider ended the stream with its own error event
 
     def feed(self, data: bytes) -> bytes:
         """What to pass on to the client for this read (may be empty)."""

@@ -13,6 +13,7 @@ import pytest
 from onekey.v1 import metering_pb2
 from router_core.catalog import Catalog
 from tests.e2e.conftest import channel_to
+from tests.e2e.test_failover import channels
 from tests.fakes.openai_provider import Behaviour
 from tests.stack import usage_events
 
@@ -247,6 +248,8 @@ def test_a_stream_failing_after_its_first_byte_ends_with_an_error_event(world, b
     assert body["type"] == "error" and body["error"]["type"] in {"overloaded_error", "api_error"}
     event = usage_events(stack, project_id, 1)[0]
     assert event.usage.input_tokens > 0 and event.charged_micro_usd > 0, "what was produced is billed"
+    assert event.status == (529 if behaviour.kind == "stream_error" else 502)
+    assert channels(stack)["anthropic-a"].error_rate > 0, "the breaker learns of the broken answer"
 
 
 def test_failover_before_the_first_byte_and_free_requests_as_on_chat(start_fake, make_stack):

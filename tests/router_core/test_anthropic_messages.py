@@ -51,6 +51,18 @@ def test_a_stream_passes_byte_for_byte_and_its_usage_is_read_across_reads(size):
     assert reader.usage == Usage(input_tokens=352, output_tokens=25, cached_input_tokens=40, cache_write_tokens=300)
 
 
+@pytest.mark.parametrize("size", [1, 5, 10_000])
+@pytest.mark.parametrize("kind, status", [("overloaded_error", 529), ("api_error", 500), ("odd_error", 502)])
+def test_the_providers_own_error_event_is_noticed_and_passed_on(size, kind, status):
+    whole = BODY + sse("error", {"type": "error", "error": {"type": kind, "message": "Overloaded"}})
+    reader = MessagesStreamReader()
+    out = b"".join(reader.feed(whole[i:i + size]) for i in range(0, len(whole), size)) + reader.finish()
+    assert out == whole and reader.failure_status == status
+    fine = MessagesStreamReader()
+    fine.feed(BODY + END)
+    assert fine.failure_status is None
+
+
 def test_a_cut_stream_keeps_the_reported_input_side_only():
     reader = MessagesStreamReader()
     reader.feed(BODY)
