@@ -302,3 +302,15 @@ def test_a_client_leaving_mid_stream_cancels_upstream_and_is_billed_once(world):
     time.sleep(0.3)
     events = usage_events(stack, project_id, 1)
     assert [e.request_id for e in events] == [request_id], "billed once"
+
+
+def test_models_list_names_the_messages_route_and_the_cache_write_price(world):
+    fake, stack, project_id, key, client = world
+    req = urllib.request.Request(stack.base_url + "/models", headers={"Authorization": f"Bearer {key}"})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        models = {m["id"]: m for m in json.loads(resp.read())["data"]}
+    claude = models[MODEL]
+    assert claude["endpoints"] == ["/v1/chat/completions", "/v1/messages"]
+    assert claude["pricing"]["cache_write_input"] == "1.25" and claude["pricing"]["cached_input"] == "0.1"
+    assert "/v1/messages" not in models["openai/gpt-4.1"]["endpoints"]
+    assert models["openai/gpt-4.1"]["pricing"]["cache_write_input"] == models["openai/gpt-4.1"]["pricing"]["input"]
