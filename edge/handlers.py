@@ -151,10 +151,10 @@ async def _forward(request: web.Request, endpoint: str, request_id: str, ids: di
     attempt = 1
     while True:
         try:
-            return await _relay(request, endpoint, key, request_id, ids, started, method, body, headers)
+            return await _relay(request, endpoint, key, request_id, ids, started, method, body, headers, shape)
         except _CoreGone as gone:
             if attempt >= settings.core_attempts:
-                return from_rpc_error(gone.error, ids)
+                return shape.rpc_error(gone.error, ids)
             attempt += 1
             # Nothing reached the client: another core replica can take the call. A fresh
             # request id keeps the retried call's usage event apart from the lost one's.
@@ -180,7 +180,8 @@ def _core_unreachable(err: grpc.aio.AioRpcError) -> bool:
 
 
 async def _relay(request: web.Request, endpoint: str, key: str, request_id: str, ids: dict[str, str],
-                 started: float, method: str, body: bytes, headers: list) -> web.StreamResponse:
+                 started: float, method: str, body: bytes, headers: list,
+                 shape: OpenAIShape = OPENAI) -> web.StreamResponse:
     """One Forward call, its answer written to the client as it arrives."""
     settings = request.app[SETTINGS]
     call = request.app[CORE].Forward(
