@@ -1,4 +1,4 @@
-"""Revision 0003 (usage_events.cache_write_tokens): a store at 0002 with rows in it upgrades with
+"""Revision 0004 (usage_events.cache_write_tokens): a store at 0003 with rows in it upgrades with
 every row kept (old events wrote no cache: 0), and then meters Anthropic's cache writes."""
 from __future__ import annotations
 
@@ -17,15 +17,15 @@ from tests.stack import Stack, usage_events
 from tests.stores import build, fill, revision, snapshot, sync_engine, upgrade
 
 FIXTURE = json.loads((pathlib.Path(__file__).parent / "release_0_1.json").read_text())
-TABLES = core_tables.Base.metadata.sorted_tables  # the 0.1.0 tables (0002 only added nullable columns)
+TABLES = core_tables.Base.metadata.sorted_tables  # the 0.1.0 tables (0002-0003 added only columns with defaults)
 
 
 def test_usage_events_gain_cache_write_tokens_with_every_row_kept(database_url, loop_thread):
-    build(database_url, "core", "0002")
+    build(database_url, "core", "0003")
     fill(database_url, TABLES, FIXTURE["core"])
     before = snapshot(database_url, TABLES)
     upgrade(database_url, "core")
-    assert revision(database_url, "core") == core_migrations.head() == "0003"
+    assert revision(database_url, "core") == core_migrations.head() == "0004"
     assert snapshot(database_url, TABLES) == before
     engine = sync_engine(database_url)
     with engine.connect() as conn:
