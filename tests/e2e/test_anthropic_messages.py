@@ -266,8 +266,11 @@ def test_failover_before_the_first_byte_and_free_requests_as_on_chat(start_fake,
     with pytest.raises(anthropic.PaymentRequiredError):
         client.messages.create(model=MODEL, max_tokens=16, messages=MSGS)
     assert len(backup.received) == 2, "a refused request never reaches a provider"
-    events = usage_events(stack, project_id, 2)
-    assert all(e.channel == "backup" and e.cost_micro_usd > 0 and e.charged_micro_usd == 0 for e in events)
+    events = usage_events(stack, project_id, 3)
+    served = [e for e in events if e.status == 200]
+    assert len(served) == 2 and all(e.channel == "backup" and e.cost_micro_usd > 0 and e.charged_micro_usd == 0
+                                    for e in served)
+    assert [(e.status, e.charged_micro_usd) for e in events if e.status != 200] == [(402, 0)], "the refusal is recorded"
 
 
 def test_a_client_leaving_mid_stream_cancels_upstream_and_is_billed_once(world):
