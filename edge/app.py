@@ -9,7 +9,7 @@ import signal
 import grpc
 from aiohttp import web
 
-from edge import handlers
+from edge import anthropic, handlers
 from edge.errors import error_response
 from edge.keys import CHANNEL, CORE, METRICS, METRICS_SERVER, SETTINGS
 from edge.metrics import EdgeMetrics, MetricsServer, hide_protocol_server_version, hide_server_version
@@ -45,13 +45,17 @@ async def openai_errors(request: web.Request, handler):
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
+        message = f"{exc.reason}: {request.method} {request.path}"
+        if anthropic.is_anthropic_path(request.path):
+            return anthropic.error_response(exc.status, anthropic.error_type(exc.status), message)
         code = {404: "unknown_url", 405: "method_not_allowed", 413: "request_too_large"}.get(exc.status)
-        return error_response(exc.status, f"{exc.reason}: {request.method} {request.path}",
-                              "invalid_request_error", code)
+        return error_response(exc.status, message, "invalid_request_error", code)
     except (asyncio.CancelledError, ConnectionError):
         raise
     except Exception as exc:
         logger.error("unexpected error: path=%s error=%s", request.path, type(exc).__name__)
+        if anthropic.is_anthropic_path(request.path):
+            return anthropic.error_response(500, "api_error", "internal error")
         return error_response(500, "internal error", "api_error", "internal_error")
 
 
@@ -92,6 +96,8 @@ def create_app(settings: EdgeSettings, channel: grpc.aio.Channel | None = None) 
     add_api_route(app, "POST", "/responses", handlers.responses)
     add_api_route(app, "GET", "/responses/{response_id}", handlers.stored_response)
     add_api_route(app, "DELETE", "/responses/{response_id}", handlers.stored_response)
+    add_api_route(app, "POST", "/messages", anthropic.messages)  # Anthropic's Messages API
+    add_api_route(app, "POST", "/messages/count_tokens", anthropic.count_tokens)
     add_api_route(app, "GET", "/models", handlers.list_models)
     add_api_route(app, "GET", "/models/{model_id:.+}", handlers.get_model)
     app.router.add_get("/healthz", handlers.healthz)

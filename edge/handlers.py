@@ -43,7 +43,7 @@ def clean_key(value: str) -> str | None:
     return value
 
 
-def _bearer(request: web.Request) -> str | None:
+def bearer_token(request: web.Request) -> str | None:
     """The Bearer key; "" when none was sent, None when what was sent cannot be a key."""
     value = request.headers.get("Authorization", "")
     scheme, _, token = value.partition(" ")
@@ -76,11 +76,42 @@ def _no_key(request_id: str, key: str | None = "") -> web.Response:
                           "invalid_request_error", "invalid_api_key", headers=_id_headers(request_id))
 
 
+class OpenAIShape:
+    """How an OpenAI route takes its key and words the edge's own errors."""
+
+    def key(self, request: web.Request) -> str | None:
+        """The key sent; "" when none, None when what was sent cannot be a key."""
+        return bearer_token(request)
+
+    def no_key(self, request_id: str, key: str | None) -> web.Response:
+        return _no_key(request_id, key)
+
+    def body_error(self, exc: BodyError, ids: dict[str, str]) -> web.Response:
+        return error_response(exc.status, exc.message, "invalid_request_error", exc.code, headers=ids)
+
+    def rpc_error(self, err: grpc.aio.AioRpcError, ids: dict[str, str]) -> web.Response:
+        return from_rpc_error(err, ids)
+
+    def empty_answer(self, ids: dict[str, str]) -> web.Response:
+        return error_response(502, "The routing core ended the call without an answer.", "api_error",
+                              "empty_answer", headers=ids)
+
+    def stream_broken(self) -> bytes:
+        # An event the OpenAI SDKs raise on: a `data:` whose JSON has an `error` key.
+        return b"data: " + json.dumps({"error": {
+            "message": "The stream was interrupted.", "type": "api_error", "param": None,
+            "code": "stream_interrupted"}}).encode() + b"\n\n"
+
+
+OPENAI = OpenAIShape()
+
+
 async def forward(request: web.Request, endpoint: str, method: str = "POST",
-                  label: str | None = None) -> web.StreamResponse:
+                  label: str | None = None, shape: OpenAIShape = OPENAI) -> web.StreamResponse:
     """POST /v1/{endpoint}: one Forward call, the answer written as it arrives.
 
-    `label` names the endpoint in metrics where the path holds an id (never a label value)."""
+    `label` names the endpoint in metrics where the path holds an id (never a label value);
+    `shape` says how the route takes its key and words the edge's own errors."""
     started = time.perf_counter()
     metrics = request.app[METRICS]
     request_id = _request_id()
@@ -88,7 +119,7 @@ async def forward(request: web.Request, endpoint: str, method: str = "POST",
     status = 0
     metrics.in_flight.inc()
     try:
-        response = await _forward(request, endpoint, request_id, ids, started, method)
+        response = await _forward(request, endpoint, request_id, ids, started, method, shape)
         status = response.status
         return response
     finally:
@@ -102,16 +133,16 @@ async def forward(request: web.Request, endpoint: str, method: str = "POST",
 
 
 async def _forward(request: web.Request, endpoint: str, request_id: str, ids: dict[str, str],
-                   started: float, method: str = "POST") -> web.StreamResponse:
+                   started: float, method: str = "POST", shape: OpenAIShape = OPENAI) -> web.StreamResponse:
     settings = request.app[SETTINGS]
-    key = _bearer(request)
+    key = shape.key(request)
     if not key:
-        return _no_key(request_id, key)
+        return shape.no_key(request_id, key)
     try:
         body = await read_body(request, settings.max_body_bytes, settings.body_timeout)
     except BodyError as exc:
         logger.info("refused: request_id=%s code=%s", request_id, exc.code)
-        response = error_response(exc.status, exc.message, "invalid_request_error", exc.code, headers=ids)
+        response = shape.body_error(exc, ids)
         response.force_close()  # what is left of the body is not read: the connection cannot go on
         return response
     # A header value that is not UTF-8 (aiohttp keeps such bytes as surrogates) stays here.
@@ -120,10 +151,10 @@ async def _forward(request: web.Request, endpoint: str, request_id: str, ids: di
     attempt = 1
     while True:
         try:
-            return await _relay(request, endpoint, key, request_id, ids, started, method, body, headers)
+            return await _relay(request, endpoint, key, request_id, ids, started, method, body, headers, shape)
         except _CoreGone as gone:
             if attempt >= settings.core_attempts:
-                return from_rpc_error(gone.error, ids)
+                return shape.rpc_error(gone.error, ids)
             attempt += 1
             # Nothing reached the client: another core replica can take the call. A fresh
             # request id keeps the retried call's usage event apart from the lost one's.
@@ -149,7 +180,8 @@ def _core_unreachable(err: grpc.aio.AioRpcError) -> bool:
 
 
 async def _relay(request: web.Request, endpoint: str, key: str, request_id: str, ids: dict[str, str],
-                 started: float, method: str, body: bytes, headers: list) -> web.StreamResponse:
+                 started: float, method: str, body: bytes, headers: list,
+                 shape: OpenAIShape = OPENAI) -> web.StreamResponse:
     """One Forward call, its answer written to the client as it arrives."""
     settings = request.app[SETTINGS]
     call = request.app[CORE].Forward(
@@ -175,8 +207,7 @@ async def _relay(request: web.Request, endpoint: str, key: str, request_id: str,
             if msg.chunk:
                 await response.write(msg.chunk)
         if response is None:
-            return error_response(502, "The routing core ended the call without an answer.", "api_error",
-                                  "empty_answer", headers=ids)
+            return shape.empty_answer(ids)
         if not isinstance(response, web.Response):
             await response.write_eof()
         return response
@@ -186,10 +217,10 @@ async def _relay(request: web.Request, endpoint: str, key: str, request_id: str,
         if (response is None or isinstance(response, web.Response)) and _core_unreachable(err):
             raise _CoreGone(err) from None
         if response is None or isinstance(response, web.Response):
-            return from_rpc_error(err, ids)
+            return shape.rpc_error(err, ids)
         # Mid-stream: the head is gone, so end the stream with an error event the SDKs raise on.
         logger.warning("stream broke: id=%s code=%s", request_id, err.code().name)
-        return await _end_stream(response)
+        return await _end_stream(response, shape)
     except ConnectionError:
         # The client left: stop the upstream call at once (cancelling the RPC cancels it).
         call.cancel()
@@ -200,16 +231,14 @@ async def _relay(request: web.Request, endpoint: str, key: str, request_id: str,
         if response is None or isinstance(response, web.Response):
             raise
         logger.error("stream failed: id=%s error=%s", request_id, type(exc).__name__)
-        return await _end_stream(response)
+        return await _end_stream(response, shape)
     finally:
         if not call.done():
             call.cancel()
 
 
-async def _end_stream(response: web.StreamResponse) -> web.StreamResponse:
-    await response.write(b"data: " + json.dumps({"error": {
-        "message": "The stream was interrupted.", "type": "api_error", "param": None,
-        "code": "stream_interrupted"}}).encode() + b"\n\n")
+async def _end_stream(response: web.StreamResponse, shape: OpenAIShape) -> web.StreamResponse:
+    await response.write(shape.stream_broken())
     await response.write_eof()
     return response
 
@@ -246,12 +275,14 @@ def _model_json(m: common_pb2.Model) -> dict:
             "cached_input": usd(m.cached_input_price or m.input_price),
             "input_micro_usd": m.input_price, "output_micro_usd": m.output_price,
             "cached_input_micro_usd": m.cached_input_price or m.input_price,
+            "cache_write_input": usd(m.cache_write_input_price or m.input_price),
+            "cache_write_input_micro_usd": m.cache_write_input_price or m.input_price,
         },
     }
 
 
 async def _authorized(request: web.Request, request_id: str) -> web.Response | None:
-    key = _bearer(request)
+    key = bearer_token(request)
     if not key:
         return _no_key(request_id, key)
     try:

@@ -6,6 +6,7 @@ import time
 
 from aiohttp import web
 
+from edge import anthropic
 from edge.errors import error_response
 
 logger = logging.getLogger(__name__)
@@ -48,6 +49,9 @@ def in_flight_bound(bound: InFlight):
             return await handler(request)
         if bound.count >= bound.limit:
             bound.note_refusal()
+            if anthropic.is_anthropic_path(request.path):  # Anthropic's SDKs retry its 529 the same way
+                return anthropic.error_response(529, "overloaded_error", "OneKey is serving as many requests "
+                                                "as it can; retry shortly.", {"retry-after": RETRY_AFTER_S})
             return error_response(503, "OneKey is serving as many requests as it can; retry shortly.",
                                   "api_error", "server_overloaded", headers={"retry-after": RETRY_AFTER_S})
         bound.count += 1

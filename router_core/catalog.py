@@ -33,6 +33,7 @@ class ModelInfo:
     endpoints: frozenset[str]
     created: int
     status_note: str = ""   # the operator's or the catalog's own word on a status, e.g. a retirement
+    cache_write_input_price: int = 0  # per 1M input tokens written to a prompt cache (0: as input)
 
     @property
     def is_test(self) -> bool:

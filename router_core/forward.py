@@ -15,7 +15,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from contextlib import aclosing
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from router_core.availability import availability, refuse_unservable
 from router_core.catalog import Catalog, ModelInfo
@@ -26,15 +26,14 @@ from router_core.failover import open_upstream
 from router_core.keys import KeyIdentity, KeyValidator
 from router_core.metering import UsageRecorder
 from router_core.providers import REGISTRY, Provider, UpstreamCall, UpstreamError, UpstreamResponse
+from router_core.providers.base import OPENAI_WIRE, UpstreamFailure, Wire, openai_error
 from router_core.response_owners import ResponseOwners
-from router_core.providers.base import openai_error
 from router_core.ratelimit import RateLimiter
 from router_core.requests import decode
 from router_core.settings import ChannelSettings
 from router_core.tables import utcnow
 from router_core.tokens import TokenCounter
-from router_core.usage import (StreamScanner, Usage, cost_micro_usd, output_texts, prompt_texts,
-                               reservation_usage, usage_of_body)
+from router_core.usage import Usage, cost_micro_usd, reservation_usage
 
 logger = logging.getLogger(__name__)
 
@@ -85,6 +84,7 @@ class _Meter:
     body: dict
     reservation: Reservation
     started: float
+    wire: Wire = OPENAI_WIRE  # the client API's shape: where usage is, how errors look
     status: int = 0
     channel: str = ""
     ttfb: float = 0.0
@@ -92,6 +92,7 @@ class _Meter:
     requested_model: str = ""
     usage: Usage | None = None
     rate_headers: list[tuple[str, str]] = field(default_factory=list)  # x-ratelimit-* of the answer
+    partial: Usage | None = None  # the input side, known before a stream's end (Anthropic)
     answered: bool = False  # a successful head went to the client: output may have been produced
     cancelled: bool = False
     # The answer's bytes, kept in memory only while the request runs, for a token estimate
@@ -193,7 +194,7 @@ class Forwarder:
         rate_headers = await self.limiter.admit(identity, request_id) if self.limiter else []
         req = decode(call.endpoint, call.body)
         refusal.stream = req.stream
-        model = self.catalog.resolve(req.model_name, call.endpoint)
+        model = self.catalog.resolve(req.model_name, req.catalog_endpoint)
         # Only names the catalog knows are kept: `model` is free text a client controls.
         refusal.model, refusal.requested_model = model, req.model_name[:200]
         provider = self.providers.get(model.provider)
@@ -209,6 +210,7 @@ class Forwarder:
             refuse_unservable(model, availability(model, self.pool))
             raise ModelNotFound(f"The model `{model.id}` is not available here.", param="model",
                                 code="model_not_available")  # no provider module for it
+        wire = provider.wire(call.endpoint)
         body = dict(req.body)
         body["model"] = model.upstream_id
         drop_usage_chunk = False
@@ -220,11 +222,11 @@ class Forwarder:
             endpoint=call.endpoint, body=json.dumps(body, ensure_ascii=False).encode(), model=model,
             stream=req.stream, headers=_client_headers(call.headers), parsed=body,
         )
-        estimate = cost_micro_usd(model, reservation_usage(req.body, len(call.body)))
+        estimate = cost_micro_usd(model, reservation_usage(req.body, len(call.body))) if wire.billable else 0
         if estimate:
             self.keys.check_spend(identity)  # free models are never held back by a key's limit
         reservation = await self.credits.reserve(identity.project_id, estimate)
-        meter = _Meter(identity, model, call.endpoint, req.stream, req.body, reservation, refusal.started,
+        meter = _Meter(identity, model, call.endpoint, req.stream, req.body, reservation, refusal.started, wire,
                        requested_model=refusal.requested_model, rate_headers=rate_headers)
         items = self._exchange(provider, channels, upstream, meter, request_id, drop_usage_chunk)
         if call.endpoint == "responses" and self.owners is not None and req.body.get("store") is not False:
@@ -241,10 +243,11 @@ class Forwarder:
         head = Head(status=0, headers=[], request_id=request_id, model=meter.model.id,
                     provider=meter.model.provider, channel=meter.channel)
         if resp is None:
-            head.status, head.body = opened.failure.status, opened.failure.body
-            head.headers = [*opened.failure.headers, *meter.rate_headers]
+            failure = meter.wire.failure(opened.failure)
+            head.status, head.body = failure.status, failure.body
+            head.headers = [*failure.headers, *meter.rate_headers]
             meter.status = head.status
-            meter.error_code = error_code_of(head.body)
+            meter.error_code = error_code_of(opened.failure.body)  # OpenAI-shaped inside OneKey
             yield head
             return
         head.headers = [(k.lower(), v) for k, v in resp.headers.items() if k.lower() in PASSED_RESPONSE_HEADERS]
@@ -255,7 +258,7 @@ class Forwarder:
                 head.body = await resp.read()
                 meter.ttfb = time.monotonic()
                 meter.output.append(head.body)
-                meter.usage = usage_of_body(head.body)
+                meter.usage = meter.wire.usage_of_body(head.body)
                 meter.answered = True
                 yield head
             else:
@@ -268,11 +271,12 @@ class Forwarder:
             self.pool.health(channel).failure()
             # Nothing was sent yet for a non-stream answer: a clean error response.
             if head.body is None and not upstream.stream:
-                head.status = meter.status = exc.status
+                failure = meter.wire.failure(UpstreamFailure(
+                    exc.status, openai_error(exc.message, "api_error", exc.code), True,
+                    [("content-type", "application/json"), ("x-should-retry", "false")]))
+                head.status = meter.status = failure.status
                 meter.error_code = exc.code or "upstream_error"
-                head.body = openai_error(exc.message, "api_error", exc.code)
-                head.headers = [("content-type", "application/json"), ("x-should-retry", "false"),
-                                *meter.rate_headers]
+                head.body, head.headers = failure.body, [*failure.headers, *meter.rate_headers]
                 yield head
                 return
             raise
@@ -285,7 +289,7 @@ class Forwarder:
 
     async def _stream(self, resp: UpstreamResponse, meter: _Meter, drop_usage_chunk: bool,
                       channel: ChannelSettings) -> AsyncIterator[bytes]:
-        scanner = StreamScanner(drop_usage_chunk)
+        scanner = meter.wire.scanner(drop_usage_chunk)
         try:
             async for data in resp.chunks():
                 if not meter.ttfb:
@@ -297,15 +301,20 @@ class Forwarder:
             rest = scanner.finish()
             if rest:
                 yield rest
+            if scanner.failure_status:
+                # The provider's own error event ended the answer (passed on as it came):
+                # its trouble, so the breaker learns of it and the usage event says so.
+                self.pool.health(channel).failure()
+                meter.status = scanner.failure_status
         except UpstreamError as exc:
             # After the first byte there is no failover: end the stream with an error event
-            # the OpenAI SDKs raise on. The breaker still learns of the broken answer.
+            # the client's SDK raises on. The breaker still learns of the broken answer.
             self.pool.health(channel).failure()
             meter.status = exc.status
             meter.error_code = exc.code or "upstream_error"
-            yield b"data: " + openai_error(exc.message, "api_error", exc.code) + b"\n\n"
+            yield meter.wire.stream_error(exc.message, exc.code)
         finally:
-            meter.usage = scanner.usage
+            meter.usage, meter.partial = scanner.usage, scanner.partial
 
     def _record(self, meter: _Meter, request_id: str) -> int:
         """Settle the reservation and queue the usage event (metadata only); its sequence number."""
@@ -329,6 +338,7 @@ class Forwarder:
             "channel": meter.channel, "endpoint": meter.endpoint, "stream": meter.stream,
             "input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens,
             "cached_input_tokens": usage.cached_input_tokens, "reasoning_tokens": usage.reasoning_tokens,
+            "cache_write_tokens": usage.cache_write_tokens,
             "estimated": usage.estimated, "cost_micro_usd": cost, "charged_micro_usd": charged,
             "status": status, "latency_ms": int((now - meter.started) * 1000),
             "ttfb_ms": int(((meter.ttfb or now) - meter.started) * 1000),
@@ -349,15 +359,21 @@ class Forwarder:
             "key_id": identity.key_id, "model": model.id if model else "", "provider": model.provider if model else "",
             "channel": "", "endpoint": refusal.endpoint[:40], "stream": refusal.stream,
             "input_tokens": 0, "output_tokens": 0, "cached_input_tokens": 0, "reasoning_tokens": 0,
-            "estimated": False, "cost_micro_usd": 0, "charged_micro_usd": 0, "status": exc.http_status,
+            "cache_write_tokens": 0, "estimated": False, "cost_micro_usd": 0, "charged_micro_usd": 0, "status": exc.http_status,
             "latency_ms": int((time.monotonic() - refusal.started) * 1000), "ttfb_ms": 0,
             "error_code": exc.code[:64], "requested_model": refusal.requested_model,
         })
 
     def _estimate(self, meter: _Meter) -> Usage:
-        """Usage by local token count, flagged as estimated: never free, never a crash."""
-        prompt = sum(self.tokens.count(t) + 4 for t in prompt_texts(meter.body))
-        output = self.tokens.count("".join(output_texts(meter.output, meter.stream)))
+        """Usage by local token count, flagged as estimated: never free, never a crash.
+
+        The input side the provider already reported (a cut Anthropic stream) is kept."""
+        if not meter.wire.billable:
+            return Usage()
+        output = self.tokens.count("".join(meter.wire.output_texts(meter.output, meter.stream)))
+        if meter.partial is not None:
+            return replace(meter.partial, output_tokens=output, estimated=True)
+        prompt = sum(self.tokens.count(t) + 4 for t in meter.wire.prompt_texts(meter.body))
         return Usage(input_tokens=max(prompt, 1), output_tokens=output, estimated=True)
 
 

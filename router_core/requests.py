@@ -15,7 +15,11 @@ from dataclasses import dataclass
 
 from router_core.errors import InvalidRequest
 
-ENDPOINTS = frozenset({"chat/completions", "responses"})
+ENDPOINTS = frozenset({"chat/completions", "responses", "messages", "messages/count_tokens"})
+# Endpoints that carry a `messages` list (OpenAI's chat, Anthropic's Messages API).
+_WITH_MESSAGES = frozenset({"chat/completions", "messages", "messages/count_tokens"})
+# The catalog names a model's endpoints by API: counting tokens belongs to the Messages API.
+_CATALOG_ENDPOINT = {"messages/count_tokens": "messages"}
 
 # Arrays and objects may nest this deep; OpenAI's own bodies need well under ten levels.
 MAX_DEPTH = 64
@@ -38,6 +42,7 @@ class ClientRequest:
     model_name: str
     stream: bool
     wants_usage: bool  # the client itself asked for the usage chunk of a stream
+    catalog_endpoint: str = ""  # the endpoint as the catalog lists it
 
 
 def _bad_json(message: str, code: str = "invalid_json") -> InvalidRequest:
@@ -149,7 +154,7 @@ def _check_fields(endpoint: str, body: dict) -> None:
     if previous is not None and not isinstance(previous, str):
         raise InvalidRequest("`previous_response_id` must be a string.", param="previous_response_id",
                              code="invalid_type")
-    if endpoint == "chat/completions":
+    if endpoint in _WITH_MESSAGES:
         messages = body.get("messages")
         if messages is None:
             raise InvalidRequest("Missing required parameter: 'messages'.", param="messages",
@@ -175,7 +180,11 @@ def decode(endpoint: str, raw: bytes) -> ClientRequest:
         stream = False
     if not isinstance(stream, bool):
         raise InvalidRequest("`stream` must be a boolean.", param="stream", code="invalid_type")
+    if endpoint == "messages/count_tokens" and stream:
+        raise InvalidRequest("Counting tokens does not stream: leave `stream` out.", param="stream",
+                             code="invalid_type")
     _check_fields(endpoint, body)
     opts = body.get("stream_options")
     wants_usage = bool(opts and opts.get("include_usage") is True)
-    return ClientRequest(body=body, model_name=model, stream=stream, wants_usage=wants_usage)
+    return ClientRequest(body=body, model_name=model, stream=stream, wants_usage=wants_usage,
+                         catalog_endpoint=_CATALOG_ENDPOINT.get(endpoint, endpoint))

@@ -91,6 +91,7 @@ class UsageEvent(Base):
     output_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
     cached_input_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
     reasoning_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    cache_write_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
     estimated: Mapped[bool] = mapped_column(Boolean, default=False)
     cost_micro_usd: Mapped[int] = mapped_column(BigInteger, default=0)
     charged_micro_usd: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -19,9 +19,13 @@ class Usage:
     cached_input_tokens: int = 0
     reasoning_tokens: int = 0
     estimated: bool = False
+    # Input tokens written to a prompt cache (Anthropic's cache_creation_input_tokens), part of
+    # input_tokens like cached_input_tokens, and priced at the model's cache-write rate.
+    cache_write_tokens: int = 0
 
 
-def _count(value: object) -> int | None:
+def token_count(value: object) -> int | None:
+    """A provider's token count if believable (a non-negative int below the cap), else None."""
     if isinstance(value, bool) or not isinstance(value, int):
         return None
     if value < 0 or value > MAX_BELIEVABLE_TOKENS:
@@ -37,17 +41,17 @@ def parse_usage(obj: object) -> Usage | None:
     if not isinstance(obj, dict):
         return None
     if "prompt_tokens" in obj or "completion_tokens" in obj:
-        inp, out = _count(obj.get("prompt_tokens", 0)), _count(obj.get("completion_tokens", 0))
+        inp, out = token_count(obj.get("prompt_tokens", 0)), token_count(obj.get("completion_tokens", 0))
         in_details, out_details = obj.get("prompt_tokens_details"), obj.get("completion_tokens_details")
     elif "input_tokens" in obj or "output_tokens" in obj:
-        inp, out = _count(obj.get("input_tokens", 0)), _count(obj.get("output_tokens", 0))
+        inp, out = token_count(obj.get("input_tokens", 0)), token_count(obj.get("output_tokens", 0))
         in_details, out_details = obj.get("input_tokens_details"), obj.get("output_tokens_details")
     else:
         return None
     if inp is None or out is None:
         return None
-    cached = _count((in_details or {}).get("cached_tokens") or 0) if isinstance(in_details or {}, dict) else None
-    reasoning = _count((out_details or {}).get("reasoning_tokens") or 0) if isinstance(out_details or {}, dict) else None
+    cached = token_count((in_details or {}).get("cached_tokens") or 0) if isinstance(in_details or {}, dict) else None
+    reasoning = token_count((out_details or {}).get("reasoning_tokens") or 0) if isinstance(out_details or {}, dict) else None
     if cached is None or reasoning is None:
         return None
     return Usage(inp, out, min(cached, inp), min(reasoning, out))
@@ -67,8 +71,10 @@ def usage_of_body(body: bytes) -> Usage | None:
 def cost_micro_usd(model: ModelInfo, usage: Usage) -> int:
     """The price of the tokens in micro-USD, rounded up to a whole micro-dollar."""
     cached_price = model.cached_input_price or model.input_price
-    uncached = usage.input_tokens - usage.cached_input_tokens
-    scaled = uncached * model.input_price + usage.cached_input_tokens * cached_price + usage.output_tokens * model.output_price
+    write_price = model.cache_write_input_price or model.input_price
+    uncached = usage.input_tokens - usage.cached_input_tokens - usage.cache_write_tokens
+    scaled = (uncached * model.input_price + usage.cached_input_tokens * cached_price
+              + usage.cache_write_tokens * write_price + usage.output_tokens * model.output_price)
     return -(-scaled // 1_000_000)
 
 
@@ -80,6 +86,8 @@ class StreamScanner:
     """
 
     __slots__ = ("_buf", "_drop_usage_chunk", "usage")
+    partial: Usage | None = None  # OpenAI streams report usage only at the end
+    failure_status: int | None = None  # an OpenAI stream's own error chunks are not told apart
 
     def __init__(self, drop_usage_chunk: bool) -> None:
         self._buf = b""

@@ -15,21 +15,23 @@ class Header(_message.Message):
     def __init__(self, name: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
 
 class Usage(_message.Message):
-    __slots__ = ("input_tokens", "output_tokens", "cached_input_tokens", "reasoning_tokens", "estimated")
+    __slots__ = ("input_tokens", "output_tokens", "cached_input_tokens", "reasoning_tokens", "estimated", "cache_write_tokens")
     INPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
     OUTPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
     CACHED_INPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
     REASONING_TOKENS_FIELD_NUMBER: _ClassVar[int]
     ESTIMATED_FIELD_NUMBER: _ClassVar[int]
+    CACHE_WRITE_TOKENS_FIELD_NUMBER: _ClassVar[int]
     input_tokens: int
     output_tokens: int
     cached_input_tokens: int
     reasoning_tokens: int
     estimated: bool
-    def __init__(self, input_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., cached_input_tokens: _Optional[int] = ..., reasoning_tokens: _Optional[int] = ..., estimated: _Optional[bool] = ...) -> None: ...
+    cache_write_tokens: int
+    def __init__(self, input_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., cached_input_tokens: _Optional[int] = ..., reasoning_tokens: _Optional[int] = ..., estimated: _Optional[bool] = ..., cache_write_tokens: _Optional[int] = ...) -> None: ...
 
 class Model(_message.Message):
-    __slots__ = ("id", "provider", "upstream_id", "display_name", "input_price", "output_price", "cached_input_price", "context_window", "status", "endpoints", "created", "status_note", "channels", "test_model")
+    __slots__ = ("id", "provider", "upstream_id", "display_name", "input_price", "output_price", "cached_input_price", "context_window", "status", "endpoints", "created", "status_note", "channels", "test_model", "cache_write_input_price")
     ID_FIELD_NUMBER: _ClassVar[int]
     PROVIDER_FIELD_NUMBER: _ClassVar[int]
     UPSTREAM_ID_FIELD_NUMBER: _ClassVar[int]
@@ -44,6 +46,7 @@ class Model(_message.Message):
     STATUS_NOTE_FIELD_NUMBER: _ClassVar[int]
     CHANNELS_FIELD_NUMBER: _ClassVar[int]
     TEST_MODEL_FIELD_NUMBER: _ClassVar[int]
+    CACHE_WRITE_INPUT_PRICE_FIELD_NUMBER: _ClassVar[int]
     id: str
     provider: str
     upstream_id: str
@@ -58,4 +61,5 @@ class Model(_message.Message):
     status_note: str
     channels: _containers.RepeatedScalarFieldContainer[str]
     test_model: bool
-    def __init__(self, id: _Optional[str] = ..., provider: _Optional[str] = ..., upstream_id: _Optional[str] = ..., display_name: _Optional[str] = ..., input_price: _Optional[int] = ..., output_price: _Optional[int] = ..., cached_input_price: _Optional[int] = ..., context_window: _Optional[int] = ..., status: _Optional[str] = ..., endpoints: _Optional[_Iterable[str]] = ..., created: _Optional[int] = ..., status_note: _Optional[str] = ..., channels: _Optional[_Iterable[str]] = ..., test_model: _Optional[bool] = ...) -> None: ...
+    cache_write_input_price: int
+    def __init__(self, id: _Optional[str] = ..., provider: _Optional[str] = ..., upstream_id: _Optional[str] = ..., display_name: _Optional[str] = ..., input_price: _Optional[int] = ..., output_price: _Optional[int] = ..., cached_input_price: _Optional[int] = ..., context_window: _Optional[int] = ..., status: _Optional[str] = ..., endpoints: _Optional[_Iterable[str]] = ..., created: _Optional[int] = ..., status_note: _Optional[str] = ..., channels: _Optional[_Iterable[str]] = ..., test_model: _Optional[bool] = ..., cache_write_input_price: _Optional[int] = ...) -> None: ...

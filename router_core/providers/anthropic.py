@@ -1,4 +1,5 @@
-"""Anthropic through its OpenAI-compatible endpoint: https://api.anthropic.com/v1/chat/completions.
+"""Anthropic through its OpenAI-compatible endpoint: https://api.anthropic.com/v1/chat/completions,
+and its native Messages API on the same channels (its wire in anthropic_messages.py).
 
 Wire quirks owned here:
 - Auth: Anthropic's own `x-api-key` header (the compatibility layer also takes a Bearer token).
@@ -16,25 +17,40 @@ Wire quirks owned here:
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from urllib.parse import urlencode
 
 from router_core.errors import InvalidRequest
-from router_core.providers.base import UpstreamFailure
-from router_core.providers.http import HttpClient
+from router_core.providers import anthropic_messages
+from router_core.providers.base import OPENAI_WIRE, UpstreamCall, UpstreamFailure, Wire
+from router_core.providers.http import HttpClient, HttpResponse
 from router_core.providers.openai_compat import OpenAICompatible, provider_credit_exhausted
 from router_core.settings import ChannelSettings
 
 BASE_URL = "https://api.anthropic.com/v1"
-API_VERSION = "2023-06-01"
+API_VERSION = "2023-06-01"  # the Messages API's one stable version: sent when the client names none
 _CREDIT_PHRASE = "credit balance is too low"
 _MAX_PAGES = 20
 
 
 class AnthropicProvider(OpenAICompatible):
     name = "anthropic"
-    endpoints = frozenset({"chat/completions"})
+    endpoints = frozenset({"chat/completions"}) | anthropic_messages.ENDPOINTS
+
+    def wire(self, endpoint: str) -> Wire:
+        if endpoint == anthropic_messages.COUNT_TOKENS:
+            return anthropic_messages.COUNT_TOKENS_WIRE
+        return anthropic_messages.MESSAGES_WIRE if endpoint == anthropic_messages.MESSAGES else OPENAI_WIRE
+
+    async def send(self, http: HttpClient, channel: ChannelSettings, call: UpstreamCall) -> HttpResponse:
+        if call.endpoint in anthropic_messages.ENDPOINTS and not any(
+                k.lower() == "anthropic-version" for k in call.headers):
+            call = replace(call, headers={**call.headers, "anthropic-version": API_VERSION})
+        return await super().send(http, channel, call)
 
     def prepare(self, body: dict, endpoint: str) -> dict:
+        if endpoint in anthropic_messages.ENDPOINTS:
+            return body  # the native API: the client's body as it is
         n = body.get("n")
         if n is not None and n != 1:
             raise InvalidRequest("Anthropic models return one choice: `n` must be 1.", param="n",

@@ -8,6 +8,7 @@ from typing import Protocol
 
 from router_core.catalog import ModelInfo
 from router_core.settings import ChannelSettings
+from router_core.usage import StreamScanner, Usage, output_texts, prompt_texts, usage_of_body
 
 
 class UpstreamError(Exception):
@@ -67,11 +68,84 @@ class UpstreamResponse(Protocol):
         """Release the connection (cancels an unfinished body)."""
 
 
+class StreamReader(Protocol):
+    """Reads usage out of an SSE answer on its way to the client."""
+
+    usage: Usage | None    # the answer's whole usage, once known
+    partial: Usage | None  # what is known before the end (input side), for a cut stream
+    failure_status: int | None  # the provider ended the stream with its own error event
+
+    def feed(self, data: bytes) -> bytes:
+        """What to pass on to the client for this read (may be empty)."""
+
+    def finish(self) -> bytes:
+        """What is left to pass on when the stream ends."""
+
+
+class Wire(Protocol):
+    """The client API's shape of answers: where usage is, what an error looks like.
+
+    The forwarder meters and reports failures through it, so one API's quirks (OpenAI's
+    chat/Responses, Anthropic's Messages) stay in the module that owns that API.
+    """
+
+    billable: bool  # False: the endpoint is free (e.g. counting tokens): no reservation, no cost
+
+    def scanner(self, drop_usage_chunk: bool) -> StreamReader:
+        """A reader for one streamed answer."""
+
+    def usage_of_body(self, body: bytes) -> Usage | None:
+        """Usage of a whole (non-stream) answer; None when missing or unbelievable."""
+
+    def failure(self, failure: UpstreamFailure) -> UpstreamFailure:
+        """An OpenAI-shaped failure in this API's shape and statuses."""
+
+    def stream_error(self, message: str, code: str) -> bytes:
+        """The event that ends a stream broken after its first byte."""
+
+    def prompt_texts(self, body: dict) -> list[str]:
+        """The request's text, for a local token count."""
+
+    def output_texts(self, chunks: list[bytes], stream: bool) -> list[str]:
+        """The answer's text (or as much as arrived), for a local token count."""
+
+
+class OpenAIWire:
+    """OpenAI's chat completions and Responses API: the shape the gateway speaks by default."""
+
+    billable = True
+
+    def scanner(self, drop_usage_chunk: bool) -> StreamScanner:
+        return StreamScanner(drop_usage_chunk)
+
+    def usage_of_body(self, body: bytes) -> Usage | None:
+        return usage_of_body(body)
+
+    def failure(self, failure: UpstreamFailure) -> UpstreamFailure:
+        return failure
+
+    def stream_error(self, message: str, code: str) -> bytes:
+        # The OpenAI SDKs raise on a `data:` event whose JSON has an `error` key.
+        return b"data: " + openai_error(message, "api_error", code) + b"\n\n"
+
+    def prompt_texts(self, body: dict) -> list[str]:
+        return prompt_texts(body)
+
+    def output_texts(self, chunks: list[bytes], stream: bool) -> list[str]:
+        return output_texts(chunks, stream)
+
+
+OPENAI_WIRE = OpenAIWire()
+
+
 class Provider(Protocol):
     """What the forwarder needs from a provider module."""
 
     name: str
-    endpoints: frozenset[str]  # the OpenAI endpoints this provider serves
+    endpoints: frozenset[str]  # the client API endpoints this provider serves
+
+    def wire(self, endpoint: str) -> Wire:
+        """The shape of answers on this endpoint (OPENAI_WIRE unless the provider's native API)."""
 
     def prepare(self, body: dict, endpoint: str) -> dict:
         """Apply the provider's wire quirks to a decoded request body (model already set)."""

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 from router_core import availability
 from router_core.catalog import ModelInfo
-from router_core.providers.base import UpstreamCall, UpstreamError, UpstreamFailure, openai_error
+from router_core.providers.base import OPENAI_WIRE, UpstreamCall, UpstreamError, UpstreamFailure, Wire, openai_error
 from router_core.providers.http import HttpClient, HttpResponse
 from router_core.settings import ChannelSettings
 
@@ -57,6 +57,9 @@ class OpenAICompatible:
 
     def prepare(self, body: dict, endpoint: str) -> dict:
         return body
+
+    def wire(self, endpoint: str) -> Wire:
+        return OPENAI_WIRE
 
     def url(self, channel: ChannelSettings, endpoint: str) -> str:
         return f"{channel.base_url}/{endpoint}"

@@ -17,7 +17,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator
 
 from router_core.catalog import ModelInfo
-from router_core.providers.base import UpstreamCall, UpstreamFailure
+from router_core.providers.base import OPENAI_WIRE, UpstreamCall, UpstreamFailure, Wire
 from router_core.settings import ChannelSettings
 
 _TOKEN = re.compile(r"\w+|[^\w\s]")
@@ -131,6 +131,9 @@ class SandboxProvider:
 
     def prepare(self, body: dict, endpoint: str) -> dict:
         return body
+
+    def wire(self, endpoint: str) -> Wire:
+        return OPENAI_WIRE
 
     async def list_models(self, http: object, channel: ChannelSettings) -> list[str]:
         """The sandbox serves exactly its own two models."""

@@ -28,7 +28,7 @@ def model_proto(m: ModelInfo, state: Availability) -> common_pb2.Model:
         input_price=m.input_price, output_price=m.output_price,
         cached_input_price=m.cached_input_price, context_window=m.context_window,
         status=state.status, status_note=state.note, channels=sorted(state.channels), test_model=m.is_test,
-        endpoints=sorted(m.endpoints), created=m.created,
+        endpoints=sorted(m.endpoints), created=m.created, cache_write_input_price=m.cache_write_input_price,
     )
 
 
@@ -182,7 +182,8 @@ def _trailer(item: Trailer) -> router_pb2.ResponseTrailer:
         usage=common_pb2.Usage(
             input_tokens=item.usage.input_tokens, output_tokens=item.usage.output_tokens,
             cached_input_tokens=item.usage.cached_input_tokens,
-            reasoning_tokens=item.usage.reasoning_tokens, estimated=item.usage.estimated),
+            reasoning_tokens=item.usage.reasoning_tokens, estimated=item.usage.estimated,
+            cache_write_tokens=item.usage.cache_write_tokens),
         cost_micro_usd=item.cost_micro_usd, request_id=item.request_id)
 
 

@@ -11,6 +11,7 @@ import json
 import time
 import uuid
 
+import anthropic
 import openai
 import pytest
 from sqlalchemy import create_engine as create_sync_engine
@@ -18,6 +19,7 @@ from sqlalchemy import inspect, text
 
 from tests.e2e.test_errors import post
 from tests.fakes.openai_provider import Behaviour
+from tests.fakes.providers import FakeAnthropic
 from tests.procs import Processes
 
 
@@ -31,11 +33,45 @@ def dump_database(url: str) -> str:
     return "\n".join(rows)
 
 
+def through_messages_api(procs: Processes, key: str, fake: FakeAnthropic, canary: str) -> None:
+    """Anthropic's Messages API: whole, streamed (thinking too), counted, cached, refused, cut."""
+    client = anthropic.Anthropic(base_url=procs.base_url.removesuffix("/v1"), api_key=key, max_retries=0)
+    system = [{"type": "text", "text": f"system {canary} " * 30, "cache_control": {"type": "ephemeral"}}]
+    msgs = [{"role": "user", "content": f"say {canary}"}]
+    for _ in range(2):  # a cache write, then a cache read
+        reply = client.messages.create(model="anthropic/claude-haiku-4-5", max_tokens=64, system=system, messages=msgs)
+        assert canary in reply.content[0].text
+    with client.messages.stream(model="claude-haiku-4-5", max_tokens=2048, messages=msgs,
+                                thinking={"type": "enabled", "budget_tokens": 1024}) as stream:
+        assert canary in stream.get_final_text()
+    assert client.messages.count_tokens(model="claude-haiku-4-5", messages=msgs).input_tokens > 0
+    fake.queue(Behaviour(kind="status", status=400, body={"type": "error", "error": {
+        "type": "invalid_request_error", "message": f"bad {canary}"}}), Behaviour(kind="stream_error"))
+    with pytest.raises(anthropic.BadRequestError):
+        client.messages.create(model="claude-haiku-4-5", max_tokens=64, messages=msgs)
+    with pytest.raises(anthropic.APIStatusError):
+        with client.messages.stream(model="claude-haiku-4-5", max_tokens=64, messages=msgs) as stream:
+            list(stream)
+    with pytest.raises(anthropic.BadRequestError):  # a non-Anthropic model on this route
+        client.messages.create(model="openai/gpt-4.1", max_tokens=64, messages=msgs)
+    status, _, _ = post(procs, "/messages", f'{{"model": "claude-haiku-4-5", "messages": [{canary}'.encode(), key)
+    assert status == 400
+    fake.queue(Behaviour(chunk_delay=0.05))
+    stream = client.messages.create(model="claude-haiku-4-5", max_tokens=1024, stream=True, messages=[
+        {"role": "user", "content": " ".join([canary] * 50)}])
+    next(iter(stream))
+    stream.close()
+
+
 @pytest.mark.slow
 def test_canary_reaches_no_database_log_or_temp_file(tmp_path, loop_thread, fake_openai, database_url):
     canary = f"CANARY-{uuid.uuid4().hex}"
+    fake_anthropic = FakeAnthropic()
+    loop_thread.run(fake_anthropic.start())
     procs = Processes(tmp_path, database_url, f'[[channels]]\nname = "fake"\nprovider = "openai"\n'
-                      f'base_url = "{fake_openai.url}"\napi_key = "{fake_openai.api_key}"\n')
+                      f'base_url = "{fake_openai.url}"\napi_key = "{fake_openai.api_key}"\n\n'
+                      f'[[channels]]\nname = "fake-anthropic"\nprovider = "anthropic"\n'
+                      f'base_url = "{fake_anthropic.url}"\napi_key = "{fake_anthropic.api_key}"\n')
     try:
         _, key = procs.new_key()
         client = openai.OpenAI(base_url=procs.base_url, api_key=key, max_retries=0)
@@ -75,8 +111,10 @@ def test_canary_reaches_no_database_log_or_temp_file(tmp_path, loop_thread, fake
             for _ in range(50):  # the core's key cache may hold the key for a moment
                 capped_client.chat.completions.create(model="sandbox/echo", messages=msgs)
                 time.sleep(0.1)
+        through_messages_api(procs, key, fake_anthropic, canary)
     finally:
         procs.stop()
+        loop_thread.run(fake_anthropic.stop())
     files = [p for p in tmp_path.rglob("*") if p.is_file()]
     assert any(p.name.endswith(".log") for p in files)
     hits = [str(p) for p in files if canary.encode() in p.read_bytes()]
@@ -84,3 +122,5 @@ def test_canary_reaches_no_database_log_or_temp_file(tmp_path, loop_thread, fake
     assert canary not in dump_database(database_url)
     assert canary not in procs.logs()
     assert key not in procs.logs() and fake_openai.api_key not in procs.logs()
+    assert fake_anthropic.api_key not in procs.logs()
+    assert len(fake_anthropic.received) == 7, "every Messages API call above that should reach the provider did"

@@ -26,7 +26,7 @@ class Received:
 
 @dataclass
 class Behaviour:
-    kind: str = "ok"            # ok | status | html | hang | reset_mid_body | split | slow | no_usage
+    kind: str = "ok"            # ok | status | html | hang | reset_mid_body | split | slow | no_usage | stream_error
     status: int = 200
     body: dict | None = None
     headers: dict[str, str] = field(default_factory=dict)
@@ -120,9 +120,13 @@ class FakeOpenAI:
     def queue(self, *behaviours: Behaviour) -> None:
         self.behaviours.extend(behaviours)
 
+    def handlers(self) -> dict:
+        """endpoint -> request handler; a dialect adds its own endpoints."""
+        return {"chat/completions": self._chat, "responses": self._responses}
+
     async def start(self, port: int = 0) -> None:
         app = web.Application(client_max_size=64 * 1024 * 1024)
-        handlers = {"chat/completions": self._chat, "responses": self._responses}
+        handlers = self.handlers()
         for endpoint in self.endpoints:
             app.router.add_post(f"{self.base_path}/{endpoint}", handlers[endpoint])
         app.router.add_get(f"{self.base_path}/models", self._models)

@@ -10,15 +10,17 @@ import socket
 
 from aiohttp import web
 
+from tests.fakes.anthropic_messages import MessagesAPI, anthropic_error
 from tests.fakes.openai_provider import Behaviour, FakeOpenAI
 
 __all__ = ["Behaviour", "FakeAnthropic", "FakeGemini", "FakeOpenAI", "FakeXAI", "closed_port_url"]
 
 
-class FakeAnthropic(FakeOpenAI):
-    """api.anthropic.com/v1/chat/completions: `x-api-key`, Anthropic error envelopes."""
+class FakeAnthropic(MessagesAPI, FakeOpenAI):
+    """api.anthropic.com/v1: `x-api-key`, Anthropic error envelopes; the OpenAI-compatible
+    chat/completions and the native Messages API (tests/fakes/anthropic_messages.py)."""
 
-    endpoints = ("chat/completions",)
+    endpoints = ("chat/completions", "messages", "messages/count_tokens")
 
     def __init__(self, api_key: str = "sk-ant-fake-provider-key-0123456789", name: str = "anthropic") -> None:
         super().__init__(api_key, name)
@@ -39,6 +41,9 @@ class FakeAnthropic(FakeOpenAI):
             "has_more": start + limit < len(self.models), "first_id": page[0] if page else None,
             "last_id": page[-1] if page else None})
 
+    def handlers(self) -> dict:
+        return {**super().handlers(), **self.messages_handlers()}
+
     def authorized(self, request: web.Request) -> bool:
         return request.headers.get("x-api-key") == self.api_key
 
@@ -46,12 +51,7 @@ class FakeAnthropic(FakeOpenAI):
         return web.json_response(anthropic_error("authentication_error", "invalid x-api-key"), status=401)
 
     def error_payload(self, status: int, message: str) -> object:
-        kind = {429: "rate_limit_error", 529: "overloaded_error"}.get(status, "api_error")
-        return anthropic_error(kind, message)
-
-
-def anthropic_error(kind: str, message: str) -> dict:
-    return {"type": "error", "error": {"type": kind, "message": message}, "request_id": "req_011fake"}
+        return self.messages_error_payload(status, message)
 
 
 ANTHROPIC_NO_CREDIT = anthropic_error(
