@@ -89,7 +89,10 @@ def test_an_operator_file_adds_overrides_hides_and_marks_up_to_the_micro_dollar(
     client.chat.completions.create(model="openai/gpt-4.1", messages=MSG)
     with pytest.raises(openai.NotFoundError):
         client.chat.completions.create(model="openai/o3-mini", messages=MSG)
-    events = {e.model: e for e in usage_events(stack, project_id, 2)}
+    recorded = usage_events(stack, project_id, 3)  # the hidden model's refusal has an event of its own
+    refused = [e for e in recorded if e.status == 404]
+    assert len(refused) == 1 and refused[0].charged_micro_usd == 0 and refused[0].model == ""
+    events = {e.model: e for e in recorded if e.status == 200}
     # gpt-4.1: its output price is the shipped $8 + 20 %; no cached rate, so cached input bills as input
     want = {"openai/house-model": expected_cost(1_200_000, 120_000, 3_600_000),
             "openai/gpt-4.1": expected_cost(2_520_004, 2_520_004, 9_600_000)}
