@@ -24,6 +24,8 @@ def _run_async(coro) -> None:
 def _configure_logging() -> None:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # Alembic announces each plugin it loads at INFO; its "Running upgrade" lines stay.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
 
 def build_parser() -> argparse.ArgumentParser:
