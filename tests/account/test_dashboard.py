@@ -39,8 +39,8 @@ def test_dashboard_shows_balance_usage_by_day_and_model_and_recent_requests(brow
     page = wait_for_requests(browser, project_id, 2)
     assert 'id="free-requests">18<' in page
     assert 'id="balance">$0.00<' in page
-    model_rows = re.search(r'<table id="by-model">(.*?)</table>', page, re.S).group(1)
-    assert "openai/gpt-4.1-mini" in model_rows and '<td class="num">2</td>' in model_rows
+    model_rows = re.search(r'<table id="by-model"[^>]*>(.*?)</table>', page, re.S).group(1)
+    assert "openai/gpt-4.1-mini" in model_rows and '<td class="num" data-label="Requests">2</td>' in model_rows
     recent = re.search(r'<table id="recent" class="events stacked">(.*?)</table>', page, re.S).group(1)
     assert recent.count('<tr class="ok">') == 2 and "chat/completions" in recent and ">200<" in recent
     assert "laptop" in recent, "each request names its key"
