@@ -75,6 +75,11 @@ def redis_url() -> str:
 @pytest.fixture
 def postgres_url(postgres_admin_url: str):
     """A fresh, empty database for one test (dropped afterwards), so runs never collide."""
+    yield from fresh_database(postgres_admin_url)
+
+
+def fresh_database(postgres_admin_url: str):
+    """Create an empty database on the server, yield its URL, drop it afterwards."""
     import asyncpg
 
     name = f"onekey_test_{uuid.uuid4().hex[:12]}"

@@ -6,7 +6,6 @@ import asyncio
 import json
 import re
 import time
-import uuid
 
 import openai
 import pytest
@@ -15,6 +14,7 @@ from sqlalchemy import text
 
 from router_core.catalog import Catalog
 from router_core.usage import Usage, cost_micro_usd, reservation_usage
+from tests.conftest import fresh_database
 from tests.fakes.openai_provider import Behaviour, FakeOpenAI
 from tests.procs import Cluster
 from tests.stack import LoopThread
@@ -44,21 +44,7 @@ ESTIMATE_LOW = estimate(-64)
 @pytest.fixture(scope="module")
 def pg_database(postgres_admin_url):
     """A database of its own for the whole cluster (the module shares one cluster)."""
-    import asyncpg
-
-    name = f"onekey_test_{uuid.uuid4().hex[:12]}"
-    base = postgres_admin_url.replace("postgresql+asyncpg://", "postgresql://")
-
-    async def admin(sql: str):
-        conn = await asyncpg.connect(base)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    yield base.rsplit("/", 1)[0] + f"/{name}"
-    asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    yield from fresh_database(postgres_admin_url)
 
 
 @pytest.fixture(scope="module")
