@@ -1,5 +1,6 @@
-"""The core and the edge as separate processes (as production runs them), for tests that
-need real logs, real signals or real files."""
+"""The core and the edge as processes (as production runs them), for tests that need real
+logs, real signals or real files: one `onekey router` process, or `onekey core` and `onekey edge`
+when ONEKEY_TEST_SHAPE=grpc (see tests/stack.py)."""
 from __future__ import annotations
 
 import os
@@ -10,6 +11,8 @@ import subprocess
 import sys
 import time
 import urllib.request
+
+from tests.stack import note_edge_started, shape
 
 SERVICE_TOKEN = "proc-test-service-token"
 
@@ -37,9 +40,13 @@ class Processes:
                     "ONEKEY_CONFIG": str(root / "onekey.toml")}
         if database_url.startswith("postgresql"):  # as an operator does, once per deployment
             self.onekey("db", "upgrade", "--store", "core")
-        self.core = self._start("core")
-        self._wait(lambda: _port_open(self.core_port), self.core, "core")
-        self.edge = self._start("edge")
+        note_edge_started()
+        if shape() == "one-process":  # `onekey router`: both in one process, as `onekey up` runs them
+            self.core = self.edge = self._start("router")
+        else:
+            self.core = self._start("core")
+            self._wait(lambda: _port_open(self.core_port), self.core, "core")
+            self.edge = self._start("edge")
         self._wait(lambda: _http_ok(f"http://127.0.0.1:{self.edge_port}/healthz"), self.edge, "edge")
 
     @property
@@ -57,7 +64,8 @@ class Processes:
         return project, self.onekey("key", "create", "--project", project)
 
     def stop(self, which: str = "both", timeout: float = 60) -> None:
-        for proc in ([self.edge, self.core] if which == "both" else [getattr(self, which)]):
+        procs = [self.edge, self.core] if which == "both" else [getattr(self, which)]
+        for proc in dict.fromkeys(procs):  # one process in the one-process shape
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
                 proc.wait(timeout)
