@@ -34,7 +34,7 @@ def main(args: list[str]) -> int:
             print(f"== pass 2 skipped: {'pytest could not run' if first not in (0, 1) else 'no test started an edge'}")
             return first
         print(f"== pass 2 of 2: the {len(modules)} modules that start an edge, edge -> core over gRPC "
-              f"(pass 1 took {time.monotonic() - started:.0f} s)", flush=True)
+              f"(pass 1 took {time.monotonic() - started:.0f} s): {' '.join(modules)}", flush=True)
         # Only the modules: pass 1's own selection (-k, -m, node ids) still applies to them.
         options = [a for a in args if not a.startswith("tests") or a.startswith("-")]
         second = pytest([*options, *modules], {**os.environ, "ONEKEY_TEST_SHAPE": "grpc"})

@@ -6,7 +6,7 @@ while its event loop runs beside them.
 ONEKEY_TEST_SHAPE picks how the edge reaches the core, as the two deployment shapes do:
 `one-process` (the default, what `onekey up` runs: the edge calls the core in-process) or
 `grpc` (separate components: the edge calls the core over gRPC on loopback). `make test` runs
-the suite in the first shape, then every test module that started an edge again in the second.
+the suite in the first shape, then every test module that talked to an edge again in the second.
 """
 from __future__ import annotations
 
@@ -40,9 +40,10 @@ def shape() -> str:
     return chosen
 
 
-def note_edge_started() -> None:
-    """Record the running test's module in $ONEKEY_TEST_EDGE_MODULES: `make test` runs those
-    modules again in the other shape."""
+def note_edge_used() -> None:
+    """Record the running test's module in $ONEKEY_TEST_EDGE_MODULES when it talks to an edge
+    (asks for its address): `make test` runs those modules again in the other shape. A test
+    that uses a stack only for its core does not depend on the shape."""
     path, current = os.environ.get("ONEKEY_TEST_EDGE_MODULES"), os.environ.get("PYTEST_CURRENT_TEST")
     if path and current:
         with open(path, "a") as f:
@@ -77,9 +78,8 @@ class Stack:
         self.core: CoreServer = self.loop.run(create_server(settings, **core_kwargs))
         edge = replace(edge_settings or EdgeSettings(), listen="127.0.0.1:0", core=f"127.0.0.1:{self.core.port}")
         self.shape = shape()
-        note_edge_started()
         in_process = InProcessCore(self.core.router) if self.shape == "one-process" else None
-        self.edge_runner, self.edge_port = self.loop.run(self._start_edge(edge, in_process))
+        self.edge_runner, self._edge_port = self.loop.run(self._start_edge(edge, in_process))
         self.channel = grpc.insecure_channel(f"127.0.0.1:{self.core.port}")
         self.metadata = (("authorization", f"Bearer {SERVICE_TOKEN}"),)
         self.admin = admin_pb2_grpc.AdminServiceStub(self.channel)
@@ -90,8 +90,19 @@ class Stack:
         return await start_edge(settings, create_app(settings, core=core))  # the app is made in the loop
 
     @property
+    def edge_port(self) -> int:
+        note_edge_used()
+        return self._edge_port
+
+    @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.edge_port}/v1"
+
+    @property
+    def shown_base_url(self) -> str:
+        """The base URL as text to show (the account app's Quick start), for a test that does
+        not call the edge: it does not count as using the edge."""
+        return f"http://127.0.0.1:{self._edge_port}/v1"
 
     def new_key(self, credit_micro_usd: int = 10_000_000, free_requests: int = 0) -> tuple[str, str]:
         """A fresh project with credit, and a key of it: (project_id, secret)."""
