@@ -171,6 +171,8 @@ class Forwarder:
         finally:
             try:
                 await items.aclose()  # closes the upstream response now, not when collected
+                if self._estimating(meter):
+                    await self.tokens.ready()  # loaded in a thread, off the event loop
             finally:
                 seq = self._record(meter, request_id)
         if self.durable_charges and meter.reservation.kind == "credit":
@@ -283,6 +285,8 @@ class Forwarder:
         finally:
             resp.close()
         if meter.usage is None:
+            if meter.wire.billable:
+                await self.tokens.ready()
             meter.usage = self._estimate(meter)
         yield Trailer(usage=meter.usage, cost_micro_usd=cost_micro_usd(meter.model, meter.usage),
                       request_id=request_id)
@@ -363,6 +367,11 @@ class Forwarder:
             "latency_ms": int((time.monotonic() - refusal.started) * 1000), "ttfb_ms": 0,
             "error_code": exc.code[:64], "requested_model": refusal.requested_model,
         })
+
+    @staticmethod
+    def _estimating(meter: _Meter) -> bool:
+        """Whether _record will count tokens: an answer began, the provider's usage never came."""
+        return meter.usage is None and meter.answered and meter.wire.billable
 
     def _estimate(self, meter: _Meter) -> Usage:
         """Usage by local token count, flagged as estimated: never free, never a crash.
