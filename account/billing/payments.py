@@ -2,7 +2,7 @@
 
 Views and the webhook talk to `Payments`; only StripePayments knows Stripe, through the official
 `stripe` package, with its API base taken from settings so tests reach a local fake. The package
-(about 14 MiB, with the HTTP clients it brings) is imported by the first call that needs Stripe, not
+(about 13 MiB, with the HTTP clients it brings) is imported by the first call that needs Stripe, not
 by an idle app.
 """
 from __future__ import annotations
