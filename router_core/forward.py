@@ -94,6 +94,7 @@ class _Meter:
     rate_headers: list[tuple[str, str]] = field(default_factory=list)  # x-ratelimit-* of the answer
     partial: Usage | None = None  # the input side, known before a stream's end (Anthropic)
     answered: bool = False  # a successful head went to the client: output may have been produced
+    delivered: bool = False  # every byte of a stream was passed on: only its trailer was left
     cancelled: bool = False
     # The answer's bytes, kept in memory only while the request runs, for a token estimate
     # when the provider's usage never arrives. Never logged, never written anywhere.
@@ -166,7 +167,9 @@ class Forwarder:
             async for item in items:
                 yield item
         except (asyncio.CancelledError, GeneratorExit):
-            meter.cancelled = True  # the client left: the upstream call is closed on the way out
+            # The client left: the upstream call is closed on the way out. One that had the whole
+            # stream (leaving while the trailer's estimate waited for the tokenizer) cut nothing.
+            meter.cancelled = not meter.delivered
             raise
         finally:
             try:
@@ -269,6 +272,7 @@ class Forwarder:
                 async with aclosing(self._stream(resp, meter, drop_usage_chunk, channel)) as pieces:
                     async for piece in pieces:
                         yield piece
+                meter.delivered = True
         except UpstreamError as exc:
             self.pool.health(channel).failure()
             # Nothing was sent yet for a non-stream answer: a clean error response.
