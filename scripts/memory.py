@@ -1,7 +1,7 @@
 """Idle memory of each OneKey process: RSS and PSS from /proc/<pid>/smaps_rollup (Linux).
 
     .venv/bin/python scripts/memory.py              # `onekey up` in a scratch folder
-    .venv/bin/python scripts/memory.py core         # one component alone: core, edge or account
+    .venv/bin/python scripts/memory.py core         # one component alone: router, core, edge or account
     .venv/bin/python scripts/memory.py --settle 5   # seconds to wait once the command is ready
 
 Starts the command in a scratch folder (SQLite stores, free loopback ports, the sandbox model
@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 
 CONFIG = """\
@@ -83,13 +84,15 @@ def answers(url: str) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=1):
             return True
+    except urllib.error.HTTPError:
+        return True  # it answers (an edge without a core says 503)
     except OSError:
         return False
 
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("command", nargs="?", default="up", choices=("up", "core", "edge", "account"))
+    parser.add_argument("command", nargs="?", default="up", choices=("up", "router", "core", "edge", "account"))
     parser.add_argument("--settle", type=float, default=3.0, help="seconds to wait once ready (default 3)")
     parser.add_argument("--first-start", action="store_true", help="measure the start that creates the stores")
     args = parser.parse_args(argv)
@@ -127,6 +130,7 @@ def start(command: str, folder: str, config: pathlib.Path, ports: dict[str, int]
                             cwd=folder, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     ready = {"up": f"http://127.0.0.1:{ports['account']}/healthz",
              "edge": f"http://127.0.0.1:{ports['edge']}/healthz",
+             "router": f"http://127.0.0.1:{ports['edge']}/healthz",
              "account": f"http://127.0.0.1:{ports['account']}/healthz"}.get(command)
     deadline = time.monotonic() + 60
     while not (answers(ready) if ready else _grpc_ready(ports["core"])):
