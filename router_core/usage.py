@@ -116,7 +116,12 @@ class StreamScanner:
 
     @staticmethod
     def _has_real_usage(ready: bytes) -> bool:
-        return ready.count(b'"usage"') > len(_NULL_USAGE.findall(ready))
+        total = ready.count(b'"usage"')
+        # Every chunk of a stream asked for usage carries `"usage":null` until the last one:
+        # counted without the regex when they are all written compactly, as providers do.
+        if total == ready.count(b'"usage":null'):
+            return False
+        return total > len(_NULL_USAGE.findall(ready))
 
     def _scan(self, ready: bytes) -> bytes:
         kept: list[bytes] = []
