@@ -104,13 +104,17 @@ class HttpResponse:
             watch.cancel()
 
     async def read(self) -> bytes:
+        # The whole body within the first-byte limit: one read as far as the watch is concerned.
+        watch = self._watch = _ReadWatch(self._resp.content, self._timeouts.first_byte)
+        watch.start()
         try:
-            async with asyncio.timeout(self._timeouts.first_byte):
-                return await self._resp.read()
-        except TimeoutError:
+            return await self._resp.read()
+        except _ReadTimeout:
             raise UpstreamError("The provider did not finish its answer in time.", 504, "upstream_timeout") from None
         except (aiohttp.ClientError, OSError):
             raise UpstreamError("The provider's connection broke mid-answer.", 502, "upstream_error") from None
+        finally:
+            watch.cancel()
 
     def close(self) -> None:
         if self._watch is not None:

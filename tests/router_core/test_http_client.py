@@ -98,3 +98,28 @@ async def test_before_output_the_first_byte_limit_applies(upstream):
     with pytest.raises(UpstreamError) as info:
         await read_all(url, Timeouts(first_byte=0.4, idle=5.0))
     assert info.value.code == "upstream_timeout"
+
+
+async def test_a_whole_answer_must_arrive_within_the_first_byte_limit(upstream):
+    plans, url = upstream
+    client = HttpClient(Timeouts(first_byte=0.4, idle=5.0))
+    await client.start()
+    try:
+        plans.append([b'{"id":', 0.1, b'"x"}'])
+        resp = await client.request("POST", url, b"{}", {})
+        try:
+            assert await resp.read() == b'{"id":"x"}'
+        finally:
+            resp.close()
+        plans.append([b'{"id":', 2.0, b'"x"}'])
+        resp = await client.request("POST", url, b"{}", {})
+        started = time.monotonic()
+        try:
+            with pytest.raises(UpstreamError) as info:
+                await resp.read()
+        finally:
+            resp.close()
+        assert info.value.code == "upstream_timeout" and "in time" in info.value.message
+        assert time.monotonic() - started < 1.5
+    finally:
+        await client.close()
