@@ -56,14 +56,16 @@ def start_upstream(gap_ms: float) -> tuple[subprocess.Popen, int]:
 class CannedResponse:
     """A provider's answer held in memory (the fake upstream's own bytes), for --in-process."""
 
-    def __init__(self, stream: bool) -> None:
-        from bench import upstream
+    from bench import upstream as _upstream
 
+    EVENTS = [framed.split(b"\r\n", 1)[1][:-2] for framed in _upstream.STREAM_EVENTS[True]]  # unframed
+    BODY = _upstream._completion()
+
+    def __init__(self, stream: bool) -> None:
         self.status = 200
-        self.stream = stream
         self.headers = {"content-type": "text/event-stream; charset=utf-8" if stream else "application/json"}
-        self._events = [framed.split(b"\r\n", 1)[1][:-2] for framed in upstream.STREAM_EVENTS[True]]
-        self._body = upstream._completion()
+        self._events = self.EVENTS
+        self._body = self.BODY
 
     async def chunks(self):
         for event in self._events:
