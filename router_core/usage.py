@@ -97,12 +97,15 @@ class StreamScanner:
     def feed(self, data: bytes) -> bytes:
         """The whole events completed by this read, to pass on (may be empty)."""
         buf = self._buf + data if self._buf else data
-        end = max(buf.rfind(b"\n\n"), buf.rfind(b"\r\n\r\n"))
-        if end < 0:
-            self._buf = buf
-            return b""
-        cut = end + (4 if buf.startswith(b"\r\n\r\n", end) else 2)
-        ready, self._buf = buf[:cut], buf[cut:]
+        if buf.endswith(b"\n\n"):  # the usual read: whole events, nothing left over
+            ready, self._buf = buf, b""
+        else:
+            end = max(buf.rfind(b"\n\n"), buf.rfind(b"\r\n\r\n"))
+            if end < 0:
+                self._buf = buf
+                return b""
+            cut = end + (4 if buf.startswith(b"\r\n\r\n", end) else 2)
+            ready, self._buf = buf[:cut], buf[cut:]
         if b'"usage"' not in ready or not self._has_real_usage(ready):
             return ready
         return self._scan(ready)
