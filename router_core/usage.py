@@ -10,6 +10,7 @@ from router_core.catalog import ModelInfo
 # Counts above this are not believed (no model has a context this large): estimate instead.
 MAX_BELIEVABLE_TOKENS = 50_000_000
 _NULL_USAGE = re.compile(rb'"usage"\s*:\s*null')
+_EVENT_END = re.compile(rb"(?<=\n\n)|(?<=\r\n\r\n)")  # splits after each SSE event
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +129,7 @@ class StreamScanner:
 
     def _scan(self, ready: bytes) -> bytes:
         kept: list[bytes] = []
-        for event in re.split(rb"(?<=\n\n)|(?<=\r\n\r\n)", ready):
+        for event in _EVENT_END.split(ready):
             if not event:
                 continue
             if b'"usage"' in event and self._take_usage(event):
