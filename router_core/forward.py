@@ -377,6 +377,9 @@ class Forwarder:
         return Usage(input_tokens=max(prompt, 1), output_tokens=output, estimated=True)
 
 
+_ABSENT = object()
+
+
 def _upstream_body(raw: bytes, req: ClientRequest, prepared: dict, body: dict, upstream_id: str,
                    chat_stream: bool, add_usage: bool) -> bytes:
     """The body for the provider: the client's bytes with `model` (and the usage request of a
@@ -388,7 +391,7 @@ def _upstream_body(raw: bytes, req: ClientRequest, prepared: dict, body: dict, u
     """
     set_here = ("model", "stream_options") if chat_stream else ("model",)
     if prepared is body and len(body) == len(req.body) + (add_usage and "stream_options" not in req.body) and all(
-            body.get(k) is v for k, v in req.body.items() if k not in set_here):
+            body.get(k, _ABSENT) is v for k, v in req.body.items() if k not in set_here):
         spliced = with_model(raw, req.body, req.model_name, upstream_id, add_usage)
         if spliced is not None:
             return spliced

@@ -178,3 +178,59 @@ def test_a_plain_chat_body_is_always_spliced(content, rng):
         return  # `\":` or `":` in a string makes the key count unsure: encoded instead (tested above)
     out = with_model(raw, parse_object(raw), "openai/gpt-4.1-mini", "gpt-4.1-mini")
     assert out is not None and strict(out) == {**body, "model": "gpt-4.1-mini"}
+
+
+# ---------------------------------------------------------------- the forwarder's choice
+
+def upstream_body(raw: bytes, prepare, endpoint: str = "chat/completions") -> bytes:
+    from router_core.forward import _upstream_body
+    from router_core.requests import decode
+
+    req = decode(endpoint, raw)
+    body = dict(req.body)
+    body["model"] = "up-id"
+    chat_stream = req.stream and endpoint == "chat/completions"
+    if chat_stream:
+        body["stream_options"] = {**(req.body.get("stream_options") or {}), "include_usage": True}
+    add_usage = chat_stream and not req.wants_usage
+    return _upstream_body(raw, req, prepare(body), body, "up-id", chat_stream, add_usage)
+
+
+def test_a_body_prepare_changed_is_encoded_with_its_changes():
+    from router_core.providers.anthropic import AnthropicProvider
+
+    raw = b'{"model":"anthropic/claude-sonnet-4","temperature":1.5,' + CHAT + b"}"
+    out = upstream_body(raw, lambda b: AnthropicProvider().prepare(b, "chat/completions"))
+    assert json.loads(out) == {"model": "up-id", "temperature": 1, "messages": [{"role": "user", "content": "hi"}]}
+    # Left as it came: spliced.
+    raw = b'{"model":"anthropic/claude-sonnet-4","temperature":0.5,' + CHAT + b"}"
+    assert upstream_body(raw, lambda b: AnthropicProvider().prepare(b, "chat/completions")) == raw.replace(
+        b"anthropic/claude-sonnet-4", b"up-id")
+
+
+def test_a_field_swapped_by_prepare_is_seen_even_when_it_was_null():
+    def swap(body: dict) -> dict:
+        del body["user"]
+        body["safety_identifier"] = "x"
+        return body
+
+    raw = b'{"model":"m","user":null,' + CHAT + b"}"
+    assert json.loads(upstream_body(raw, swap)) == {"model": "up-id", "safety_identifier": "x",
+                                                     "messages": [{"role": "user", "content": "hi"}]}
+    assert json.loads(upstream_body(raw, lambda b: {**b, "n": 1}))["n"] == 1  # a new dict
+
+
+@pytest.mark.parametrize("raw, usage", [
+    (b'{"model":"m","stream":true,' + CHAT + b"}", {"include_usage": True}),
+    (b'{"model":"m","stream":true,"stream_options":{"include_usage":true},' + CHAT + b"}", {"include_usage": True}),
+    (b'{"model":"m","stream":true,"stream_options":{"include_usage":false},' + CHAT + b"}", {"include_usage": True}),
+    (b'{"model":"m","stream":true,"stream_options":null,' + CHAT + b"}", {"include_usage": True}),
+])
+def test_a_chat_stream_always_asks_for_usage(raw: bytes, usage: dict):
+    out = strict(upstream_body(raw, lambda b: b))
+    assert out["stream_options"] == usage and out["model"] == "up-id"
+
+
+def test_other_endpoints_keep_their_stream_options_as_sent():
+    raw = b'{"model":"m","stream":true,"input":"hi","stream_options":{"x":1}}'
+    assert upstream_body(raw, lambda b: b, "responses") == raw.replace(b'"m"', b'"up-id"')
