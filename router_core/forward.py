@@ -29,7 +29,7 @@ from router_core.providers import REGISTRY, Provider, UpstreamCall, UpstreamErro
 from router_core.providers.base import OPENAI_WIRE, UpstreamFailure, Wire, openai_error
 from router_core.response_owners import ResponseOwners
 from router_core.ratelimit import RateLimiter
-from router_core.requests import decode
+from router_core.requests import ClientRequest, decode, with_model
 from router_core.settings import ChannelSettings
 from router_core.tables import utcnow
 from router_core.tokens import TokenCounter
@@ -218,15 +218,15 @@ class Forwarder:
         wire = provider.wire(call.endpoint)
         body = dict(req.body)
         body["model"] = model.upstream_id
-        drop_usage_chunk = False
-        if req.stream and call.endpoint == "chat/completions":
+        drop_usage_chunk = add_usage = False
+        chat_stream = req.stream and call.endpoint == "chat/completions"
+        if chat_stream:
             body["stream_options"] = {**(req.body.get("stream_options") or {}), "include_usage": True}
-            drop_usage_chunk = not req.wants_usage
-        body = provider.prepare(body, call.endpoint)
-        upstream = UpstreamCall(
-            endpoint=call.endpoint, body=json.dumps(body, ensure_ascii=False).encode(), model=model,
-            stream=req.stream, headers=_client_headers(call.headers), parsed=body,
-        )
+            drop_usage_chunk = add_usage = not req.wants_usage
+        prepared = provider.prepare(body, call.endpoint)
+        raw = _upstream_body(call.body, req, prepared, body, model.upstream_id, chat_stream, add_usage)
+        upstream = UpstreamCall(endpoint=call.endpoint, body=raw, model=model, stream=req.stream,
+                                headers=_client_headers(call.headers), parsed=prepared)
         estimate = cost_micro_usd(model, reservation_usage(req.body, len(call.body))) if wire.billable else 0
         if estimate:
             self.keys.check_spend(identity)  # free models are never held back by a key's limit
@@ -388,6 +388,27 @@ class Forwarder:
             return replace(meter.partial, output_tokens=output, estimated=True)
         prompt = sum(self.tokens.count(t) + 4 for t in meter.wire.prompt_texts(meter.body))
         return Usage(input_tokens=max(prompt, 1), output_tokens=output, estimated=True)
+
+
+_ABSENT = object()
+
+
+def _upstream_body(raw: bytes, req: ClientRequest, prepared: dict, body: dict, upstream_id: str,
+                   chat_stream: bool, add_usage: bool) -> bytes:
+    """The body for the provider: the client's bytes with `model` (and the usage request of a
+    chat stream) spliced in when nothing else changed, else the prepared body encoded again.
+
+    `body` is what went into the provider's prepare(), `prepared` what came out: prepare()
+    returns a new value for any field it changes, so the same values mean nothing else did.
+    A chat stream's `stream_options` was set here: the same as the client's unless `add_usage`.
+    """
+    set_here = ("model", "stream_options") if chat_stream else ("model",)
+    if prepared is body and len(body) == len(req.body) + (add_usage and "stream_options" not in req.body) and all(
+            body.get(k, _ABSENT) is v for k, v in req.body.items() if k not in set_here):
+        spliced = with_model(raw, req.body, req.model_name, upstream_id, add_usage)
+        if spliced is not None:
+            return spliced
+    return json.dumps(prepared, ensure_ascii=False).encode()
 
 
 def _client_headers(headers: Mapping[str, str]) -> dict[str, str]:

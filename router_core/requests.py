@@ -8,6 +8,7 @@ a float, a top level that is not an object, and wrong types in the fields the co
 """
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -188,3 +189,87 @@ def decode(endpoint: str, raw: bytes) -> ClientRequest:
     wants_usage = bool(opts and opts.get("include_usage") is True)
     return ClientRequest(body=body, model_name=model, stream=stream, wants_usage=wants_usage,
                          catalog_endpoint=_CATALOG_ENDPOINT.get(endpoint, endpoint))
+
+
+# Rewriting the body for the provider without encoding it again (see `with_model`).
+_KEY_END = re.compile(rb'"[ \t\n\r]*:')  # every key's closing quote (and some quotes of strings)
+_MODEL_KEY = re.compile(rb'"model"[ \t\n\r]*:[ \t\n\r]*')
+_STRING_END = re.compile(rb'["\\]')
+INCLUDE_USAGE = b'"stream_options":{"include_usage":true}'
+
+
+def _keys(body: dict) -> tuple[int, int]:
+    """(keys of every object in a decoded body, objects with a `model` key); walked without recursion."""
+    count = with_model_key = 0
+    stack: list = [body]
+    while stack:
+        item = stack.pop()
+        if type(item) is dict:
+            count += len(item)
+            if "model" in item:
+                with_model_key += 1
+            values = item.values()
+        else:
+            values = item
+        for value in values:
+            if type(value) is dict or type(value) is list:
+                stack.append(value)
+    return count, with_model_key
+
+
+def _string_end(raw: bytes, start: int) -> int:
+    """The index just past the JSON string that opens at raw[start] (a quote); -1 if none."""
+    pos = start + 1
+    while True:
+        m = _STRING_END.search(raw, pos)
+        if m is None:
+            return -1
+        if raw[m.start()] == 0x22:  # the closing quote
+            return m.start() + 1
+        pos = m.start() + 2  # a backslash and the character it escapes
+
+
+@functools.lru_cache(maxsize=1024)
+def _json_string(value: str) -> bytes:
+    return json.dumps(value, ensure_ascii=False).encode()
+
+
+def with_model(raw: bytes, body: dict, model: str, upstream_id: str, add_usage: bool = False) -> bytes | None:
+    """The client's bytes with the top-level `model` value replaced by `upstream_id` and, with
+    `add_usage`, a `stream_options` object asking for usage appended; None when this cannot be
+    done exactly, and the caller encodes the decoded body instead.
+
+    `raw` must be a body `parse_object` accepted, `body` its decoding and `model` its `model`.
+    The result then decodes to `{**body, "model": upstream_id}` (plus the `stream_options`),
+    for every JSON parser alike: a body with a duplicate key in any object is refused here,
+    since parsers differ on which one wins (json.loads takes the last) and the provider must
+    read what the core checked. The cost is two scans at C speed and a walk over the body's
+    objects and arrays, instead of building the whole text again.
+    """
+    if add_usage and "stream_options" in body:
+        return None  # present (null or an object): changed inside, which only encoding does right
+    keys, model_keys = _keys(body)
+    # Every key ends in `"`, blanks and `:`; strings may add more (`\":` inside, or a colon
+    # first). As many of those as the decoded objects have keys: no object had a duplicate.
+    # And no object but the top level has a `model` key.
+    if model_keys != 1 or len(_KEY_END.findall(raw)) != keys:
+        return None
+    # So a plain "model" key (its quote not escaped: not inside a string) is the top-level one;
+    # one spelled with \u escapes is not found and the body is encoded.
+    found = _MODEL_KEY.search(raw)
+    if found is None or raw[found.start() - 1] == 0x5C:
+        return None
+    start = found.end()
+    if raw[start] != 0x22:
+        return None
+    end = _string_end(raw, start)
+    if end < 0:
+        return None
+    old = raw[start + 1:end - 1]
+    if (b"\\" in old and json.loads(raw[start:end]) != model) or (b"\\" not in old and old != model.encode()):
+        return None
+    value = _json_string(upstream_id)
+    if not add_usage:
+        return b"".join((raw[:start], value, raw[end:]))
+    close = raw.rstrip().rfind(b"}")  # the top-level object's last byte
+    return b"".join((raw[:start], value, raw[end:close], b",", INCLUDE_USAGE, raw[close:]))

@@ -10,6 +10,7 @@ from router_core.catalog import ModelInfo
 # Counts above this are not believed (no model has a context this large): estimate instead.
 MAX_BELIEVABLE_TOKENS = 50_000_000
 _NULL_USAGE = re.compile(rb'"usage"\s*:\s*null')
+_EVENT_END = re.compile(rb"(?<=\n\n)|(?<=\r\n\r\n)")  # splits after each SSE event
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,12 +98,15 @@ class StreamScanner:
     def feed(self, data: bytes) -> bytes:
         """The whole events completed by this read, to pass on (may be empty)."""
         buf = self._buf + data if self._buf else data
-        end = max(buf.rfind(b"\n\n"), buf.rfind(b"\r\n\r\n"))
-        if end < 0:
-            self._buf = buf
-            return b""
-        cut = end + (4 if buf.startswith(b"\r\n\r\n", end) else 2)
-        ready, self._buf = buf[:cut], buf[cut:]
+        if buf.endswith(b"\n\n"):  # the usual read: whole events, nothing left over
+            ready, self._buf = buf, b""
+        else:
+            end = max(buf.rfind(b"\n\n"), buf.rfind(b"\r\n\r\n"))
+            if end < 0:
+                self._buf = buf
+                return b""
+            cut = end + (4 if buf.startswith(b"\r\n\r\n", end) else 2)
+            ready, self._buf = buf[:cut], buf[cut:]
         if b'"usage"' not in ready or not self._has_real_usage(ready):
             return ready
         return self._scan(ready)
@@ -116,11 +120,16 @@ class StreamScanner:
 
     @staticmethod
     def _has_real_usage(ready: bytes) -> bool:
-        return ready.count(b'"usage"') > len(_NULL_USAGE.findall(ready))
+        total = ready.count(b'"usage"')
+        # Every chunk of a stream asked for usage carries `"usage":null` until the last one:
+        # counted without the regex when they are all written compactly, as providers do.
+        if total == ready.count(b'"usage":null'):
+            return False
+        return total > len(_NULL_USAGE.findall(ready))
 
     def _scan(self, ready: bytes) -> bytes:
         kept: list[bytes] = []
-        for event in re.split(rb"(?<=\n\n)|(?<=\r\n\r\n)", ready):
+        for event in _EVENT_END.split(ready):
             if not event:
                 continue
             if b'"usage"' in event and self._take_usage(event):

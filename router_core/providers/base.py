@@ -148,7 +148,11 @@ class Provider(Protocol):
         """The shape of answers on this endpoint (OPENAI_WIRE unless the provider's native API)."""
 
     def prepare(self, body: dict, endpoint: str) -> dict:
-        """Apply the provider's wire quirks to a decoded request body (model already set)."""
+        """Apply the provider's wire quirks to a decoded request body (model already set).
+
+        A field it changes gets a new value (never a nested value changed in place): when no
+        top-level value changed, the forwarder sends the client's own bytes with `model` spliced in.
+        """
 
     async def send(self, http: object, channel: ChannelSettings, call: UpstreamCall) -> UpstreamResponse:
         """Send the call on the channel; raise UpstreamError when nothing came back."""

@@ -52,7 +52,7 @@ def last_user_text(body: dict) -> str:
     source = body.get("messages", body.get("input"))
     if isinstance(source, str):
         return source
-    for m in reversed(source or []):
+    for m in reversed(source if isinstance(source, list) else []):  # `messages: true` on /responses, say
         if isinstance(m, dict) and m.get("role", "user") == "user":
             content = m.get("content")
             if isinstance(content, str):

@@ -2,6 +2,9 @@ from __future__ import annotations
 
 import json
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from router_core.catalog import Catalog
 from router_core.usage import StreamScanner, Usage, cost_micro_usd, parse_usage, usage_of_body
 
@@ -71,3 +74,23 @@ def test_scanner_reads_usage_before_a_trailing_empty_chunk_and_from_responses():
     scanner = StreamScanner(drop_usage_chunk=False)
     assert scanner.feed(responses) == responses
     assert scanner.usage == Usage(5, 6)
+
+
+MIXED = [  # (event, is the usage-only chunk): compact and spaced nulls, CRLF endings, comments
+    (b'data: {"choices":[{"delta":{"content":"a"}}],"usage":null}\n\n', False),
+    (b'data: {"choices": [{"delta": {"content": "b"}}], "usage" : null}\r\n\r\n', False),
+    (b': keep-alive\n\n', False),
+    (b'data: {"choices":[{"delta":{},"finish_reason":"stop"}],"usage":null}\n\n', False),
+    (b'data: {"choices":[],"usage":{"prompt_tokens":7,"completion_tokens":3}}\r\n\r\n', True),
+    (b'data: [DONE]\n\n', False),
+]
+
+
+@given(cuts=st.lists(st.integers(0, sum(len(e) for e, _ in MIXED)), max_size=12), drop=st.booleans())
+def test_scanner_output_is_the_same_however_the_stream_is_cut(cuts, drop):
+    stream = b"".join(e for e, _ in MIXED)
+    bounds = sorted({0, len(stream), *cuts})
+    scanner = StreamScanner(drop_usage_chunk=drop)
+    out = b"".join(scanner.feed(stream[a:b]) for a, b in zip(bounds, bounds[1:])) + scanner.finish()
+    assert out == b"".join(e for e, usage_only in MIXED if not (drop and usage_only))
+    assert scanner.usage == Usage(7, 3)
