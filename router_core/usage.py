@@ -79,6 +79,17 @@ def cost_micro_usd(model: ModelInfo, usage: Usage) -> int:
     return -(-scaled // 1_000_000)
 
 
+def _first_real_usage_event(ready: bytes) -> int:
+    """Where the first event with a `"usage"` that is not null starts (len(ready): none)."""
+    at = ready.find(b'"usage"')
+    while at >= 0 and _NULL_USAGE.match(ready, at):
+        at = ready.find(b'"usage"', at + 7)
+    if at < 0:
+        return len(ready)
+    end = max(ready.rfind(b"\n\n", 0, at), ready.rfind(b"\r\n\r\n", 0, at))
+    return 0 if end < 0 else end + (4 if ready.startswith(b"\r\n\r\n", end) else 2)
+
+
 class StreamScanner:
     """Splits an SSE stream into whole events, picks up usage, drops the usage-only chunk.
 
@@ -128,11 +139,14 @@ class StreamScanner:
         return total > len(_NULL_USAGE.findall(ready))
 
     def _scan(self, ready: bytes) -> bytes:
-        kept: list[bytes] = []
-        for event in _EVENT_END.split(ready):
+        # Only events from the first one whose usage is not null are split and parsed: a read
+        # that holds a whole stream (fifty events, each with `"usage":null`) parses one or two.
+        start = _first_real_usage_event(ready)
+        kept: list[bytes] = [ready[:start]]
+        for event in _EVENT_END.split(ready[start:]):
             if not event:
                 continue
-            if b'"usage"' in event and self._take_usage(event):
+            if b'"usage"' in event and self._has_real_usage(event) and self._take_usage(event):
                 continue
             kept.append(event)
         return b"".join(kept)

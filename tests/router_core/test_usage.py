@@ -94,3 +94,14 @@ def test_scanner_output_is_the_same_however_the_stream_is_cut(cuts, drop):
     out = b"".join(scanner.feed(stream[a:b]) for a, b in zip(bounds, bounds[1:])) + scanner.finish()
     assert out == b"".join(e for e, usage_only in MIXED if not (drop and usage_only))
     assert scanner.usage == Usage(7, 3)
+
+
+def test_a_read_holding_a_whole_long_stream_keeps_every_event_and_takes_the_usage():
+    content = [b'data: {"choices":[{"delta":{"content":"w%d"}}],"usage":null}\n\n' % i for i in range(50)]
+    usage = b'data: {"choices":[],"usage":{"prompt_tokens":19,"completion_tokens":50}}\n\n'
+    stream = b"".join(content) + usage + b"data: [DONE]\n\n"
+    for drop in (False, True):
+        scanner = StreamScanner(drop_usage_chunk=drop)
+        out = scanner.feed(stream) + scanner.finish()
+        assert out == (stream.replace(usage, b"") if drop else stream)
+        assert scanner.usage == Usage(19, 50)
