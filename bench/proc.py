@@ -53,9 +53,8 @@ def command_name(pid: int) -> str:
         argv = (PROC / str(pid) / "cmdline").read_bytes().split(b"\0")
     except OSError:
         return "?"
-    words = [pathlib.Path(a.decode(errors="replace")).name if i == 0 else a.decode(errors="replace")
-             for i, a in enumerate(argv) if a]
-    return " ".join(words[:4])
+    words = [a.decode(errors="replace") for a in argv if a]
+    return " ".join(pathlib.Path(w).name if "/" in w else w for w in words[:4])
 
 
 def cpu_seconds(pid: int) -> float:

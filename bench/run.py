@@ -627,6 +627,11 @@ def report(r: dict) -> str:
     if check and not check["ok"]:
         lines.append(f"warning: the peer buffered a slow stream ({check['reads_with_events']} pieces "
                      f"over {check['spread_ms']:.0f} ms): its stream figures do not mean what they say")
+    if "up" in r:
+        each = r["up"]["idle"]["each"].values()
+        lines.append("`onekey up` idle, RSS/PSS (MiB) of each process: " + ", ".join(
+            f"{p['command'].removeprefix('python -m onekey_cli ')} {p['rss_mib']:.0f}/{p['pss_mib']:.0f}"
+            for p in each))
     for note in meta.get("notes", []):
         lines.append(f"note: {note}")
     return "\n".join(lines)
