@@ -67,7 +67,7 @@ def table(r: dict) -> str:
         two = r["per_request"]["onekey_two_cores"]
         lines.append(f"{f'CPU per request, c={c} two cores (us)':{w}}"
                      + "".join(f"{two[n]['cpu_us']:>{cw}.0f}" if n in two else f"{'':>{cw}}" for n in names)
-                     + f"   (core2 {two['core2']['cpu_us']:.0f})")
+                     + f"   (core2 {two['core2']['cpu_us']:.0f}, edge2 {two['edge2']['cpu_us']:.0f})")
     errors = sum(b[k]["errors"] for b in (c1, fc, tp, st) for k in ("direct", "onekey", "portkey") if k in b)
     errors += tp.get("onekey_two_cores", {}).get("errors", 0)
     lines.append("")

@@ -379,8 +379,10 @@ async def measure(stack: Stack, plan: Plan, log) -> dict:
         two = load.target("onekey-2", HOST, stack.edge2_port, "/v1", stack.client_key, MODEL)
         await load.run(two, concurrency=plan.concurrency, requests=plan.warmup, seconds=30)
         procs = stack.procs.procs
-        pids2 = {"upstream": procs["upstream"].pid, "core": procs["core"].pid, "core2": procs["core2"].pid,
-                 "edge": procs["edge2"].pid, "load_generator": os.getpid()}
+        # The first core is OneKey's router or core process (its edge, if any, stays idle).
+        first_core = {name: procs[name].pid for name in stack.onekey if name != "edge"}
+        pids2 = {"upstream": procs["upstream"].pid, **first_core, "core2": procs["core2"].pid,
+                 "edge2": procs["edge2"].pid, "load_generator": os.getpid()}
         tp["onekey_two_cores"], per_request["onekey_two_cores"] = await throughput(two, plan, pids2)
 
     st = {"concurrency": plan.concurrency, "content_events": LONG_EVENTS}

@@ -83,7 +83,8 @@ def test_quick_run_separate_processes_and_two_cores(tmp_path):
     assert figures["gateway_cpu"]["onekey"]["processes"] == ["core", "edge"]
     two = figures["throughput"]["onekey_two_cores"]
     assert two["rps"] > 0 and two["errors"] == 0
-    assert figures["per_request"]["onekey_two_cores"]["core2"]["cpu_us"] > 0  # the second core took calls
+    two_cost = figures["per_request"]["onekey_two_cores"]
+    assert two_cost["core2"]["cpu_us"] > 0 and two_cost["edge2"]["cpu_us"] > 0  # the second core took calls
     for process in ("upstream", "core", "edge", "load_generator"):
         assert figures["rss_mib"][process]["rss"] > 0
     assert "up" not in figures and "two cores" in stdout
