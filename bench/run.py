@@ -26,7 +26,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 
-from bench import compare, load, peer, report, up
+from bench import compare, load, peer, report, up, upstream
 from bench.load import LONG_EVENTS, RunResult, Target, free_port, percentile
 from bench.proc import context_switches, cpu_seconds, memory_mib, rss_mib, tree
 
@@ -186,9 +186,9 @@ def wait_healthy(port: int, procs: Processes, name: str) -> None:
 
 
 def start_upstream(procs: Processes) -> int:
-    up = procs.spawn("upstream", [sys.executable, "-m", "bench.upstream", "--port", "0"],
-                     dict(os.environ), ROOT, stdout=subprocess.PIPE)
-    line = up.stdout.readline().decode()
+    proc = procs.spawn("upstream", [sys.executable, "-m", "bench.upstream", "--port", "0"],
+                       dict(os.environ), ROOT, stdout=subprocess.PIPE)
+    line = proc.stdout.readline().decode()
     if not line.startswith("READY port="):
         raise SystemExit(f"bench: the upstream did not start:\n{procs.log_tail('upstream')}")
     return int(line.split("=", 1)[1])
@@ -256,9 +256,15 @@ def start_peer(stack: Stack, log) -> None:
     stack.portkey_port = port
 
 
-def check_peer_stream(stack: Stack, log) -> None:
-    """Portkey's streams must arrive chunk by chunk (they arrive whole with a newer @hono/node-server)."""
-    check = chunk_by_chunk(portkey_target(stack, "/slow/v1"))
+def check_peer_stream(stack: Stack, log, attempts: int = 3) -> None:
+    """Portkey's streams must arrive chunk by chunk (they arrive whole with a newer @hono/node-server).
+
+    Up to `attempts` slow streams: on a busy machine one late first chunk can bunch a whole stream.
+    """
+    for _ in range(attempts):
+        check = chunk_by_chunk(portkey_target(stack, "/slow/v1"))
+        if check["ok"]:
+            break
     stack.peer_stream_check = check
     log(f"the peer passes a slow stream on in {check['reads_with_events']} pieces over {check['spread_ms']:.0f} ms "
         f"(first after {check['first_ms']} ms): {'chunk by chunk' if check['ok'] else 'BUFFERED'}")
@@ -270,12 +276,12 @@ def portkey_target(stack: Stack, base: str = "/v1") -> Target:
 
 
 def chunk_by_chunk(t: Target) -> dict:
-    """Does a stream whose events leave the upstream 25 ms apart arrive in as many pieces, spread out?"""
+    """Does a stream whose events leave the upstream SLOW_GAP_S apart arrive in pieces, spread out?"""
     reads = asyncio.run(load.arrivals(t))
     with_events = [(ms, n) for ms, n in reads if n]
     spread = with_events[-1][0] - with_events[0][0] if with_events else 0.0
-    # The slow stream: 10 events and [DONE], 25 ms apart (bench/upstream.py, SLOW_GAP_S).
-    ok = len(with_events) >= 6 and spread >= 100
+    # The slow stream: 11 events (10 and [DONE]) leave over 10 gaps; half of them, over a third of the time.
+    ok = len(with_events) >= 5 and spread >= 10 * upstream.SLOW_GAP_S * 1000 / 3
     return {"ok": ok, "reads_with_events": len(with_events), "first_ms": with_events[0][0] if with_events else None,
             "spread_ms": round(spread, 1)}
 

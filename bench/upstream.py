@@ -33,7 +33,7 @@ WORDS = ["Hello", "!", " How", " can", " I", " help", " you", " today", "?"]
 BASE = {"id": "chatcmpl-bench0000000000000000000000", "created": 1767225600, "model": MODEL,
         "system_fingerprint": "fp_bench"}
 MAX_HEAD = 64 * 1024
-SLOW_GAP_S = 0.025
+SLOW_GAP_S = 0.05
 LONG_CONTENT_EVENTS = 50
 LONG_USAGE = {**USAGE, "completion_tokens": LONG_CONTENT_EVENTS,
               "total_tokens": USAGE["prompt_tokens"] + LONG_CONTENT_EVENTS}
