@@ -22,11 +22,12 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 run: $(VENV)/.installed-run
 	$(BIN)/onekey up $(if $(CONFIG),--config $(CONFIG),)
 
-## test: the whole test suite (PostgreSQL and Redis tests skip when no server answers)
+## test: the whole test suite in both deployment shapes (scripts/run_tests.py; PostgreSQL and
+##       Redis tests skip when no server answers)
 test: $(VENV)/.installed-test
 	$(BIN)/python scripts/gen_protos.py --check
 	bash scripts/ensure_chromium.sh || echo "make test: chromium not installed; the browser test skips (fails under CI=true)" >&2
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python scripts/run_tests.py $(PYTEST_ARGS)
 
 ## protos: regenerate onekey/v1/ from protos/ (never edit the stubs by hand)
 protos: $(VENV)/.installed-test

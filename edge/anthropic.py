@@ -15,6 +15,7 @@ import grpc
 from aiohttp import web
 
 from edge.body import BodyError
+from edge.core import CoreCallError
 from edge.handlers import OpenAIShape, bearer_token, clean_key, forward
 
 logger = logging.getLogger(__name__)
@@ -76,7 +77,7 @@ class AnthropicShape(OpenAIShape):
     def body_error(self, exc: BodyError, ids: dict[str, str]) -> web.Response:
         return error_response(exc.status, error_type(exc.status), exc.message, ids)
 
-    def rpc_error(self, err: grpc.aio.AioRpcError, ids: dict[str, str]) -> web.Response:
+    def rpc_error(self, err: CoreCallError, ids: dict[str, str]) -> web.Response:
         code = err.code()
         trailing = {k: v for k, v in (err.trailing_metadata() or ())}
         if code == grpc.StatusCode.UNAVAILABLE and "onekey-error-code" not in trailing:

@@ -6,35 +6,18 @@ import gc
 import logging
 import signal
 
-import grpc
 from aiohttp import web
 
 from edge import anthropic, handlers
 from edge.errors import error_response
-from edge.keys import CHANNEL, CORE, METRICS, METRICS_SERVER, SETTINGS
+from edge.core import Core, GrpcCore
+from edge.keys import CORE, METRICS, METRICS_SERVER, SETTINGS
 from edge.metrics import EdgeMetrics, MetricsServer, hide_protocol_server_version, hide_server_version
 from edge.overload import InFlight, in_flight_bound
 from edge.protocol import EdgeSite
 from edge.settings import EdgeSettings
-from onekey.v1 import router_pb2_grpc
 
 logger = logging.getLogger(__name__)
-
-
-def channel_options(max_body_bytes: int) -> list[tuple[str, object]]:
-    """gRPC caps above the 4 MiB default, and round robin over several core replicas."""
-    cap = max(max_body_bytes * 2, 64 * 1024 * 1024)
-    return [
-        ("grpc.max_receive_message_length", cap),
-        ("grpc.max_send_message_length", cap),
-        ("grpc.lb_policy_name", "round_robin"),
-        ("grpc.keepalive_time_ms", 30_000),
-        ("grpc.enable_retries", 0),   # the edge retries itself, knowing when nothing reached the client
-        # A core replica that went away is dialled again within seconds of coming back.
-        ("grpc.initial_reconnect_backoff_ms", 500),
-        ("grpc.max_reconnect_backoff_ms", 5_000),
-        ("grpc.dns_min_time_between_resolutions_ms", 5_000),
-    ]
 
 
 @web.middleware
@@ -71,24 +54,25 @@ def add_api_route(app: web.Application, method: str, path: str, handler) -> None
         app.router.add_route(method, prefix + path, handler)
 
 
-def create_app(settings: EdgeSettings, channel: grpc.aio.Channel | None = None) -> web.Application:
-    """The edge app; it opens its own channel to settings.core unless one is given."""
+def create_app(settings: EdgeSettings, core: Core | None = None) -> web.Application:
+    """The edge app. It reaches the core replicas at settings.core over gRPC, unless the
+    launcher gives it a `core` to call (one sharing this process), which it then does not close."""
     app = web.Application(client_max_size=settings.max_body_bytes,
                           middlewares=[openai_errors, in_flight_bound(InFlight(settings.max_in_flight))])
     app[SETTINGS] = settings
     app[METRICS] = EdgeMetrics()
     app.on_response_prepare.append(hide_server_version)
 
-    async def core_channel(app: web.Application):
-        own = channel is None
-        ch = channel or grpc.aio.insecure_channel(settings.core, options=channel_options(settings.max_body_bytes))
-        app[CHANNEL] = ch
-        app[CORE] = router_pb2_grpc.RouterServiceStub(ch)
+    async def grpc_core(app: web.Application):
+        own = GrpcCore(settings.core, settings.max_body_bytes)  # made inside the running loop
+        app[CORE] = own
         yield
-        if own:
-            await ch.close()
+        await own.close()
 
-    app.cleanup_ctx.append(core_channel)
+    if core is None:
+        app.cleanup_ctx.append(grpc_core)
+    else:
+        app[CORE] = core
     if settings.metrics_listen:
         app[METRICS_SERVER] = MetricsServer(app[METRICS], settings.metrics_listen)
         app.cleanup_ctx.append(_metrics_server)
@@ -131,6 +115,9 @@ async def start(settings: EdgeSettings, app: web.Application | None = None) -> t
     """Start the edge on settings.listen (port 0 picks one); returns the runner and port."""
     app = app or create_app(settings)
     hide_protocol_server_version()
+    server_log = logging.getLogger("aiohttp.server")
+    if not any(isinstance(f, _RedactParserErrors) for f in server_log.filters):
+        server_log.addFilter(_RedactParserErrors())
     options = handler_options(settings)
     # handler_cancellation: a client that leaves cancels its handler at once, which cancels
     # the Forward call and so the provider call (aiohttp's default notices only on a write).
@@ -158,7 +145,6 @@ class _RedactParserErrors(logging.Filter):
 
 async def serve(settings: EdgeSettings) -> None:
     """Run the edge until SIGTERM or SIGINT, then drain open streams and exit."""
-    logging.getLogger("aiohttp.server").addFilter(_RedactParserErrors())
     runner, port = await start(settings)
     # Start-up objects (modules, protos, the app) live as long as the process: keep them
     # out of the collector, or each full collection walks them all while every call waits.

@@ -6,6 +6,8 @@ import json
 import grpc
 from aiohttp import web
 
+from edge.core import CoreCallError
+
 # gRPC code -> (HTTP status, OpenAI error type). The core's domain errors each carry one code.
 STATUS_TABLE: dict[grpc.StatusCode, tuple[int, str]] = {
     grpc.StatusCode.INVALID_ARGUMENT: (400, "invalid_request_error"),
@@ -37,7 +39,7 @@ def error_response(status: int, message: str, type_: str, code: str | None = Non
                         content_type="application/json", headers=headers)
 
 
-def from_rpc_error(err: grpc.aio.AioRpcError, headers: dict[str, str]) -> web.Response:
+def from_rpc_error(err: CoreCallError, headers: dict[str, str]) -> web.Response:
     """The HTTP answer for a failed core call."""
     code = err.code()
     trailing = {k: v for k, v in (err.trailing_metadata() or ())}

@@ -6,13 +6,15 @@ import json
 import logging
 import os
 import time
+from contextlib import aclosing
 
 import grpc
 from aiohttp import web
 
 from edge.body import BodyError, read_body
+from edge.core import CoreCallError
 from edge.errors import error_response, from_rpc_error
-from edge.keys import CHANNEL, CORE, METRICS, SETTINGS
+from edge.keys import CORE, METRICS, SETTINGS
 from onekey.v1 import common_pb2, router_pb2
 
 logger = logging.getLogger(__name__)
@@ -89,7 +91,7 @@ class OpenAIShape:
     def body_error(self, exc: BodyError, ids: dict[str, str]) -> web.Response:
         return error_response(exc.status, exc.message, "invalid_request_error", exc.code, headers=ids)
 
-    def rpc_error(self, err: grpc.aio.AioRpcError, ids: dict[str, str]) -> web.Response:
+    def rpc_error(self, err: CoreCallError, ids: dict[str, str]) -> web.Response:
         return from_rpc_error(err, ids)
 
     def empty_answer(self, ids: dict[str, str]) -> web.Response:
@@ -167,12 +169,12 @@ async def _forward(request: web.Request, endpoint: str, request_id: str, ids: di
 class _CoreGone(Exception):
     """The core connection failed before any message of the answer arrived."""
 
-    def __init__(self, error: grpc.aio.AioRpcError) -> None:
+    def __init__(self, error: CoreCallError) -> None:
         super().__init__(error.code().name)
         self.error = error
 
 
-def _core_unreachable(err: grpc.aio.AioRpcError) -> bool:
+def _core_unreachable(err: CoreCallError) -> bool:
     """UNAVAILABLE from the transport (core down, connection reset), not a verdict of the core."""
     if err.code() != grpc.StatusCode.UNAVAILABLE:
         return False
@@ -184,34 +186,37 @@ async def _relay(request: web.Request, endpoint: str, key: str, request_id: str,
                  shape: OpenAIShape = OPENAI) -> web.StreamResponse:
     """One Forward call, its answer written to the client as it arrives."""
     settings = request.app[SETTINGS]
-    call = request.app[CORE].Forward(
-        router_pb2.ForwardRequest(api_key=key, endpoint=endpoint, body=body, headers=headers,
-                                  request_id=request_id, method=method),
-        timeout=settings.core_timeout,
-    )
+    forward_request = router_pb2.ForwardRequest(api_key=key, endpoint=endpoint, body=body, headers=headers,
+                                                request_id=request_id, method=method)
     response: web.StreamResponse | None = None
     try:
-        async for msg in call:  # a message may carry a head, a chunk and a trailer, in that order
-            if msg.HasField("head"):
-                head = msg.head
-                metrics = request.app[METRICS]
-                metrics.child(metrics.first_byte, endpoint if method == "POST" else "responses/{id}").observe(
-                    time.perf_counter() - started)
-                out_headers = {**{h.name: h.value for h in head.headers}, **ids}
-                if head.HasField("body"):
-                    response = web.Response(status=head.status, body=head.body, headers=out_headers)
-                else:
-                    out_headers.pop("content-type", None)
-                    response = web.StreamResponse(status=head.status, headers={**out_headers, **STREAM_HEADERS})
-                    await response.prepare(request)
-            if msg.chunk:
-                await response.write(msg.chunk)
+        # The whole call, reasoning models included, within core_timeout: enforced here, so it
+        # holds whichever way the core is reached.
+        async with asyncio.timeout(settings.core_timeout), \
+                aclosing(request.app[CORE].forward(forward_request, settings.core_timeout)) as messages:
+            async for msg in messages:  # a message may carry a head, a chunk and a trailer, in that order
+                if msg.HasField("head"):
+                    head = msg.head
+                    metrics = request.app[METRICS]
+                    metrics.child(metrics.first_byte, endpoint if method == "POST" else "responses/{id}").observe(
+                        time.perf_counter() - started)
+                    out_headers = {**{h.name: h.value for h in head.headers}, **ids}
+                    if head.HasField("body"):
+                        response = web.Response(status=head.status, body=head.body, headers=out_headers)
+                    else:
+                        out_headers.pop("content-type", None)
+                        response = web.StreamResponse(status=head.status, headers={**out_headers, **STREAM_HEADERS})
+                        await response.prepare(request)
+                if msg.chunk:
+                    await response.write(msg.chunk)
         if response is None:
             return shape.empty_answer(ids)
         if not isinstance(response, web.Response):
             await response.write_eof()
         return response
-    except grpc.aio.AioRpcError as err:
+    except (CoreCallError, TimeoutError) as exc:
+        err = exc if isinstance(exc, CoreCallError) else CoreCallError(
+            grpc.StatusCode.DEADLINE_EXCEEDED, "The call took longer than the edge's core_timeout.")
         # A whole answer is held here until the call ends (the core ends it once the charge
         # is written): until then nothing has reached the client, and another core may serve it.
         if (response is None or isinstance(response, web.Response)) and _core_unreachable(err):
@@ -222,9 +227,7 @@ async def _relay(request: web.Request, endpoint: str, key: str, request_id: str,
         logger.warning("stream broke: id=%s code=%s", request_id, err.code().name)
         return await _end_stream(response, shape)
     except ConnectionError:
-        # The client left: stop the upstream call at once (cancelling the RPC cancels it).
-        call.cancel()
-        raise
+        raise  # the client left: closing the answer's iterator has cancelled the core call
     except Exception as exc:
         # Never leave a client hanging on an unexpected failure: before the head the middleware
         # answers 500; after it, the stream ends with an error event.
@@ -232,9 +235,6 @@ async def _relay(request: web.Request, endpoint: str, key: str, request_id: str,
             raise
         logger.error("stream failed: id=%s error=%s", request_id, type(exc).__name__)
         return await _end_stream(response, shape)
-    finally:
-        if not call.done():
-            call.cancel()
 
 
 async def _end_stream(response: web.StreamResponse, shape: OpenAIShape) -> web.StreamResponse:
@@ -286,8 +286,8 @@ async def _authorized(request: web.Request, request_id: str) -> web.Response | N
     if not key:
         return _no_key(request_id, key)
     try:
-        await request.app[CORE].ValidateKey(router_pb2.ValidateKeyRequest(api_key=key), timeout=10)
-    except grpc.aio.AioRpcError as err:
+        await request.app[CORE].validate_key(router_pb2.ValidateKeyRequest(api_key=key), timeout=10)
+    except CoreCallError as err:
         return from_rpc_error(err, _id_headers(request_id))
     return None
 
@@ -298,8 +298,8 @@ async def list_models(request: web.Request) -> web.Response:
     if refused is not None:
         return refused
     try:
-        listing = await request.app[CORE].ListModels(router_pb2.ListModelsRequest(), timeout=10)
-    except grpc.aio.AioRpcError as err:
+        listing = await request.app[CORE].list_models(router_pb2.ListModelsRequest(), timeout=10)
+    except CoreCallError as err:
         return from_rpc_error(err, _id_headers(request_id))
     return web.json_response({"object": "list", "data": [_model_json(m) for m in listing.models]},
                              headers=_id_headers(request_id))
@@ -315,24 +315,17 @@ async def get_model(request: web.Request) -> web.Response:
         return error_response(404, "The model does not exist.", "invalid_request_error", "model_not_found",
                               "model", headers=_id_headers(request_id))
     try:
-        resolved = await request.app[CORE].ResolveModel(
-            router_pb2.ResolveModelRequest(model=model_id), timeout=10)
-    except grpc.aio.AioRpcError as err:
+        resolved = await request.app[CORE].resolve_model(router_pb2.ResolveModelRequest(model=model_id), timeout=10)
+    except CoreCallError as err:
         return from_rpc_error(err, _id_headers(request_id))
     return web.json_response(_model_json(resolved.model), headers=_id_headers(request_id))
 
 
 async def healthz(request: web.Request) -> web.Response:
     """200 when the core is reachable, 503 otherwise (waits up to a second to connect)."""
-    channel = request.app[CHANNEL]
-    if channel.get_state(try_to_connect=True) != grpc.ChannelConnectivity.READY:
-        try:
-            await asyncio.wait_for(channel.channel_ready(), 1.0)
-        except TimeoutError:
-            pass
-    state = channel.get_state()
-    ready = state == grpc.ChannelConnectivity.READY
-    return web.json_response({"status": "ok" if ready else "degraded", "core": state.name.lower()},
+    state = await request.app[CORE].ready(1.0)
+    ready = state == "ready"
+    return web.json_response({"status": "ok" if ready else "degraded", "core": state},
                              status=200 if ready else 503)
 
 

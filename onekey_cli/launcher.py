@@ -1,4 +1,9 @@
-"""`onekey up`: the components as separate processes, a ready local key, a clean stop."""
+"""`onekey up`: the components as processes, a ready local key, a clean stop.
+
+Two components run: `onekey router` (the edge and a core in one process, the edge calling the
+core in-process) and `onekey account`. This launcher stays beside them to stop them in order;
+it loads nothing heavy (no gRPC, no web framework), since it lives as long as they do.
+"""
 from __future__ import annotations
 
 import json
@@ -10,12 +15,8 @@ import sys
 import time
 import urllib.request
 
-import grpc
+from onekey_cli.config import Config, ensure_state_dir
 
-from onekey.v1 import admin_pb2, admin_pb2_grpc, router_pb2, router_pb2_grpc
-from onekey_cli.config import STATE_DIR, Config, ensure_state_dir
-
-LOCAL_KEY_FILE = STATE_DIR / "local-key.json"
 PROVIDERS = ("openai", "anthropic", "google", "xai")
 
 
@@ -23,29 +24,35 @@ class _Stopped(Exception):
     """Ctrl-C or SIGTERM arrived while the components were still starting."""
 
 
-def _spawn(component: str, config: Config) -> subprocess.Popen:
-    args = [sys.executable, "-m", "onekey_cli", component]
+def _spawn(component: str, config: Config, module: str = "onekey_cli", **kw) -> subprocess.Popen:
+    args = [sys.executable, "-m", module] + ([component] if component else [])
     if config.path is not None:
-        args += ["--config", str(config.path)]
+        args += ["--config", str(config.path)] if component else [str(config.path)]
     env = {**os.environ, "ONEKEY_SERVICE_TOKEN": config.core.service_token.reveal()}
     # A session of its own: Ctrl-C at the terminal reaches only the launcher, which stops the
     # components in order with SIGTERM; a component still importing never sees a SIGINT.
-    return subprocess.Popen(args, env=env, start_new_session=True)
+    return subprocess.Popen(args, env=env, start_new_session=True, **kw)
 
 
-def _wait_core(config: Config, proc: subprocess.Popen, stopping, timeout: float = 30.0) -> grpc.Channel:
-    channel = grpc.insecure_channel(config.core.listen)
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            grpc.channel_ready_future(channel).result(timeout=0.2)
-            return channel
-        except grpc.FutureTimeoutError:
+def _local_key(config: Config, stopping) -> dict:
+    """The local project's key and a model to try, from `python -m onekey_cli.local_key`."""
+    proc = _spawn("", config, "onekey_cli.local_key", stdout=subprocess.PIPE)
+    try:
+        while proc.poll() is None:
             if stopping():
-                channel.close()
-                raise _Stopped from None
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit("onekey: the core did not start (see its log above)")
+                raise _Stopped
+            time.sleep(0.05)
+        out = proc.stdout.read().decode()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        proc.stdout.close()
+    if proc.returncode != 0:
+        if stopping():
+            raise _Stopped
+        raise SystemExit("onekey: could not make the local key (see the log above)")
+    return json.loads(out)
 
 
 def _wait_http(url: str, proc: subprocess.Popen, what: str, stopping, timeout: float = 30.0) -> None:
@@ -60,45 +67,6 @@ def _wait_http(url: str, proc: subprocess.Popen, what: str, stopping, timeout: f
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise SystemExit(f"onekey: the {what} did not start (see its log above)")
             time.sleep(0.1)
-
-
-def ensure_local_key(channel: grpc.Channel, config: Config) -> dict:
-    """The local project's key, made on first run and kept in .onekey/ (mode 0600)."""
-    router = router_pb2_grpc.RouterServiceStub(channel)
-    if LOCAL_KEY_FILE.exists():
-        LOCAL_KEY_FILE.chmod(0o600)  # an older install may have left it readable to others
-        saved = json.loads(LOCAL_KEY_FILE.read_text())
-        try:
-            router.ValidateKey(router_pb2.ValidateKeyRequest(api_key=saved["key"]), timeout=10)
-            return saved
-        except grpc.RpcError:
-            pass  # revoked or from another database: make a new one
-    admin = admin_pb2_grpc.AdminServiceStub(channel)
-    metadata = (("authorization", f"Bearer {config.core.service_token.reveal()}"),)
-    project = admin.CreateProject(admin_pb2.CreateProjectRequest(
-        name="local", free_requests=config.core.new_project_free_requests), metadata=metadata, timeout=10)
-    created = admin.CreateKey(admin_pb2.CreateKeyRequest(project_id=project.id, name="local"),
-                              metadata=metadata, timeout=10)
-    saved = {"project_id": project.id, "key_id": created.key.id, "key": created.secret}
-    ensure_state_dir()
-    fd = os.open(LOCAL_KEY_FILE, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.fchmod(fd, 0o600)  # O_CREAT's mode applies only to a new file
-    with os.fdopen(fd, "w") as f:
-        json.dump(saved, f)
-    return saved
-
-
-# What the printout's example calls: the first of these that answers here, else the sandbox.
-TRY_MODELS = ("openai/gpt-5-mini", "anthropic/claude-haiku-4-5", "google/gemini-2.5-flash",
-              "openai/gpt-4.1-mini", "xai/grok-3-mini")
-
-
-def try_model(channel: grpc.Channel) -> str:
-    """A model whose status on this install is `available` (the sandbox's when no provider has a channel)."""
-    router = router_pb2_grpc.RouterServiceStub(channel)
-    listing = router.ListModels(router_pb2.ListModelsRequest(), timeout=10).models
-    available = {m.id for m in listing if m.status == "available"}
-    return next((m for m in TRY_MODELS if m in available), "sandbox/echo")
 
 
 def _banner(config: Config, base_url: str, local: dict, account_url: str | None, model: str = "sandbox/echo") -> str:
@@ -138,7 +106,8 @@ def _account_available() -> bool:
 
 
 def up(config: Config) -> int:
-    """Start core, edge (and account, when installed); stop them all on Ctrl-C or SIGTERM."""
+    """Start the router (edge and core) and the account app, when installed; stop them all on
+    Ctrl-C or SIGTERM."""
     procs: list[subprocess.Popen] = []
     stopping = False
 
@@ -155,19 +124,13 @@ def up(config: Config) -> int:
 
     return_code = 0
     try:
-        core = _spawn("core", config)
-        procs.append(core)
-        channel = _wait_core(config, core, stopped)
-        local = ensure_local_key(channel, config)
-        model = try_model(channel)
-        channel.close()
-        if stopping:
-            raise _Stopped
-        edge = _spawn("edge", config)
-        procs.append(edge)
+        router = _spawn("router", config)
+        procs.append(router)
         host, _, port = config.edge.listen.rpartition(":")
         base = f"http://{host or '127.0.0.1'}:{port}"
-        _wait_http(f"{base}/healthz", edge, "edge", stopped)
+        _wait_http(f"{base}/healthz", router, "router", stopped)
+        local = _local_key(config, stopped)
+        model = local.pop("model")
         account_url = None
         if _account_available() and not stopping:
             account = _spawn("account", config)
@@ -185,11 +148,8 @@ def up(config: Config) -> int:
             time.sleep(0.2)
     except _Stopped:
         pass  # stopped during start-up: a clean stop like any other
-    except grpc.RpcError:
-        if not stopping:
-            raise
     finally:
-        # Edge first, so no new request reaches a core that is draining.
+        # Account first, then the router (which drains its edge before its core).
         for proc in reversed(procs):
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)

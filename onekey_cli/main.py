@@ -28,17 +28,26 @@ def _configure_logging() -> None:
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from onekey_cli import db, models, operator
+COMPONENTS = ("up", "core", "edge", "router", "account")
 
+
+def build_parser(components_only: bool = False) -> argparse.ArgumentParser:
+    """The `onekey` parser; `components_only` leaves out the operator commands, whose modules
+    load gRPC and SQLAlchemy, which the launcher (`onekey up`) must not carry."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--config", metavar="FILE", help="TOML config (default: $ONEKEY_CONFIG)")
     common.add_argument("--json", action="store_true", help="machine-readable output")
     parser = argparse.ArgumentParser(prog="onekey", description="OneKey: one key, one base URL, 40+ models.")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, text in (("up", "start core, edge and account together"), ("core", "start the routing core"),
-                       ("edge", "start the HTTP edge"), ("account", "start the account app")):
+                       ("edge", "start the HTTP edge"),
+                       ("router", "start the edge and a core in one process (the edge calls it in-process)"),
+                       ("account", "start the account app")):
         sub.add_parser(name, parents=[common], help=text).set_defaults(run=None)
+    if components_only:
+        return parser
+    from onekey_cli import db, models, operator
+
     operator.add_parsers(sub, common)
     db.add_parsers(sub, common)
     models.add_parser(sub, common)
@@ -61,36 +70,43 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(argv: list[str] | None) -> int:
-    import grpc
-
     from onekey_cli import config as config_module
-    from onekey_cli import db, operator
 
     # Whatever any component writes (stores and their SQLite side files, keys, mail) is for
     # this user only; the explicit modes where files are made say the same, this catches the rest.
     os.umask(0o077)
-    args = build_parser().parse_args(argv)
+    words = sys.argv[1:] if argv is None else argv
+    args = build_parser(components_only=bool(words) and words[0] in COMPONENTS).parse_args(argv)
     try:
         config = config_module.load(args.config)
     except config_module.ConfigError as exc:
         print(f"onekey: {exc}", file=sys.stderr)
         return 2
     if args.command == "db":
+        from onekey_cli import db
+
         return db.run(config, args)
-    if args.command in ("up", "core", "edge", "account"):
+    if args.command in COMPONENTS:
         _configure_logging()
         if args.command == "up":
             from onekey_cli.launcher import up
 
             return up(config)
-        if args.command == "core":
+        if args.command in ("core", "router"):
             from router_core.migrations import SchemaNotReady
-            from router_core.server import serve
 
+            if args.command == "core":
+                from router_core.server import serve
+
+                serving = serve(config.core)
+            else:
+                from onekey_cli.inprocess import serve as serve_router
+
+                serving = serve_router(config.core, config.edge)
             try:
-                _run_async(serve(config.core))
+                _run_async(serving)
             except SchemaNotReady as exc:
-                print(f"onekey core: {exc}", file=sys.stderr)
+                print(f"onekey {args.command}: {exc}", file=sys.stderr)
                 return 2
         elif args.command == "edge":
             from edge.app import serve
@@ -114,6 +130,10 @@ def _main(argv: list[str] | None) -> int:
                 print(f"onekey account: {exc}", file=sys.stderr)
                 return 2
         return 0
+    import grpc
+
+    from onekey_cli import operator
+
     op = operator.Operator(config, args.json)
     try:
         code = args.run(op, args)

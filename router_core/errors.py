@@ -8,13 +8,22 @@ usage event can say what the client got (a test holds the two together).
 """
 from __future__ import annotations
 
-import grpc
+
+class _StatusCode:
+    """An error class's grpc.StatusCode, from the name in its `grpc_status`, looked up on use: the
+    launcher reads the catalog (which raises these errors) without loading gRPC for it."""
+
+    def __get__(self, obj, owner):
+        import grpc
+
+        return getattr(grpc.StatusCode, owner.grpc_status)
 
 
 class CoreError(Exception):
     """Base of the errors a client may see. The message must never hold a secret or content."""
 
-    grpc_code = grpc.StatusCode.INTERNAL
+    grpc_status = "INTERNAL"
+    grpc_code = _StatusCode()
     http_status = 500
     code = "internal_error"
 
@@ -29,13 +38,13 @@ class CoreError(Exception):
 
 
 class InvalidRequest(CoreError):
-    grpc_code = grpc.StatusCode.INVALID_ARGUMENT
+    grpc_status = "INVALID_ARGUMENT"
     http_status = 400
     code = "invalid_request"
 
 
 class InvalidApiKey(CoreError):
-    grpc_code = grpc.StatusCode.UNAUTHENTICATED
+    grpc_status = "UNAUTHENTICATED"
     http_status = 401
     code = "invalid_api_key"
 
@@ -45,25 +54,25 @@ class InvalidApiKey(CoreError):
 
 
 class PermissionDenied(CoreError):
-    grpc_code = grpc.StatusCode.PERMISSION_DENIED
+    grpc_status = "PERMISSION_DENIED"
     http_status = 403
     code = "permission_denied"
 
 
 class ModelNotFound(CoreError):
-    grpc_code = grpc.StatusCode.NOT_FOUND
+    grpc_status = "NOT_FOUND"
     http_status = 404
     code = "model_not_found"
 
 
 class NotFound(CoreError):
-    grpc_code = grpc.StatusCode.NOT_FOUND
+    grpc_status = "NOT_FOUND"
     http_status = 404
     code = "not_found"
 
 
 class InsufficientQuota(CoreError):
-    grpc_code = grpc.StatusCode.FAILED_PRECONDITION
+    grpc_status = "FAILED_PRECONDITION"
     http_status = 402
     code = "insufficient_quota"
 
@@ -73,19 +82,19 @@ class SpendLimitReached(InsufficientQuota):
 
 
 class RateLimited(CoreError):
-    grpc_code = grpc.StatusCode.RESOURCE_EXHAUSTED
+    grpc_status = "RESOURCE_EXHAUSTED"
     http_status = 429
     code = "rate_limit_exceeded"
 
 
 class ProviderUnavailable(CoreError):
-    grpc_code = grpc.StatusCode.UNAVAILABLE
+    grpc_status = "UNAVAILABLE"
     http_status = 503
     code = "provider_unavailable"
 
 
 class AlreadyExists(CoreError):
-    grpc_code = grpc.StatusCode.ALREADY_EXISTS
+    grpc_status = "ALREADY_EXISTS"
     http_status = 409
     code = "already_exists"
 
@@ -93,6 +102,6 @@ class AlreadyExists(CoreError):
 class Overloaded(CoreError):
     """More Forward calls in flight than the core's bound: refused at once, nothing billed."""
 
-    grpc_code = grpc.StatusCode.UNAVAILABLE
+    grpc_status = "UNAVAILABLE"
     http_status = 503
     code = "server_overloaded"

@@ -67,6 +67,7 @@ class CoreServer:
     metrics: web.AppRunner | None = None  # the channel-health /metrics endpoint, if configured
     metrics_port: int = 0
     limiter: RateLimiter | None = None
+    router: RouterServicer | None = None  # for an edge in this process (the launcher wires it)
 
     async def stop(self, grace: float | None = None) -> None:
         """Drain in-flight calls, write every usage event and charge, give leases back."""
@@ -120,9 +121,9 @@ async def create_server(settings: CoreSettings, *, providers: Mapping[str, Provi
         interceptors=[ServiceTokenInterceptor(settings.service_token)],
         options=grpc_options(settings.max_body_bytes),
     )
-    router_pb2_grpc.add_RouterServiceServicer_to_server(
-        RouterServicer(forwarder, catalog, keys, pool,
-                       StoredResponses(keys, owners, pool, providers, http, limiter), settings.max_in_flight), server)
+    router = RouterServicer(forwarder, catalog, keys, pool,
+                            StoredResponses(keys, owners, pool, providers, http, limiter), settings.max_in_flight)
+    router_pb2_grpc.add_RouterServiceServicer_to_server(router, server)
     admin_pb2_grpc.add_AdminServiceServicer_to_server(AdminServicer(AdminService(sessions, keys), pool), server)
     metering_pb2_grpc.add_MeteringServiceServicer_to_server(
         MeteringServicer(UsageReports(sessions, recorder)), server)
@@ -135,7 +136,7 @@ async def create_server(settings: CoreSettings, *, providers: Mapping[str, Provi
     metrics, metrics_port = (await start_metrics(pool, settings.metrics_listen, limiter, credits)
                              if settings.metrics_listen else (None, 0))
     return CoreServer(server, port, engine, http, recorder, credits, settings, owners, pool, metrics, metrics_port,
-                      limiter=limiter)
+                      limiter=limiter, router=router)
 
 
 async def serve(settings: CoreSettings) -> None:

@@ -1,5 +1,6 @@
-"""The core and the edge as separate processes (as production runs them), for tests that
-need real logs, real signals or real files."""
+"""The core and the edge as processes (as production runs them), for tests that need real
+logs, real signals or real files: one `onekey router` process, or `onekey core` and `onekey edge`
+when ONEKEY_TEST_SHAPE=grpc (see tests/stack.py)."""
 from __future__ import annotations
 
 import os
@@ -10,6 +11,8 @@ import subprocess
 import sys
 import time
 import urllib.request
+
+from tests.stack import note_edge_used, shape
 
 SERVICE_TOKEN = "proc-test-service-token"
 
@@ -26,21 +29,29 @@ class Processes:
     def __init__(self, root: pathlib.Path, database_url: str, channels_toml: str, core_extra: str = "",
                  edge_extra: str = "") -> None:
         self.root = root
-        self.core_port, self.edge_port = free_port(), free_port()
+        self.core_port, self._edge_port = free_port(), free_port()
         self.tmp = root / "tmp"
         self.tmp.mkdir(parents=True, exist_ok=True)
         (root / "onekey.toml").write_text(
             f'[core]\nlisten = "127.0.0.1:{self.core_port}"\ndatabase_url = "{database_url}"\n'
             f'usage_flush_interval = 0.2\n{core_extra}\n'
-            f'[edge]\nlisten = "127.0.0.1:{self.edge_port}"\n{edge_extra}\n\n{channels_toml}\n')
+            f'[edge]\nlisten = "127.0.0.1:{self._edge_port}"\n{edge_extra}\n\n{channels_toml}\n')
         self.env = {**os.environ, "ONEKEY_SERVICE_TOKEN": SERVICE_TOKEN, "TMPDIR": str(self.tmp),
                     "ONEKEY_CONFIG": str(root / "onekey.toml")}
         if database_url.startswith("postgresql"):  # as an operator does, once per deployment
             self.onekey("db", "upgrade", "--store", "core")
-        self.core = self._start("core")
-        self._wait(lambda: _port_open(self.core_port), self.core, "core")
-        self.edge = self._start("edge")
-        self._wait(lambda: _http_ok(f"http://127.0.0.1:{self.edge_port}/healthz"), self.edge, "edge")
+        if shape() == "one-process":  # `onekey router`: both in one process, as `onekey up` runs them
+            self.core = self.edge = self._start("router")
+        else:
+            self.core = self._start("core")
+            self._wait(lambda: _port_open(self.core_port), self.core, "core")
+            self.edge = self._start("edge")
+        self._wait(lambda: _http_ok(f"http://127.0.0.1:{self._edge_port}/healthz"), self.edge, "edge")
+
+    @property
+    def edge_port(self) -> int:
+        note_edge_used()
+        return self._edge_port
 
     @property
     def base_url(self) -> str:
@@ -57,7 +68,8 @@ class Processes:
         return project, self.onekey("key", "create", "--project", project)
 
     def stop(self, which: str = "both", timeout: float = 60) -> None:
-        for proc in ([self.edge, self.core] if which == "both" else [getattr(self, which)]):
+        procs = [self.edge, self.core] if which == "both" else [getattr(self, which)]
+        for proc in dict.fromkeys(procs):  # one process in the one-process shape
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
                 proc.wait(timeout)

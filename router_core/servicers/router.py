@@ -62,6 +62,27 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
         return router_pb2.ListModelsResponse(models=[model_proto(m, availability(m, self._pool)) for m in self._listed])
 
     async def Forward(self, request, context):
+        # Written with context.write from a coroutine, not yielded from a generator: when a
+        # write fails (the client left while the stream was held back by flow control),
+        # gRPC abandons a servicer generator unclosed, and the upstream call would run on
+        # until garbage collection. Here the failure reaches us and aclosing closes every
+        # generator in the chain, the upstream response with them.
+        async with aclosing(self.answer(request, context)) as messages:
+            async for message in messages:
+                try:
+                    await context.write(message)
+                except Exception as exc:  # the call is gone: nobody is left to answer
+                    logger.info("stream write failed (client gone): request_id=%s error=%s",
+                                request.request_id, type(exc).__name__)
+                    return
+
+    async def answer(self, request: router_pb2.ForwardRequest, context, coalesce: bool = True
+                     ) -> AsyncIterator[router_pb2.ForwardResponse]:
+        """Forward's messages, for the gRPC method and for an edge in this process alike.
+
+        `context` needs only set_trailing_metadata and abort (which raises). `coalesce` packs
+        a stream's head with its first chunk into one message, which saves a gRPC message; an
+        edge in this process gains nothing from it and gets each item as it comes."""
         if self._in_flight >= self._max_in_flight:
             # Refused before the key, the body or the credits are touched: nothing is billed.
             self._refused += 1
@@ -74,23 +95,13 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
                 "OneKey is serving as many requests as it can; retry shortly."))
         self._in_flight += 1
         try:
-            # Written with context.write from a coroutine, not yielded from a generator: when a
-            # write fails (the client left while the stream was held back by flow control),
-            # gRPC abandons a servicer generator unclosed, and the upstream call would run on
-            # until garbage collection. Here the failure reaches us and aclosing closes every
-            # generator in the chain, the upstream response with them.
-            async with aclosing(self._forward(request, context)) as messages:
+            async with aclosing(self._forward(request, context, coalesce)) as messages:
                 async for message in messages:
-                    try:
-                        await context.write(message)
-                    except Exception as exc:  # the call is gone: nobody is left to answer
-                        logger.info("stream write failed (client gone): request_id=%s error=%s",
-                                    request.request_id, type(exc).__name__)
-                        return
+                    yield message
         finally:
             self._in_flight -= 1
 
-    async def _forward(self, request, context):
+    async def _forward(self, request, context, coalesce: bool):
         if request.method not in ("", "POST"):
             async for message in self._stored_response(request, context):
                 yield message
@@ -100,7 +111,8 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
             headers={h.name: h.value for h in request.headers}, request_id=request.request_id,
         )
         try:
-            async with aclosing(_coalesce(self._forwarder.forward(call))) as messages:
+            items = self._forwarder.forward(call)
+            async with aclosing(_coalesce(items) if coalesce else _each(items)) as messages:
                 async for message in messages:
                     yield message
         except CoreError as exc:
@@ -112,7 +124,6 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
             logger.error("forward failed: request_id=%s error=%s at %s", request.request_id,
                          type(exc).__name__, where(exc))
             await context.abort(grpc.StatusCode.INTERNAL, "internal error")
-
 
     async def _stored_response(self, request, context):
         """GET/DELETE /v1/responses/{id}: one head with the whole answer."""
@@ -168,6 +179,15 @@ async def _coalesce(items: AsyncIterator[Head | bytes | Trailer]) -> AsyncIterat
         if pending is not None:  # the call was cancelled while a read was in flight
             pending.cancel()
             await asyncio.gather(pending, return_exceptions=True)
+        await items.aclose()
+
+
+async def _each(items: AsyncIterator[Head | bytes | Trailer]) -> AsyncIterator[router_pb2.ForwardResponse]:
+    """Forward's items as messages, one for one."""
+    try:
+        async for item in items:
+            yield router_pb2.ForwardResponse(head=_head(item)) if isinstance(item, Head) else _message(item)
+    finally:
         await items.aclose()
 
 

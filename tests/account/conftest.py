@@ -69,7 +69,7 @@ def settings(tmp_path, core, smtp, google, github) -> AccountSettings:
         listen="127.0.0.1:0",
         database_url=f"sqlite:///{tmp_path}/account.db",
         public_url=PUBLIC_URL,
-        api_base_url=core.base_url,
+        api_base_url=core.shown_base_url,
         core=f"127.0.0.1:{core.core.port}",
         core_timeout=5.0,
         service_token=Secret(SERVICE_TOKEN),

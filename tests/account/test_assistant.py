@@ -47,7 +47,7 @@ def make_assistant_app(settings, anthropic_core):
 
     def make(**assistant):
         s = dataclasses.replace(settings, core=f"127.0.0.1:{anthropic_core.core.port}",
-                                api_base_url=anthropic_core.base_url, assistant=AssistantSettings(**assistant))
+                                api_base_url=anthropic_core.shown_base_url, assistant=AssistantSettings(**assistant))
         channel = grpc.insecure_channel(s.core)
         channels.append(channel)
         app = create_app(s, core_channel=channel, mailer=SmtpMailer(s.smtp))

@@ -18,6 +18,7 @@ from sqlalchemy import text
 
 from tests.fakes.openai_provider import Behaviour
 from tests.procs import Processes
+from tests.stack import shape
 
 EDGE_BOUND, CORE_BOUND = 12, 6
 PROVIDER_DELAY = 4.0  # long enough that no slot frees while the burst is still arriving
@@ -103,10 +104,13 @@ def test_overload_is_refused_at_once_and_bills_nothing(tmp_path, loop_thread, fa
     # No queue: refusals come well before any slot frees (what time they take is the client's
     # own 300 connections on a shared machine; bench/ is the place for figures).
     assert statistics.median(a[1] for a in refused) < PROVIDER_DELAY / 2
-    # Both bounds refused some: the edge's own, and the core's behind it (that answer carries
-    # the request id the edge gave the call).
+    # The core's bound refused some (that answer carries the request id the edge gave the call).
     assert any("x-onekey-request-id" in a[3] for a in refused)
-    assert any("x-onekey-request-id" not in a[3] for a in refused)
+    if shape() == "grpc":
+        # And the edge's own: over gRPC a core refusal takes long enough for the edge's slots to
+        # fill. In one process the core refuses in microseconds, so the edge's slots free as
+        # fast as the burst arrives and the core's bound does all the refusing.
+        assert any("x-onekey-request-id" not in a[3] for a in refused)
     assert health_codes == [200, 200, 200]
     assert edge_rss.peak - before[0] < 64 * 1024 and core_rss.peak - before[1] < 64 * 1024  # KiB
     assert len(fake_openai.received) == len(served), "a refused request reached the provider"

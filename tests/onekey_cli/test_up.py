@@ -136,6 +136,6 @@ def test_ctrl_c_at_any_instant_of_start_up_stops_cleanly(tmp_path):
 
 
 def test_the_printout_tries_an_available_priced_model_when_a_provider_has_a_channel(stack):
-    from onekey_cli.launcher import try_model
+    from onekey_cli.local_key import try_model
 
     assert try_model(stack.channel) == "openai/gpt-5-mini"
