@@ -5,7 +5,6 @@ import datetime as dt
 import logging
 
 import grpc
-from authlib.integrations.flask_client import OAuth
 from flask import Flask, g, jsonify, render_template, request, url_for
 from flask_login import LoginManager
 from flask_wtf.csrf import CSRFError, CSRFProtect
@@ -14,7 +13,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from account import assistant, auth, billing, dashboard, pages, projects, user
-from account.auth.oauth import register_providers
+from account.auth.oauth import OAuthClients
 from account.billing.payments import Payments
 from account.core_client import CoreClient
 from account.forms import ConfirmForm
@@ -63,8 +62,7 @@ def create_app(settings: AccountSettings, *, core_channel: grpc.Channel | None =
     sessions = session_factory(engine)
     app.session_interface = StoreSessionInterface(sessions, dt.timedelta(seconds=settings.session_lifetime))
     channel = core_channel or grpc.insecure_channel(settings.core)
-    oauth = OAuth(app)
-    register_providers(oauth, settings)
+    oauth = OAuthClients(app, settings)
     app.extensions["onekey"] = AccountContext(
         settings=settings, sessions=sessions, core=CoreClient(channel, settings.service_token, settings.core_timeout),
         mailer=mailer or mailer_from_settings(settings), oauth=oauth)

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from authlib.integrations.flask_client import OAuth
 from flask import abort, current_app, g
 from flask_login import UserMixin, current_user
 from sqlalchemy.orm import Session, sessionmaker
@@ -14,6 +14,9 @@ from account.settings import AccountSettings
 from account.store.models import Project
 from account.store.repositories import ProjectRepository
 
+if TYPE_CHECKING:
+    from account.auth.oauth import OAuthClients
+
 
 @dataclass
 class AccountContext:
@@ -23,7 +26,7 @@ class AccountContext:
     sessions: sessionmaker[Session]
     core: CoreClient
     mailer: Mailer
-    oauth: OAuth
+    oauth: OAuthClients
 
 
 class SignedInUser(UserMixin):

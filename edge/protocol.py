@@ -51,6 +51,13 @@ class EdgeRequestHandler(web.RequestHandler):
         return resp
 
 
+# Connections the kernel completes before the edge accepts them. asyncio's default (100) drops
+# the SYNs of a burst beyond it, and each dropped client waits a second or more to retry (200
+# clients connecting at once timed out their connect under load); the kernel caps the value
+# at net.core.somaxconn.
+BACKLOG = 1024
+
+
 class EdgeSite(web.BaseSite):
     """A TCP site whose connections use EdgeRequestHandler."""
 
@@ -70,4 +77,4 @@ class EdgeSite(web.BaseSite):
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
             lambda: EdgeRequestHandler(server, loop=loop, **self._handler_kwargs),
-            self._host, self._port, reuse_address=True)
+            self._host, self._port, reuse_address=True, backlog=BACKLOG)

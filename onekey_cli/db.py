@@ -6,10 +6,10 @@ import asyncio
 import json
 import sys
 
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import SQLAlchemyError
-
 from onekey_cli.config import Config
+
+# SQLAlchemy is imported by `run` only: every `onekey` command registers these parsers, and an
+# edge process has no other use for it (about 13 MiB).
 
 STORES = ("core", "account")
 
@@ -26,6 +26,8 @@ def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser
 
 def run(config: Config, args: argparse.Namespace) -> int:
     """Upgrade or show the chosen stores; 1 if any could not be read or upgraded."""
+    from sqlalchemy.exc import SQLAlchemyError
+
     apply = args.action == "upgrade"
     report, failed = {}, False
     for store in (STORES if args.store == "all" else (args.store,)):
@@ -88,6 +90,8 @@ def _describe(r: dict) -> str:
 
 
 def _reason(exc: Exception) -> str:
+    from sqlalchemy.exc import SQLAlchemyError
+
     if isinstance(exc, SQLAlchemyError):
         orig = getattr(exc, "orig", None) or exc
         return f"cannot use the database: {str(orig).splitlines()[0] if str(orig) else type(orig).__name__}"
@@ -95,4 +99,6 @@ def _reason(exc: Exception) -> str:
 
 
 def _safe(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
     return make_url(url).render_as_string(hide_password=True)

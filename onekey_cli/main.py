@@ -54,8 +54,16 @@ def build_parser(components_only: bool = False) -> argparse.ArgumentParser:
     return parser
 
 
+class _Terminated(BaseException):
+    """SIGTERM before a command has its own handling: ends it like Ctrl-C, quietly, with 130.
+
+    Not a KeyboardInterrupt: an extension module's initialisation code that a KeyboardInterrupt
+    passes through leaves the interpreter marked to end itself by SIGINT, whatever the exit
+    status the command returns."""
+
+
 def _interrupt(signum, frame) -> None:
-    raise KeyboardInterrupt
+    raise _Terminated
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -65,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         return _main(argv)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, _Terminated):
         return 130
 
 

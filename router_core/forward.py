@@ -94,6 +94,7 @@ class _Meter:
     rate_headers: list[tuple[str, str]] = field(default_factory=list)  # x-ratelimit-* of the answer
     partial: Usage | None = None  # the input side, known before a stream's end (Anthropic)
     answered: bool = False  # a successful head went to the client: output may have been produced
+    delivered: bool = False  # every byte of a stream was passed on: only its trailer was left
     cancelled: bool = False
     # The answer's bytes, kept in memory only while the request runs, for a token estimate
     # when the provider's usage never arrives. Never logged, never written anywhere.
@@ -166,11 +167,15 @@ class Forwarder:
             async for item in items:
                 yield item
         except (asyncio.CancelledError, GeneratorExit):
-            meter.cancelled = True  # the client left: the upstream call is closed on the way out
+            # The client left: the upstream call is closed on the way out. One that had the whole
+            # stream (leaving while the trailer's estimate waited for the tokenizer) cut nothing.
+            meter.cancelled = not meter.delivered
             raise
         finally:
             try:
                 await items.aclose()  # closes the upstream response now, not when collected
+                if self._estimating(meter):
+                    await self.tokens.ready()  # loaded in a thread, off the event loop
             finally:
                 seq = self._record(meter, request_id)
         if self.durable_charges and meter.reservation.kind == "credit":
@@ -267,6 +272,7 @@ class Forwarder:
                 async with aclosing(self._stream(resp, meter, drop_usage_chunk, channel)) as pieces:
                     async for piece in pieces:
                         yield piece
+                meter.delivered = True
         except UpstreamError as exc:
             self.pool.health(channel).failure()
             # Nothing was sent yet for a non-stream answer: a clean error response.
@@ -283,6 +289,8 @@ class Forwarder:
         finally:
             resp.close()
         if meter.usage is None:
+            if meter.wire.billable:
+                await self.tokens.ready()
             meter.usage = self._estimate(meter)
         yield Trailer(usage=meter.usage, cost_micro_usd=cost_micro_usd(meter.model, meter.usage),
                       request_id=request_id)
@@ -363,6 +371,11 @@ class Forwarder:
             "latency_ms": int((time.monotonic() - refusal.started) * 1000), "ttfb_ms": 0,
             "error_code": exc.code[:64], "requested_model": refusal.requested_model,
         })
+
+    @staticmethod
+    def _estimating(meter: _Meter) -> bool:
+        """Whether _record will count tokens: an answer began, the provider's usage never came."""
+        return meter.usage is None and meter.answered and meter.wire.billable
 
     def _estimate(self, meter: _Meter) -> Usage:
         """Usage by local token count, flagged as estimated: never free, never a crash.

@@ -8,6 +8,7 @@ rate limit, which the cache carries along).
 """
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
 import hmac
@@ -98,6 +99,7 @@ class KeyValidator:
         self._settled: dict[str, int] = {}  # per limited key: charges settled here, ever
         self._written: dict[str, int] = {}  # of those, the ones the usage writer has committed
         self._last_used: dict[str, dt.datetime] = {}
+        self._loading: dict[str, asyncio.Future] = {}  # digest -> the one store read in flight
 
     async def validate(self, secret: str) -> KeyIdentity:
         """The identity behind a secret; raises InvalidApiKey for a missing, unknown, revoked or expired key.
@@ -112,8 +114,7 @@ class KeyValidator:
         if hit is not None and hit[1] > now:
             entry = hit[0]
         else:
-            entry = await self._load(digest)
-            self._remember(digest, entry, now)
+            entry = await self._reload(digest, now)
         identity = entry.identity
         if identity is None:
             raise InvalidApiKey("Incorrect API key provided. Find your keys in the OneKey dashboard.")
@@ -156,6 +157,25 @@ class KeyValidator:
     def forget(self, secret_hash: str) -> None:
         """Drop one cached entry (after a revoke or a change of limits on this replica)."""
         self._cache.pop(secret_hash, None)
+        self._loading.pop(secret_hash, None)  # a read begun before the change is not remembered
+
+    async def _reload(self, digest: str, now: float) -> _Entry:
+        """The store's entry for a digest, read once for all the requests that find it missing or
+        expired at the same moment (under load an expiry would otherwise send every request in
+        flight with that key to the store at once). A caller that is cancelled leaves the read
+        running for the others."""
+        pending = self._loading.get(digest)
+        if pending is None:
+            pending = self._loading[digest] = asyncio.ensure_future(self._load(digest))
+
+            def done(read: asyncio.Future) -> None:
+                if self._loading.get(digest) is read:  # not forgotten meanwhile
+                    del self._loading[digest]
+                    if not read.cancelled() and read.exception() is None:
+                        self._remember(digest, read.result(), now)
+
+            pending.add_done_callback(done)
+        return await asyncio.shield(pending)
 
     def take_last_used(self) -> dict[str, dt.datetime]:
         """Hand over and reset the keys used since the last call, for a batched write."""

@@ -4,15 +4,15 @@ rate-limit refusals, and the credit this replica took back from leases of stoppe
 It lives in the core because the breakers do (the edge holds no business state). Values are
 computed when Prometheus scrapes, so the hot path pays nothing for them. Labels are channel
 and provider names or a limit's scope only: never a key, a project or any content.
+
+prometheus_client is imported only when the endpoint is configured ([core] metrics_listen):
+the collectors need nothing of it but its metric families, made at scrape time.
 """
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
-from prometheus_client.registry import Collector
 
 from router_core.breaker import CLOSED, HALF_OPEN, OPEN
 from router_core.channels import ChannelPool
@@ -22,13 +22,15 @@ from router_core.ratelimit import RateLimiter
 STATE_VALUE = {CLOSED: 0, HALF_OPEN: 1, OPEN: 2}
 
 
-class ChannelCollector(Collector):
+class ChannelCollector:
     """Breaker state, error rate, latency and counters of every channel."""
 
     def __init__(self, pool: ChannelPool) -> None:
         self._pool = pool
 
     def collect(self) -> Iterator:
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
         labels = ["channel", "provider"]
         state = GaugeMetricFamily("onekey_channel_state", "Circuit state: 0 closed, 1 half-open, 2 open", labels=labels)
         rate = GaugeMetricFamily("onekey_channel_error_rate", "Share of failed attempts in the breaker window",
@@ -51,13 +53,15 @@ class ChannelCollector(Collector):
         yield from (state, rate, p50, requests, failures, opened)
 
 
-class RateLimitCollector(Collector):
+class RateLimitCollector:
     """Requests refused by a rate limit (by the limit's scope), and shared-store fallbacks."""
 
     def __init__(self, limiter: RateLimiter) -> None:
         self._limiter = limiter
 
     def collect(self) -> Iterator:
+        from prometheus_client.core import CounterMetricFamily
+
         refused = CounterMetricFamily("onekey_rate_limited_requests", "Requests refused by a rate limit",
                                       labels=["scope"])
         for scope, count in self._limiter.refused.items():
@@ -69,13 +73,15 @@ class RateLimitCollector(Collector):
         yield from (refused, fallbacks)
 
 
-class LeaseCollector(Collector):
+class LeaseCollector:
     """Leases of stopped replicas this replica reclaimed, and the unsettled credit they held."""
 
     def __init__(self, credits: Credits) -> None:
         self._credits = credits
 
     def collect(self) -> Iterator:
+        from prometheus_client.core import CounterMetricFamily
+
         yield CounterMetricFamily("onekey_core_leases_reclaimed", "Leases of stopped core replicas reclaimed here",
                                   value=self._credits.reclaimed_leases)
         yield CounterMetricFamily(
@@ -87,6 +93,8 @@ class LeaseCollector(Collector):
 def create_metrics_app(pool: ChannelPool, limiter: RateLimiter | None = None,
                        credits: Credits | None = None) -> web.Application:
     """A tiny app serving GET /metrics for the given pool (and rate limiter, and lease reclaims)."""
+    from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
     registry = CollectorRegistry()
     registry.register(ChannelCollector(pool))
     if limiter is not None:

@@ -107,8 +107,7 @@ async def create_server(settings: CoreSettings, *, providers: Mapping[str, Provi
     http = HttpClient(settings.timeouts)
     await http.start()
     credits = Credits(sessions, renew_every=settings.lease_renew_interval, stale_after=settings.lease_stale_after)
-    tokens = TokenCounter()
-    await asyncio.get_running_loop().run_in_executor(None, tokens.load)
+    tokens = TokenCounter()  # its encoding is loaded by the first estimate that needs it
     recorder = UsageRecorder(sessions, keys, credits, interval=settings.usage_flush_interval)
     credits.flush_soon = recorder.flush_soon
     recorder.start()

@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import logging
-
-import requests
+from typing import TYPE_CHECKING
 
 from account.settings import Secret
+
+if TYPE_CHECKING:
+    import requests
 
 logger = logging.getLogger(__name__)
 
@@ -25,6 +27,8 @@ class AssistantOutOfBudget(AssistantUnavailable):
 
 def ask(base_url: str, key: Secret, model: str, system: str, question: str, timeout: float) -> str:
     """The model's answer to the question, given the system prompt. Raises AssistantUnavailable."""
+    import requests  # ~5 MiB with its dependencies: loaded by the assistant's first question
+
     body = {"model": model, "max_tokens": 800, "temperature": 0.2,
             "messages": [{"role": "system", "content": system}, {"role": "user", "content": question}]}
     try:

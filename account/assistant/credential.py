@@ -11,8 +11,8 @@ import base64
 import hashlib
 import hmac
 import logging
+from typing import TYPE_CHECKING
 
-from cryptography.fernet import Fernet, InvalidToken
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -21,6 +21,9 @@ from account.settings import AccountSettings, Secret
 from account.store.models import ServiceCredential
 from account.store.repositories import ServiceCredentialRepository
 
+if TYPE_CHECKING:
+    from cryptography.fernet import Fernet
+
 logger = logging.getLogger(__name__)
 
 NAME = "assistant"
@@ -28,11 +31,15 @@ PROJECT_NAME = "OneKey assistant (system)"
 
 
 def _fernet(secret_key: Secret) -> Fernet:
+    from cryptography.fernet import Fernet  # ~7 MiB: loaded by the assistant's first call, not by an idle app
+
     derived = hmac.new(secret_key.reveal().encode(), b"onekey-service-credentials", hashlib.sha256).digest()
     return Fernet(base64.urlsafe_b64encode(derived))
 
 
 def _stored(sessions: sessionmaker[Session], fernet: Fernet, core: CoreClient) -> Secret | None:
+    from cryptography.fernet import InvalidToken
+
     with sessions() as db, db.begin():
         row = ServiceCredentialRepository(db).get(NAME)
         if row is None:

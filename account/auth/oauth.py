@@ -1,11 +1,19 @@
-"""The OAuth providers: registration with Authlib (state, PKCE S256, OIDC nonce) and profiles."""
+"""The OAuth providers: registration with Authlib (state, PKCE S256, OIDC nonce) and profiles.
+
+Authlib, with the requests and cryptography packages it brings (about 15 MiB), is imported by the
+first sign-in through a provider, not by an idle app.
+"""
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
-
-from authlib.integrations.flask_client import OAuth
+from typing import TYPE_CHECKING
 
 from account.settings import AccountSettings
+
+if TYPE_CHECKING:
+    from authlib.integrations.flask_client import OAuth
+    from flask import Flask
 
 LABELS = {"google": "Google", "github": "GitHub"}
 
@@ -22,6 +30,34 @@ class Profile:
 
 class ProfileError(Exception):
     """The provider's answer lacks what sign-in needs."""
+
+
+class OAuthClients:
+    """The configured providers' Authlib clients, registered on first use."""
+
+    def __init__(self, app: Flask, settings: AccountSettings) -> None:
+        self._app = app
+        self._settings = settings
+        self._oauth: OAuth | None = None
+        self._lock = threading.Lock()  # waitress serves requests from several threads
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The providers configured on this install."""
+        return tuple(p.name for p in self._settings.oauth_providers)
+
+    def create_client(self, name: str):
+        """The provider's client; None when it is not configured."""
+        if name not in self.names:
+            return None
+        with self._lock:
+            if self._oauth is None:
+                from authlib.integrations.flask_client import OAuth
+
+                oauth = OAuth(self._app)
+                register_providers(oauth, self._settings)
+                self._oauth = oauth
+        return self._oauth.create_client(name)
 
 
 def register_providers(oauth: OAuth, settings: AccountSettings) -> None:

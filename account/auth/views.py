@@ -3,11 +3,8 @@ from __future__ import annotations
 
 import logging
 
-import requests
-from authlib.integrations.base_client import OAuthError
 from flask import Blueprint, abort, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_user, logout_user
-from joserfc.errors import JoseError
 
 from account.auth.oauth import LABELS, ProfileError, profile_from
 from account.auth.service import (
@@ -113,6 +110,8 @@ def oauth_start(provider: str):
     client = context().oauth.create_client(provider)
     if client is None:
         abort(404)
+    import requests  # loaded with Authlib by create_client: see account/auth/oauth.py
+
     redirect_uri = context().settings.public_url + url_for("auth.oauth_callback", provider=provider)
     try:
         return client.authorize_redirect(redirect_uri)
@@ -126,6 +125,10 @@ def oauth_callback(provider: str):
     client = context().oauth.create_client(provider)
     if client is None:
         abort(404)
+    import requests  # loaded with Authlib by create_client: see account/auth/oauth.py
+    from authlib.integrations.base_client import OAuthError
+    from joserfc.errors import JoseError
+
     try:
         token = client.authorize_access_token()
         profile = profile_from(provider, client, token)

@@ -1,15 +1,16 @@
 """The payments backend behind one small interface, chosen from settings (Stripe, or none).
 
 Views and the webhook talk to `Payments`; only StripePayments knows Stripe, through the official
-`stripe` package, with its API base taken from settings so tests reach a local fake.
+`stripe` package, with its API base taken from settings so tests reach a local fake. The package
+(about 13 MiB, with the HTTP clients it brings) is imported by the first call that needs Stripe, not
+by an idle app.
 """
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass, field
 from typing import Any, Protocol
-
-import stripe
 
 from account.settings import BillingSettings
 
@@ -85,9 +86,20 @@ class StripePayments:
 
     def __init__(self, settings: BillingSettings, *, max_network_retries: int = 2) -> None:
         self._settings = settings
-        self._client = stripe.StripeClient(settings.stripe_secret_key.reveal(),
-                                           base_addresses={"api": settings.stripe_api_base},
-                                           max_network_retries=max_network_retries)
+        self._max_network_retries = max_network_retries
+        self._client = None
+        self._lock = threading.Lock()  # waitress serves requests from several threads
+
+    def _stripe(self):
+        """The stripe module and this backend's client, made on first use."""
+        import stripe
+
+        with self._lock:
+            if self._client is None:
+                self._client = stripe.StripeClient(self._settings.stripe_secret_key.reveal(),
+                                                   base_addresses={"api": self._settings.stripe_api_base},
+                                                   max_network_retries=self._max_network_retries)
+            return stripe, self._client
 
     def payment_methods(self) -> list[str]:
         # `card` brings Apple Pay and Google Pay with it: Checkout shows them on devices that support
@@ -111,9 +123,10 @@ class StripePayments:
         }
         if request.customer_email:
             params["customer_email"] = request.customer_email
+        stripe, client = self._stripe()
         try:
             # The purchase id as Stripe's idempotency key: a retried request makes no second session.
-            session = self._client.v1.checkout.sessions.create(
+            session = client.v1.checkout.sessions.create(
                 params=params, options={"idempotency_key": f"onekey-checkout-{request.purchase_id}"})
         except stripe.StripeError as exc:
             logger.warning("stripe checkout for purchase %s failed: %s (HTTP %s)", request.purchase_id,
@@ -124,10 +137,11 @@ class StripePayments:
         return CheckoutSession(id=session.id, url=session.url)
 
     def verify_webhook(self, payload: bytes, signature: str | None) -> WebhookEvent:
+        stripe, client = self._stripe()
         try:
             # Verifies the HMAC of `t.payload` against every v1 signature, and the age of t, before
             # anything of the payload is parsed.
-            event = self._client.construct_event(payload, signature, self._settings.stripe_webhook_secret.reveal(),
+            event = client.construct_event(payload, signature, self._settings.stripe_webhook_secret.reveal(),
                                                  tolerance=self._settings.webhook_tolerance)
             obj = event.data.object.to_dict()
             event_id, event_type = event.id, event.type

@@ -9,16 +9,21 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+from typing import TYPE_CHECKING
 
-from cryptography.fernet import Fernet, InvalidToken
 from flask import session
 
 from account.web import context
+
+if TYPE_CHECKING:
+    from cryptography.fernet import Fernet
 
 _SLOT = "new_key"
 
 
 def _fernet() -> Fernet:
+    from cryptography.fernet import Fernet  # ~7 MiB: loaded by the first key made, not by an idle app
+
     secret_key = context().settings.secret_key.reveal().encode()
     return Fernet(base64.urlsafe_b64encode(hmac.new(secret_key, b"onekey-new-key-handoff", hashlib.sha256).digest()))
 
@@ -43,6 +48,8 @@ def take(key_id: str) -> str | None:
         session[_SLOT] = waiting
     else:
         session.pop(_SLOT)
+    from cryptography.fernet import InvalidToken
+
     try:
         return _fernet().decrypt(sealed.encode()).decode()
     except InvalidToken:

@@ -37,7 +37,7 @@ def show():
     sessions = WebSessionRepository(db()).for_user(user.id, utcnow())
     identities = IdentityRepository(db()).for_user(user.id)
     linked = {i.provider for i in identities}
-    configured = [name for name in LABELS if context().oauth.create_client(name) is not None]
+    configured = [name for name in LABELS if name in context().oauth.names]
     return render_template("user/settings.html", user=user, identities=identities, labels=LABELS,
                            unlinked=[n for n in configured if n not in linked], sessions=sessions,
                            current=current, form=ConfirmForm())

@@ -3,6 +3,7 @@
 On start the core brings a SQLite store up to date itself; a PostgreSQL store is upgraded once
 per deployment with `onekey db upgrade`, and a core finding it behind refuses to start. A store
 made by `create_all` before migrations existed is adopted as revision one when its tables match.
+A store already at head is recognised by plain SQL, so the usual start never imports Alembic.
 
 A schema change is a new revision next to the changed `router_core/tables.py`:
 
@@ -13,17 +14,19 @@ then an upgrade test in tests/migrations/ (see tests/migrations/stores.py).
 from __future__ import annotations
 
 import pathlib
+import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from alembic.util import CommandError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
 HERE = pathlib.Path(__file__).parent
+VERSIONS = HERE / "versions"
+_REVISION_FILE = re.compile(r"^(\d{4})_\w+\.py$")
 BASELINE = "0001"  # the schema `create_all` made before migrations existed
 STORE = "routing store"
 UPGRADE_COMMAND = "onekey db upgrade"
@@ -47,6 +50,8 @@ class Status:
 
 def config(connection: sa.Connection | None = None) -> Config:
     """An Alembic config on this package's scripts; env.py runs on the given connection."""
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(HERE))
     cfg.attributes["connection"] = connection
@@ -54,16 +59,34 @@ def config(connection: sa.Connection | None = None) -> Config:
 
 
 def head() -> str:
-    return ScriptDirectory.from_config(config()).get_current_head()
+    """The newest revision, read from the versions' file names (0001_initial.py, ...).
+
+    Revisions are numbered one after the other (scripts/new_revision.py), so the highest number is
+    Alembic's head; tests/migrations checks that they agree. Alembic itself (about 11 MiB) is
+    imported only when a store must be upgraded or inspected, not by every start-up.
+    """
+    return max(m.group(1) for m in map(_REVISION_FILE.match, (f.name for f in VERSIONS.iterdir())) if m)
 
 
 def status(connection: sa.Connection) -> Status:
+    from alembic.runtime.migration import MigrationContext
+
     tables = set(sa.inspect(connection).get_table_names()) - {"alembic_version"}
     return Status(MigrationContext.configure(connection).get_current_revision(), head(), bool(tables))
 
 
+def stamped(connection: sa.Connection) -> str | None:
+    """The revision alembic_version holds, by plain SQL (None: no such table, or not one row)."""
+    if not sa.inspect(connection).has_table("alembic_version"):
+        return None
+    rows = connection.execute(sa.text("SELECT version_num FROM alembic_version")).scalars().all()
+    return rows[0] if len(rows) == 1 else None
+
+
 def upgrade(connection: sa.Connection, revision: str = "head") -> None:
     """Bring the store to revision, adopting a pre-migration store as BASELINE first."""
+    from alembic import command
+
     if connection.dialect.name == "postgresql":  # two operators at once: the second waits, then finds it done
         connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({LOCK_ID})")
     state = status(connection)
@@ -82,6 +105,8 @@ def upgrade(connection: sa.Connection, revision: str = "head") -> None:
 
 def prepare(connection: sa.Connection) -> None:
     """At start-up: upgrade SQLite; refuse a PostgreSQL store that is not at head."""
+    if stamped(connection) == head():
+        return  # the usual start: nothing to do, and no Alembic loaded to find that out
     state = status(connection)
     if state.up_to_date:
         return
@@ -122,6 +147,9 @@ async def run(database_url: str, *, apply: bool) -> Status:
 def _check_known(state: Status) -> None:
     if state.revision is None:
         return
+    from alembic.script import ScriptDirectory
+    from alembic.util import CommandError
+
     try:
         ScriptDirectory.from_config(config()).get_revision(state.revision)
     except CommandError:
@@ -137,6 +165,8 @@ def _shape(connection: sa.Connection) -> dict[str, set[str]]:
 
 def _adopt(connection: sa.Connection) -> None:
     """Stamp a store made by `create_all` as BASELINE, if its tables and columns are BASELINE's."""
+    from alembic import command
+
     scratch = sa.create_engine("sqlite://")
     with scratch.begin() as conn:
         command.upgrade(config(conn), BASELINE)

@@ -94,3 +94,36 @@ async def test_a_sqlite_store_is_private_and_an_older_loose_one_is_tightened(tmp
     old.chmod(0o644)
     await create_engine(f"sqlite:///{old}").dispose()
     assert old.stat().st_mode & 0o777 == 0o600
+
+
+async def test_requests_that_find_a_key_expired_at_once_read_the_store_once(database_url):
+    import asyncio
+
+    from sqlalchemy import event
+
+    build(database_url, "core")
+    engine = create_engine(database_url)
+    sessions = session_factory(engine)
+    keys = KeyValidator(sessions, ttl=60)
+    admin = AdminService(sessions, keys)
+    project = await admin.create_project("p", 0, 0)
+    _, secret = await admin.create_key(project.id, "")
+    reads = []
+    event.listen(engine.sync_engine, "before_cursor_execute",
+                 lambda conn, cursor, statement, *rest: reads.append(statement) if "api_keys" in statement else None)
+    try:
+        identities = await asyncio.gather(*(keys.validate(secret) for _ in range(32)))
+        assert {i.project_id for i in identities} == {project.id}
+        assert len([s for s in reads if s.lstrip().upper().startswith("SELECT")]) == 1
+        # A cancelled caller leaves the read to the others, and the answer is remembered.
+        keys.forget(hash_key(secret))
+        first = asyncio.ensure_future(keys.validate(secret))
+        second = asyncio.ensure_future(keys.validate(secret))
+        await asyncio.sleep(0)
+        first.cancel()
+        assert (await second).project_id == project.id
+        reads.clear()
+        await keys.validate(secret)
+        assert reads == []
+    finally:
+        await engine.dispose()
