@@ -37,4 +37,4 @@ bench: $(VENV)/.installed-test
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) .onekey .pytest_cache
+	rm -rf $(VENV) .onekey .pytest_cache bench/.peers

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import socket
 import time
 from array import array
 from collections.abc import Sequence
@@ -29,23 +30,39 @@ class Target:
     port: int
     request: bytes          # the whole non-stream request, head and body
     stream_request: bytes   # the same asking for a stream
+    long_stream_request: bytes = b""  # a stream of LONG_EVENTS content events (asks that many tokens)
 
 
-def build_request(host: str, port: int, path: str, key: str, body: dict) -> bytes:
+# The long stream: the fake upstream answers a stream asking for this many tokens (or more) with
+# this many content events (bench/upstream.py's LONG_CONTENT_EVENTS).
+LONG_EVENTS = 50
+
+
+def build_request(host: str, port: int, path: str, key: str, body: dict,
+                  headers: dict[str, str] | None = None) -> bytes:
     raw = json.dumps(body, separators=(",", ":")).encode()
+    extra = "".join(f"{name}: {value}\r\n" for name, value in (headers or {}).items())
     return (f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nAuthorization: Bearer {key}\r\n"
             f"Content-Type: application/json\r\nAccept: application/json\r\nUser-Agent: onekey-bench/1\r\n"
-            f"Content-Length: {len(raw)}\r\n\r\n").encode() + raw
+            f"{extra}Content-Length: {len(raw)}\r\n\r\n").encode() + raw
 
 
-def target(name: str, host: str, port: int, prefix: str, key: str, model: str) -> Target:
-    """A chat/completions target at http://host:port{prefix} with a small realistic body."""
+def target(name: str, host: str, port: int, prefix: str, key: str, model: str,
+           headers: dict[str, str] | None = None) -> Target:
+    """A chat/completions target at http://host:port{prefix} with a small realistic body.
+
+    `headers` are sent with every request besides the usual ones (a peer gateway's routing).
+    """
     body = {"model": model, "max_tokens": 32, "temperature": 0.2,
             "messages": [{"role": "system", "content": "You are a helpful assistant."},
                          {"role": "user", "content": "Say hello in one short sentence."}]}
     path = f"{prefix}/chat/completions"
-    return Target(name, host, port, build_request(host, port, path, key, body),
-                  build_request(host, port, path, key, {**body, "stream": True}))
+
+    def build(b: dict) -> bytes:
+        return build_request(host, port, path, key, b, headers)
+
+    return Target(name, host, port, build(body), build({**body, "stream": True}),
+                  build({**body, "stream": True, "max_tokens": LONG_EVENTS}))
 
 
 @dataclass(slots=True)
@@ -171,18 +188,28 @@ class ClientProtocol(asyncio.Protocol):
             self._transport.close()
 
 
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port nothing listens on now (for a server about to be started)."""
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
 async def connect(t: Target) -> ClientProtocol:
     loop = asyncio.get_running_loop()
     _, proto = await loop.create_connection(ClientProtocol, t.host, t.port)
     return proto
 
 
-def _check(sample: Sample, stream: bool) -> None:
+def _check(sample: Sample, stream: bool, events: int = 0) -> None:
     if sample.status != 200:
         raise HttpError(f"HTTP {sample.status}: {sample.body[:300]!r}")
     if stream:
         if not sample.body.rstrip().endswith(b"data: [DONE]"):
             raise HttpError(f"stream did not end with [DONE]: {sample.body[-200:]!r}")
+        got = sample.body.count(b'"content":') if events else 0
+        if got < events:
+            raise HttpError(f"a stream of {got} content events, not {events}")
     elif b'"usage"' not in sample.body:
         raise HttpError(f"answer without usage: {sample.body[:300]!r}")
 
@@ -202,10 +229,15 @@ class RunResult:
 
 
 async def run(t: Target, *, concurrency: int, requests: int, seconds: float, stream: bool = False,
-              result: RunResult | None = None) -> RunResult:
-    """Send up to `requests` requests (and for at most `seconds`) over `concurrency` connections."""
+              long_stream: bool = False, result: RunResult | None = None) -> RunResult:
+    """Send up to `requests` requests (and for at most `seconds`) over `concurrency` connections.
+
+    `long_stream` sends the long stream's request (and checks all its content events arrived).
+    """
     result = result or RunResult()
-    data = t.stream_request if stream else t.request
+    stream = stream or long_stream
+    data = t.long_stream_request if long_stream else t.stream_request if stream else t.request
+    events = LONG_EVENTS if long_stream else 0
     conns = [await connect(t) for _ in range(concurrency)]
     remaining = requests
     deadline = time.perf_counter() + seconds
@@ -217,7 +249,7 @@ async def run(t: Target, *, concurrency: int, requests: int, seconds: float, str
             remaining -= 1
             try:
                 sample = await conn.request(data)
-                _check(sample, stream)
+                _check(sample, stream, events)
             except HttpError as exc:
                 result.errors += 1
                 if result.errors > 10:
@@ -248,6 +280,25 @@ async def get(host: str, port: int, path: str) -> Sample:
         return await asyncio.wait_for(conn.request(t.request), 10)
     finally:
         conn.close()
+
+
+async def arrivals(t: Target, timeout: float = 10.0) -> list[tuple[float, int]]:
+    """Send the target's stream request on a fresh connection: (ms since sent, SSE events) per read."""
+    reader, writer = await asyncio.open_connection(t.host, t.port)
+    try:
+        started = time.perf_counter()
+        writer.write(t.stream_request)
+        out, seen = [], b""
+        async with asyncio.timeout(timeout):
+            while not seen.endswith(b"0\r\n\r\n"):
+                data = await reader.read(65536)
+                if not data:
+                    break
+                out.append((round((time.perf_counter() - started) * 1000, 1), data.count(b"data:")))
+                seen = seen[-16:] + data
+        return out
+    finally:
+        writer.close()
 
 
 def percentile(values: Sequence[int], p: float) -> float:

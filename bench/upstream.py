@@ -6,7 +6,11 @@ not the upstream: no routing table, no JSON decoding, answers prepared once at s
 - `POST …/chat/completions` answers a fixed chat completion with usage; when the body asks for a
   stream (`"stream": true`) it answers Server-Sent Events: the first event at once, then the rest
   `--gap-ms` apart (so "time to first chunk" differs from "time to the last byte"), and a
-  usage-only event when the body asks for `include_usage`.
+  usage-only event when the body asks for `include_usage`. A stream asking for `max_tokens` of
+  LONG_CONTENT_EVENTS or more is the long one: that many content events, `--long-gap-ms` apart
+  (0: each event is its own write, one event-loop turn after the last). Under the path prefix
+  `/slow/` (a base URL `http://…/slow/v1`) a stream's events are SLOW_GAP_S apart: the harness
+  uses it to check a gateway passes a stream on chunk by chunk.
 - `GET /stats` answers the number of completions served and of connections accepted, so the
   harness can check the gateway really reached the upstream, over kept-alive connections.
 
@@ -29,6 +33,10 @@ WORDS = ["Hello", "!", " How", " can", " I", " help", " you", " today", "?"]
 BASE = {"id": "chatcmpl-bench0000000000000000000000", "created": 1767225600, "model": MODEL,
         "system_fingerprint": "fp_bench"}
 MAX_HEAD = 64 * 1024
+SLOW_GAP_S = 0.05
+LONG_CONTENT_EVENTS = 50
+LONG_USAGE = {**USAGE, "completion_tokens": LONG_CONTENT_EVENTS,
+              "total_tokens": USAGE["prompt_tokens"] + LONG_CONTENT_EVENTS}
 
 
 def _completion() -> bytes:
@@ -41,10 +49,10 @@ def _completion() -> bytes:
     }, separators=(",", ":")).encode()
 
 
-def _events(with_usage: bool) -> list[bytes]:
+def _events(with_usage: bool, words: list[str] = WORDS, usage: dict = USAGE) -> list[bytes]:
     """The SSE events of one streamed answer, each already framed as one HTTP chunk."""
     events = []
-    for i, word in enumerate(WORDS):
+    for i, word in enumerate(words):
         delta = {"role": "assistant", "content": word, "refusal": None} if i == 0 else {"content": word}
         chunk = {**BASE, "object": "chat.completion.chunk",
                  "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": None}]}
@@ -57,7 +65,7 @@ def _events(with_usage: bool) -> list[bytes]:
         last["usage"] = None
     events.append(last)
     if with_usage:
-        events.append({**BASE, "object": "chat.completion.chunk", "choices": [], "usage": USAGE})
+        events.append({**BASE, "object": "chat.completion.chunk", "choices": [], "usage": usage})
     data = [b"data: " + json.dumps(e, separators=(",", ":")).encode() + b"\n\n" for e in events]
     data.append(b"data: [DONE]\n\n")
     return [b"%x\r\n%s\r\n" % (len(d), d) for d in data]
@@ -71,6 +79,8 @@ def _response(status: str, content_type: bytes, body: bytes) -> bytes:
 COMPLETION = _response("200 OK", b"application/json", _completion())
 STREAM_HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream; charset=utf-8\r\nTransfer-Encoding: chunked\r\n\r\n"
 STREAM_EVENTS = {False: _events(False), True: _events(True)}
+LONG_WORDS = [WORDS[i % len(WORDS)] for i in range(LONG_CONTENT_EVENTS)]
+LONG_STREAM_EVENTS = {u: _events(u, LONG_WORDS, LONG_USAGE) for u in (False, True)}
 NOT_FOUND = _response("404 Not Found", b"application/json",
                       b'{"error":{"message":"not found","type":"invalid_request_error","param":null,"code":null}}')
 BAD_REQUEST = _response("400 Bad Request", b"application/json",
@@ -85,11 +95,13 @@ class Counter:
 class UpstreamProtocol(asyncio.Protocol):
     """One keep-alive connection: requests parsed from a buffer, answers written whole."""
 
-    __slots__ = ("_transport", "_buf", "_loop", "_gap", "_counter", "_streaming", "_queue")
+    __slots__ = ("_transport", "_buf", "_loop", "_gap", "_long_gap", "_counter", "_streaming", "_queue")
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, gap: float, counter: Counter) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, gap: float, counter: Counter,
+                 long_gap: float = 0.0) -> None:
         self._loop = loop
         self._gap = gap
+        self._long_gap = long_gap
         self._counter = counter
         self._transport: asyncio.Transport | None = None
         self._buf = bytearray()
@@ -141,7 +153,12 @@ class UpstreamProtocol(asyncio.Protocol):
             self._counter.served += 1
             if b'"stream": true' in body or b'"stream":true' in body:
                 with_usage = b'"include_usage": true' in body or b'"include_usage":true' in body
-                self._stream(STREAM_EVENTS[with_usage])
+                if line.startswith(b"POST /slow/"):
+                    self._stream(STREAM_EVENTS[with_usage], SLOW_GAP_S)
+                elif _max_tokens(body) >= LONG_CONTENT_EVENTS:
+                    self._stream(LONG_STREAM_EVENTS[with_usage], self._long_gap)
+                else:
+                    self._stream(STREAM_EVENTS[with_usage], self._gap)
             else:
                 transport.write(COMPLETION)
         elif line.startswith(b"GET /stats "):
@@ -151,24 +168,42 @@ class UpstreamProtocol(asyncio.Protocol):
         else:
             transport.write(NOT_FOUND)
 
-    def _stream(self, events: list[bytes]) -> None:
+    def _stream(self, events: list[bytes], gap: float) -> None:
         self._streaming = True
         self._transport.write(STREAM_HEAD + events[0])
-        self._loop.call_later(self._gap, self._next_event, events, 1)
+        self._later(gap, events, 1)
 
-    def _next_event(self, events: list[bytes], i: int) -> None:
+    def _later(self, gap: float, events: list[bytes], i: int) -> None:
+        if gap > 0:
+            self._loop.call_later(gap, self._next_event, gap, events, i)
+        else:
+            self._loop.call_soon(self._next_event, gap, events, i)
+
+    def _next_event(self, gap: float, events: list[bytes], i: int) -> None:
         transport = self._transport
         if transport is None:
             return
         if i < len(events):
             transport.write(events[i])
-            self._loop.call_later(self._gap, self._next_event, events, i + 1)
+            self._later(gap, events, i + 1)
             return
         transport.write(b"0\r\n\r\n")
         self._streaming = False
         while self._queue and not self._streaming:
             head, body = self._queue.pop(0)
             self._answer(head, body)
+
+
+def _max_tokens(body: bytes) -> int:
+    """The request's `max_tokens` (0 when absent), read without decoding the JSON."""
+    at = body.find(b'"max_tokens"')
+    if at < 0:
+        return 0
+    digits = body[at + 12:at + 32].lstrip(b": \t")
+    end = 0
+    while end < len(digits) and digits[end:end + 1].isdigit():
+        end += 1
+    return int(digits[:end]) if end else 0
 
 
 def _content_length(head: bytes) -> int:
@@ -186,10 +221,11 @@ def _content_length(head: bytes) -> int:
         return -1
 
 
-async def serve(host: str, port: int, gap: float) -> None:
+async def serve(host: str, port: int, gap: float, long_gap: float = 0.0) -> None:
     loop = asyncio.get_running_loop()
     counter = Counter()
-    server = await loop.create_server(lambda: UpstreamProtocol(loop, gap, counter), host, port, backlog=1024)
+    server = await loop.create_server(lambda: UpstreamProtocol(loop, gap, counter, long_gap), host, port,
+                                      backlog=1024)
     print(f"READY port={server.sockets[0].getsockname()[1]}", flush=True)
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -203,8 +239,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--gap-ms", type=float, default=1.0, help="pause between stream events")
+    parser.add_argument("--long-gap-ms", type=float, default=0.0,
+                        help=f"pause between the events of a long ({LONG_CONTENT_EVENTS}-event) stream")
     args = parser.parse_args(argv)
-    coro = serve(args.host, args.port, args.gap_ms / 1000)
+    coro = serve(args.host, args.port, args.gap_ms / 1000, args.long_gap_ms / 1000)
     try:
         import uvloop
     except ImportError:  # pragma: no cover - platforms without uvloop
