@@ -24,35 +24,54 @@ class _Stopped(Exception):
     """Ctrl-C or SIGTERM arrived while the components were still starting."""
 
 
-def _spawn(component: str, config: Config, module: str = "onekey_cli", **kw) -> subprocess.Popen:
-    args = [sys.executable, "-m", module] + ([component] if component else [])
+def _spawn(args: list[str], config: Config, module: str = "onekey_cli", **kw) -> subprocess.Popen:
+    args = [sys.executable, "-m", module, *args]
     if config.path is not None:
-        args += ["--config", str(config.path)] if component else [str(config.path)]
+        args += ["--config", str(config.path)]
     env = {**os.environ, "ONEKEY_SERVICE_TOKEN": config.core.service_token.reveal()}
     # A session of its own: Ctrl-C at the terminal reaches only the launcher, which stops the
     # components in order with SIGTERM; a component still importing never sees a SIGINT.
     return subprocess.Popen(args, env=env, start_new_session=True, **kw)
 
 
-def _local_key(config: Config, stopping) -> dict:
-    """The local project's key and a model to try, from `python -m onekey_cli.local_key`."""
-    proc = _spawn("", config, "onekey_cli.local_key", stdout=subprocess.PIPE)
+def _one_shot(args: list[str], config: Config, stopping, module: str = "onekey_cli") -> str:
+    """Run a short command to its end (stopped with the launcher); its standard output."""
+    proc = _spawn(args, config, module, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         while proc.poll() is None:
             if stopping():
                 raise _Stopped
             time.sleep(0.05)
-        out = proc.stdout.read().decode()
+        out, err = proc.stdout.read().decode(), proc.stderr.read().decode()
     finally:
         if proc.poll() is None:
             proc.kill()
         proc.wait()
         proc.stdout.close()
+        proc.stderr.close()
     if proc.returncode != 0:
         if stopping():
             raise _Stopped
-        raise SystemExit("onekey: could not make the local key (see the log above)")
-    return json.loads(out)
+        sys.stderr.write(err)
+        raise SystemExit(f"onekey: `{' '.join(['onekey', *args]) if module == 'onekey_cli' else module}` failed")
+    return out
+
+
+def _upgrade_local_stores(config: Config, stopping) -> None:
+    """Bring the SQLite stores to this release in a process of its own, before the components
+    start: they then find their stores at head and never load Alembic, which would stay in their
+    memory for as long as they run. (PostgreSQL stores are upgraded by the operator.)"""
+    urls = {"core": config.core.database_url}
+    if _account_available():
+        urls["account"] = str(config.account_section.get("database_url", "sqlite:///.onekey/account.db"))
+    for store, url in urls.items():
+        if url.startswith("sqlite"):
+            _one_shot(["db", "upgrade", "--store", store], config, stopping)
+
+
+def _local_key(config: Config, stopping) -> dict:
+    """The local project's key and a model to try, from `python -m onekey_cli.local_key`."""
+    return json.loads(_one_shot([], config, stopping, module="onekey_cli.local_key"))
 
 
 def _wait_http(url: str, proc: subprocess.Popen, what: str, stopping, timeout: float = 30.0) -> None:
@@ -124,7 +143,8 @@ def up(config: Config) -> int:
 
     return_code = 0
     try:
-        router = _spawn("router", config)
+        _upgrade_local_stores(config, stopped)
+        router = _spawn(["router"], config)
         procs.append(router)
         host, _, port = config.edge.listen.rpartition(":")
         base = f"http://{host or '127.0.0.1'}:{port}"
@@ -133,7 +153,7 @@ def up(config: Config) -> int:
         model = local.pop("model")
         account_url = None
         if _account_available() and not stopping:
-            account = _spawn("account", config)
+            account = _spawn(["account"], config)
             procs.append(account)
             a_host, _, a_port = str(config.account_section.get("listen", "127.0.0.1:5000")).rpartition(":")
             account_url = f"http://{a_host or '127.0.0.1'}:{a_port}"

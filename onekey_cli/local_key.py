@@ -5,6 +5,7 @@ which stays running beside the components, never loads gRPC.
 """
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import sys
@@ -59,7 +60,9 @@ def try_model(channel: grpc.Channel) -> str:
 
 def main(argv: list[str]) -> int:
     os.umask(0o077)  # as every `onekey` command: what it writes is for this user only
-    config = load_config(argv[0] if argv else None)
+    parser = argparse.ArgumentParser(prog="python -m onekey_cli.local_key")
+    parser.add_argument("--config", metavar="FILE")
+    config = load_config(parser.parse_args(argv).config)
     channel = grpc.insecure_channel(config.core.listen)
     try:
         grpc.channel_ready_future(channel).result(timeout=30)
