@@ -84,6 +84,13 @@ def _error(err: grpc.aio.AioRpcError) -> CoreCallError:
     return CoreCallError(err.code(), err.details() or "", err.trailing_metadata() or ())
 
 
+async def _unary(method, request, timeout: float):
+    try:
+        return await method(request, timeout=timeout)
+    except grpc.aio.AioRpcError as err:
+        raise _error(err) from None
+
+
 class GrpcCore:
     """Core replicas over gRPC: one channel (round robin over every address of `target`)."""
 
@@ -96,24 +103,15 @@ class GrpcCore:
 
     async def validate_key(self, request: router_pb2.ValidateKeyRequest,
                            timeout: float) -> router_pb2.ValidateKeyResponse:
-        try:
-            return await self._stub.ValidateKey(request, timeout=timeout)
-        except grpc.aio.AioRpcError as err:
-            raise _error(err) from None
+        return await _unary(self._stub.ValidateKey, request, timeout)
 
     async def resolve_model(self, request: router_pb2.ResolveModelRequest,
                             timeout: float) -> router_pb2.ResolveModelResponse:
-        try:
-            return await self._stub.ResolveModel(request, timeout=timeout)
-        except grpc.aio.AioRpcError as err:
-            raise _error(err) from None
+        return await _unary(self._stub.ResolveModel, request, timeout)
 
     async def list_models(self, request: router_pb2.ListModelsRequest,
                           timeout: float) -> router_pb2.ListModelsResponse:
-        try:
-            return await self._stub.ListModels(request, timeout=timeout)
-        except grpc.aio.AioRpcError as err:
-            raise _error(err) from None
+        return await _unary(self._stub.ListModels, request, timeout)
 
     async def forward(self, request: router_pb2.ForwardRequest,
                       timeout: float) -> AsyncIterator[router_pb2.ForwardResponse]:
