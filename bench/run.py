@@ -204,10 +204,12 @@ def start_stack(workdir: pathlib.Path, database_url: str, *, durable: bool = Fal
                                                     durable=durable)
         env = {**os.environ, "ONEKEY_SERVICE_TOKEN": secrets.token_urlsafe(32)}
         env.pop("ONEKEY_CONFIG", None)
-        if not database_url.startswith("sqlite"):  # PostgreSQL: the schema is upgraded once, by the operator
-            subprocess.run([sys.executable, "-m", "onekey_cli", "db", "upgrade", "--store", "core",
-                            "--config", str(config)], env=env, cwd=workdir, check=True, capture_output=True,
-                           timeout=120)
+        # The schema is upgraded once, before the gateway starts, as `onekey up` does for SQLite
+        # and an operator does for PostgreSQL: the processes measured run on a store at head
+        # (one that upgrades itself keeps Alembic in memory for as long as it runs).
+        subprocess.run([sys.executable, "-m", "onekey_cli", "db", "upgrade", "--store", "core",
+                        "--config", str(config)], env=env, cwd=workdir, check=True, capture_output=True,
+                       timeout=120)
         if shape == "one-process":
             procs.spawn("router", [sys.executable, "-m", "onekey_cli", "router", "--config", str(config)],
                         env, workdir)
