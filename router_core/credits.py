@@ -94,6 +94,7 @@ class _Wallet:
     refilling: bool = False
     want: int = 0            # the size of a full lease for this project's requests
     tight_at: float | None = None  # when the wallet turned tight (leases per request), if it is
+    returning: int = 0       # lease handed back in a usage write not yet committed
 
     @property
     def available(self) -> int:
@@ -169,8 +170,16 @@ class Credits:
                 from_lease = max(0, min(wallet.spent, wallet.lease)) + give_back
                 debits[project_id] = (wallet.spent, from_lease)
                 wallet.lease -= from_lease
+                wallet.returning += max(0, from_lease - wallet.spent)
                 wallet.spent = 0
         return debits
+
+    def debits_written(self, debits: dict[str, tuple[int, int]]) -> None:
+        """The batch from take_debits is committed: what it handed back is in the store now."""
+        for project_id, (spent, from_lease) in debits.items():
+            wallet = self._wallets.get(project_id)
+            if wallet is not None:
+                wallet.returning -= max(0, from_lease - spent)
 
     def restore_debits(self, debits: dict[str, tuple[int, int]]) -> None:
         """Undo take_debits after a failed write; the next batch carries them."""
@@ -178,6 +187,7 @@ class Credits:
             wallet = self._wallets.setdefault(project_id, _Wallet())
             wallet.spent += spent
             wallet.lease += from_lease
+            wallet.returning = max(0, wallet.returning - max(0, from_lease - spent))
 
     async def write_debits(self, session: AsyncSession, debits: dict[str, tuple[int, int]]) -> None:
         repo = LeaseRepository(session)
@@ -274,8 +284,11 @@ class Credits:
                 if got:  # counted once committed
                     wallet.lease += need
                     continue
-            # Waiting helps only if other replicas hold leases that could cover the shortfall.
-            if held + (headroom[0] if headroom else 0) < need or time.monotonic() + pause > deadline:
+            # Waiting helps only if other replicas hold leases that could cover the shortfall, or
+            # this one's usage writer is handing excess back (gone from the wallet, not yet from
+            # the store: without it a short request in that moment was refused at once).
+            if (held + (headroom[0] if headroom else 0) + wallet.returning < need
+                    or time.monotonic() + pause > deadline):
                 return wallet.available >= estimate
             await asyncio.sleep(pause)
             pause = min(pause * 2, 0.25)

@@ -115,6 +115,8 @@ class UsageRecorder:
                 if debits:
                     self._credits.restore_debits(debits)
                 return False
+            if debits:
+                self._credits.debits_written(debits)
             if self._keys is not None:
                 self._keys.spend_written(batch)
             self._written = upto
