@@ -477,8 +477,8 @@ class HttpClient:
             self._targets[url] = target
         data = _request_bytes(method, target, body, headers)
         loop = asyncio.get_running_loop()
-        for _ in range(2):
-            conn = self._pooled(target.origin, loop)
+        for attempt in range(2):
+            conn = self._pooled(target.origin, loop) if attempt == 0 else None
             reused = conn is not None
             if conn is None:
                 conn = await self._connect(target, loop)
