@@ -1,7 +1,6 @@
 """The edge's request handlers: each OpenAI call becomes one Forward RPC to the core."""
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import os
@@ -14,7 +13,7 @@ from aiohttp import web
 from edge.body import BodyError, read_body
 from edge.core import CoreCallError
 from edge.errors import error_response, from_rpc_error
-from edge.keys import CORE, METRICS, SETTINGS
+from edge.keys import CORE, CORE_DEADLINES, METRICS, SETTINGS
 from onekey.v1 import common_pb2, router_pb2
 
 logger = logging.getLogger(__name__)
@@ -192,23 +191,23 @@ async def _relay(request: web.Request, endpoint: str, key: str, request_id: str,
     try:
         # The whole call, reasoning models included, within core_timeout: enforced here, so it
         # holds whichever way the core is reached.
-        async with asyncio.timeout(settings.core_timeout), \
-                aclosing(request.app[CORE].forward(forward_request, settings.core_timeout)) as messages:
-            async for msg in messages:  # a message may carry a head, a chunk and a trailer, in that order
-                if msg.HasField("head"):
-                    head = msg.head
-                    metrics = request.app[METRICS]
-                    metrics.child(metrics.first_byte, endpoint if method == "POST" else "responses/{id}").observe(
-                        time.perf_counter() - started)
-                    out_headers = {**{h.name: h.value for h in head.headers}, **ids}
-                    if head.HasField("body"):
-                        response = web.Response(status=head.status, body=head.body, headers=out_headers)
-                    else:
-                        out_headers.pop("content-type", None)
-                        response = web.StreamResponse(status=head.status, headers={**out_headers, **STREAM_HEADERS})
-                        await response.prepare(request)
-                if msg.chunk:
-                    await response.write(msg.chunk)
+        with request.app[CORE_DEADLINES].scope():
+            async with aclosing(request.app[CORE].forward(forward_request, settings.core_timeout)) as messages:
+                async for msg in messages:  # a message may carry a head, a chunk and a trailer, in that order
+                    if msg.HasField("head"):
+                        head = msg.head
+                        metrics = request.app[METRICS]
+                        metrics.child(metrics.first_byte, endpoint if method == "POST" else "responses/{id}").observe(
+                            time.perf_counter() - started)
+                        out_headers = {**{h.name: h.value for h in head.headers}, **ids}
+                        if head.HasField("body"):
+                            response = web.Response(status=head.status, body=head.body, headers=out_headers)
+                        else:
+                            out_headers.pop("content-type", None)
+                            response = web.StreamResponse(status=head.status, headers={**out_headers, **STREAM_HEADERS})
+                            await response.prepare(request)
+                    if msg.chunk:
+                        await response.write(msg.chunk)
         if response is None:
             return shape.empty_answer(ids)
         if not isinstance(response, web.Response):
