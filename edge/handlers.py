@@ -21,6 +21,7 @@ logger = logging.getLogger(__name__)
 # Client headers that may travel to the provider. Everything else stays here: notably
 # Authorization, x-api-key, x-goog-api-key, cookies and forwarding headers.
 FORWARDED_HEADERS = ("openai-beta", "anthropic-beta", "anthropic-version", "user-agent", "idempotency-key")
+STATUS_CLASSES = tuple(f"{n}xx" for n in range(10))  # a metric label per status // 100
 STREAM_HEADERS = {"Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache",
                   "X-Accel-Buffering": "no"}
 
@@ -118,16 +119,15 @@ async def forward(request: web.Request, endpoint: str, method: str = "POST",
     request_id = _request_id()
     ids = _id_headers(request_id)
     status = 0
-    metrics.in_flight.inc()
+    metrics.in_flight += 1
     try:
         response = await _forward(request, endpoint, request_id, ids, started, method, shape)
         status = response.status
         return response
     finally:
         endpoint = label or endpoint
-        metrics.in_flight.dec()
-        metrics.child(metrics.requests, endpoint, f"{status // 100}xx" if status else "aborted").inc()
-        metrics.child(metrics.latency, endpoint).observe(time.perf_counter() - started)
+        metrics.in_flight -= 1
+        metrics.answered(endpoint, STATUS_CLASSES[status // 100] if status else "aborted", time.perf_counter() - started)
         if request.app[SETTINGS].access_log:
             logger.info("request: id=%s endpoint=%s status=%d ms=%.1f", ids["x-onekey-request-id"], endpoint, status,
                         (time.perf_counter() - started) * 1000)
@@ -196,9 +196,8 @@ async def _relay(request: web.Request, endpoint: str, key: str, request_id: str,
                 async for msg in messages:  # a message may carry a head, a chunk and a trailer, in that order
                     if msg.HasField("head"):
                         head = msg.head
-                        metrics = request.app[METRICS]
-                        metrics.child(metrics.first_byte, endpoint if method == "POST" else "responses/{id}").observe(
-                            time.perf_counter() - started)
+                        request.app[METRICS].head_sent(endpoint if method == "POST" else "responses/{id}",
+                                                       time.perf_counter() - started)
                         out_headers = {**{h.name: h.value for h in head.headers}, **ids}
                         if head.HasField("body"):
                             response = web.Response(status=head.status, body=head.body, headers=out_headers)
