@@ -1,4 +1,9 @@
-"""Prometheus metrics of the edge, in a registry owned by the app (no globals)."""
+"""Prometheus metrics of the edge, owned by the app (no globals).
+
+Counted as plain numbers on the hot path and turned into Prometheus samples when scraped, as
+the core's are; prometheus_client is imported only when the endpoint is configured
+([edge].metrics_listen).
+"""
 from __future__ import annotations
 
 import time
@@ -7,11 +12,6 @@ from collections.abc import Iterator
 from itertools import accumulate
 
 from aiohttp import web, web_response
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
-from prometheus_client.registry import Collector
-from prometheus_client.samples import Sample
-from prometheus_client.utils import INF, floatToGoString
 
 SERVER_NAME = "onekey"  # the Server header of every answer: no software names, no versions
 
@@ -28,7 +28,7 @@ def hide_protocol_server_version() -> None:
     web_response.SERVER_SOFTWARE = SERVER_NAME
 
 
-LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, INF)
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, float("inf"))
 
 
 class EdgeMetrics:
@@ -40,12 +40,10 @@ class EdgeMetrics:
     """
 
     def __init__(self) -> None:
-        self.registry = CollectorRegistry()
         self.in_flight = 0  # requests being answered
         self._requests: dict[tuple[str, str], _Count] = {}
         self._latency: dict[str, _Histogram] = {}
         self._first_byte: dict[str, _Histogram] = {}
-        self.registry.register(_Collector(self))
 
     def answered(self, endpoint: str, status: str, seconds: float) -> None:
         """One request answered (status is a class: 2xx, 4xx, ... or aborted), in `seconds`."""
@@ -85,13 +83,15 @@ def _observe(by_endpoint: dict[str, _Histogram], endpoint: str, seconds: float) 
     histogram.sum += seconds
 
 
-class _Collector(Collector):
+class EdgeCollector:
     """EdgeMetrics as the samples prometheus_client's Counter, Histogram and Gauge would give."""
 
     def __init__(self, metrics: EdgeMetrics) -> None:
         self._metrics = metrics
 
-    def collect(self) -> Iterator[Metric]:
+    def collect(self) -> Iterator:
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
         m = self._metrics
         requests = CounterMetricFamily("onekey_edge_requests_total", "Requests answered by the edge",
                                        labels=["endpoint", "status"])
@@ -103,22 +103,28 @@ class _Collector(Collector):
         yield GaugeMetricFamily("onekey_edge_in_flight", "Requests being answered", value=m.in_flight)
 
 
-_LE = tuple(floatToGoString(b) for b in LATENCY_BUCKETS)
+def _histogram(name: str, documentation: str, by_endpoint: dict[str, _Histogram]):
+    from prometheus_client.core import HistogramMetricFamily
+    from prometheus_client.samples import Sample
+    from prometheus_client.utils import floatToGoString
 
-
-def _histogram(name: str, documentation: str, by_endpoint: dict[str, _Histogram]) -> HistogramMetricFamily:
     family = HistogramMetricFamily(name, documentation, labels=["endpoint"])
+    bounds = [floatToGoString(b) for b in LATENCY_BUCKETS]
     for endpoint, histogram in by_endpoint.items():
-        family.add_metric([endpoint], list(zip(_LE, accumulate(histogram.buckets))), histogram.sum)
+        family.add_metric([endpoint], list(zip(bounds, accumulate(histogram.buckets))), histogram.sum)
         family.samples.append(Sample(name + "_created", {"endpoint": endpoint}, histogram.created))
     return family
 
 
 def create_metrics_app(metrics: EdgeMetrics) -> web.Application:
     """A tiny app serving GET /metrics for the edge, meant for an address of its own."""
+    from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+    registry = CollectorRegistry()
+    registry.register(EdgeCollector(metrics))
 
     async def scrape(request: web.Request) -> web.Response:
-        return web.Response(body=generate_latest(metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+        return web.Response(body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     app = web.Application()
     app.on_response_prepare.append(hide_server_version)
