@@ -11,7 +11,8 @@ from aiohttp import web
 from edge import anthropic, handlers
 from edge.errors import error_response
 from edge.core import Core, GrpcCore
-from edge.keys import CORE, METRICS, METRICS_SERVER, SETTINGS
+from edge.deadlines import Deadlines
+from edge.keys import CORE, CORE_DEADLINES, METRICS, METRICS_SERVER, SETTINGS
 from edge.metrics import EdgeMetrics, MetricsServer, hide_protocol_server_version, hide_server_version
 from edge.overload import InFlight, in_flight_bound
 from edge.protocol import EdgeSite
@@ -61,6 +62,8 @@ def create_app(settings: EdgeSettings, core: Core | None = None) -> web.Applicat
                           middlewares=[openai_errors, in_flight_bound(InFlight(settings.max_in_flight))])
     app[SETTINGS] = settings
     app[METRICS] = EdgeMetrics()
+    app[CORE_DEADLINES] = Deadlines(settings.core_timeout)
+    app.on_cleanup.append(_stop_deadlines)
     app.on_response_prepare.append(hide_server_version)
 
     async def grpc_core(app: web.Application):
@@ -86,6 +89,10 @@ def create_app(settings: EdgeSettings, core: Core | None = None) -> web.Applicat
     add_api_route(app, "GET", "/models/{model_id:.+}", handlers.get_model)
     app.router.add_get("/healthz", handlers.healthz)
     return app
+
+
+async def _stop_deadlines(app: web.Application) -> None:
+    app[CORE_DEADLINES].close()
 
 
 async def _metrics_server(app: web.Application):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import zlib
 
-from aiohttp import web
+from aiohttp import StreamReader, web
 
 # zlib window bits per coding: 16+ reads a gzip wrapper, plain MAX_WBITS a zlib one (RFC 9110's
 # "deflate"). "identity" means no coding.
@@ -51,41 +51,61 @@ async def read_body(request: web.Request, limit: int, timeout: float) -> bytes:
     if request.content_length is not None and request.content_length > limit:
         raise _too_large(limit)
     decoder = _decoder(request.headers.get("Content-Encoding"))
+    content = request.content
     try:
-        async with asyncio.timeout(timeout):
-            return await _read(request, limit, decoder)
-    except TimeoutError:
-        raise BodyError(408, f"The request body did not arrive within {timeout:g} seconds.",
-                        "request_timeout") from None
-
-
-async def _read(request: web.Request, limit: int, decoder) -> bytes:
-    raw = 0
-    out = bytearray()
-    try:
-        async for chunk in request.content.iter_chunked(READ_CHUNK):
-            raw += len(chunk)
-            if raw > limit:
-                raise _too_large(limit)
-            if decoder is None:
-                out += chunk
-                continue
-            # max_length: never inflate more than one byte past the limit from any chunk.
-            data = decoder.decompress(chunk, limit - len(out) + 1)
-            out += data
-            if len(out) > limit or decoder.unconsumed_tail:
-                raise _too_large(limit, decoded=True)
-        if decoder is not None:
-            out += decoder.flush(limit - len(out) + 1)
-            if len(out) > limit:
-                raise _too_large(limit, decoded=True)
-            if not decoder.eof or decoder.unused_data:
-                raise BodyError(400, "The coded request body is truncated or has bytes after its end.",
-                                "invalid_content_encoding")
+        if content.is_eof():
+            # The whole body came with the head (the usual case): nothing to wait for, no deadline.
+            return _whole(content.read_nowait(), limit, decoder)
+        try:
+            async with asyncio.timeout(timeout):
+                return await _read(content, limit, decoder)
+        except TimeoutError:
+            raise BodyError(408, f"The request body did not arrive within {timeout:g} seconds.",
+                            "request_timeout") from None
     except zlib.error:
         raise BodyError(400, "The request body does not match its Content-Encoding.",
                         "invalid_content_encoding") from None
     except web.RequestPayloadError:
         # Framing gone wrong (a bad chunk size, fewer bytes than Content-Length said).
         raise BodyError(400, "The request body is malformed or ended early.", "invalid_body") from None
+
+
+def _whole(data: bytes, limit: int, decoder) -> bytes:
+    if len(data) > limit:
+        raise _too_large(limit)
+    if decoder is None:
+        return data
+    out = bytearray()
+    _inflate(out, data, limit, decoder)
+    return _flushed(out, limit, decoder)
+
+
+async def _read(content: StreamReader, limit: int, decoder) -> bytes:
+    raw = 0
+    out = bytearray()
+    async for chunk in content.iter_chunked(READ_CHUNK):
+        raw += len(chunk)
+        if raw > limit:
+            raise _too_large(limit)
+        if decoder is None:
+            out += chunk
+        else:
+            _inflate(out, chunk, limit, decoder)
+    return bytes(out) if decoder is None else _flushed(out, limit, decoder)
+
+
+def _inflate(out: bytearray, chunk: bytes, limit: int, decoder) -> None:
+    # max_length: never inflate more than one byte past the limit from any chunk.
+    out += decoder.decompress(chunk, limit - len(out) + 1)
+    if len(out) > limit or decoder.unconsumed_tail:
+        raise _too_large(limit, decoded=True)
+
+
+def _flushed(out: bytearray, limit: int, decoder) -> bytes:
+    out += decoder.flush(limit - len(out) + 1)
+    if len(out) > limit:
+        raise _too_large(limit, decoded=True)
+    if not decoder.eof or decoder.unused_data:
+        raise BodyError(400, "The coded request body is truncated or has bytes after its end.",
+                        "invalid_content_encoding")
     return bytes(out)

@@ -1,7 +1,6 @@
 """The edge's request handlers: each OpenAI call becomes one Forward RPC to the core."""
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import os
@@ -14,7 +13,7 @@ from aiohttp import web
 from edge.body import BodyError, read_body
 from edge.core import CoreCallError
 from edge.errors import error_response, from_rpc_error
-from edge.keys import CORE, METRICS, SETTINGS
+from edge.keys import CORE, CORE_DEADLINES, METRICS, SETTINGS
 from onekey.v1 import common_pb2, router_pb2
 
 logger = logging.getLogger(__name__)
@@ -22,6 +21,7 @@ logger = logging.getLogger(__name__)
 # Client headers that may travel to the provider. Everything else stays here: notably
 # Authorization, x-api-key, x-goog-api-key, cookies and forwarding headers.
 FORWARDED_HEADERS = ("openai-beta", "anthropic-beta", "anthropic-version", "user-agent", "idempotency-key")
+STATUS_CLASSES = tuple(f"{n}xx" for n in range(10))  # a metric label per status // 100
 STREAM_HEADERS = {"Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache",
                   "X-Accel-Buffering": "no"}
 
@@ -115,28 +115,28 @@ async def forward(request: web.Request, endpoint: str, method: str = "POST",
     `label` names the endpoint in metrics where the path holds an id (never a label value);
     `shape` says how the route takes its key and words the edge's own errors."""
     started = time.perf_counter()
-    metrics = request.app[METRICS]
+    app = request.app
+    metrics = app[METRICS]
+    label = label or endpoint
     request_id = _request_id()
     ids = _id_headers(request_id)
     status = 0
-    metrics.in_flight.inc()
+    metrics.in_flight += 1
     try:
-        response = await _forward(request, endpoint, request_id, ids, started, method, shape)
+        response = await _forward(request, app, endpoint, label, request_id, ids, started, method, shape)
         status = response.status
         return response
     finally:
-        endpoint = label or endpoint
-        metrics.in_flight.dec()
-        metrics.child(metrics.requests, endpoint, f"{status // 100}xx" if status else "aborted").inc()
-        metrics.child(metrics.latency, endpoint).observe(time.perf_counter() - started)
-        if request.app[SETTINGS].access_log:
-            logger.info("request: id=%s endpoint=%s status=%d ms=%.1f", ids["x-onekey-request-id"], endpoint, status,
+        metrics.in_flight -= 1
+        metrics.answered(label, STATUS_CLASSES[status // 100] if status else "aborted", time.perf_counter() - started)
+        if app[SETTINGS].access_log:
+            logger.info("request: id=%s endpoint=%s status=%d ms=%.1f", ids["x-onekey-request-id"], label, status,
                         (time.perf_counter() - started) * 1000)
 
 
-async def _forward(request: web.Request, endpoint: str, request_id: str, ids: dict[str, str],
-                   started: float, method: str = "POST", shape: OpenAIShape = OPENAI) -> web.StreamResponse:
-    settings = request.app[SETTINGS]
+async def _forward(request: web.Request, app: web.Application, endpoint: str, label: str, request_id: str,
+                   ids: dict[str, str], started: float, method: str, shape: OpenAIShape) -> web.StreamResponse:
+    settings = app[SETTINGS]
     key = shape.key(request)
     if not key:
         return shape.no_key(request_id, key)
@@ -147,13 +147,12 @@ async def _forward(request: web.Request, endpoint: str, request_id: str, ids: di
         response = shape.body_error(exc, ids)
         response.force_close()  # what is left of the body is not read: the connection cannot go on
         return response
-    # A header value that is not UTF-8 (aiohttp keeps such bytes as surrogates) stays here.
-    headers = [common_pb2.Header(name=n, value=request.headers[n]) for n in FORWARDED_HEADERS
-               if n in request.headers and _encodable(request.headers[n])]
+    call = router_pb2.ForwardRequest(api_key=key, endpoint=endpoint, body=body, request_id=request_id, method=method)
+    _add_forwarded_headers(call, request.headers)
     attempt = 1
     while True:
         try:
-            return await _relay(request, endpoint, key, request_id, ids, started, method, body, headers, shape)
+            return await _relay(request, app, call, label, ids, started, shape)
         except _CoreGone as gone:
             if attempt >= settings.core_attempts:
                 return shape.rpc_error(gone.error, ids)
@@ -161,9 +160,17 @@ async def _forward(request: web.Request, endpoint: str, request_id: str, ids: di
             # Nothing reached the client: another core replica can take the call. A fresh
             # request id keeps the retried call's usage event apart from the lost one's.
             logger.warning("core call failed before an answer, retrying on another core: id=%s code=%s",
-                           request_id, gone.error.code().name)
-            request_id = _request_id()
-            ids.update(_id_headers(request_id))
+                           call.request_id, gone.error.code().name)
+            call.request_id = _request_id()
+            ids.update(_id_headers(call.request_id))
+
+
+def _add_forwarded_headers(call: router_pb2.ForwardRequest, sent) -> None:
+    for name in FORWARDED_HEADERS:
+        value = sent.get(name)
+        # A header value that is not UTF-8 (aiohttp keeps such bytes as surrogates) stays here.
+        if value is not None and _encodable(value):
+            call.headers.add(name=name, value=value)
 
 
 class _CoreGone(Exception):
@@ -181,34 +188,22 @@ def _core_unreachable(err: CoreCallError) -> bool:
     return not any(k == "onekey-error-code" for k, _ in (err.trailing_metadata() or ()))
 
 
-async def _relay(request: web.Request, endpoint: str, key: str, request_id: str, ids: dict[str, str],
-                 started: float, method: str, body: bytes, headers: list,
-                 shape: OpenAIShape = OPENAI) -> web.StreamResponse:
+async def _relay(request: web.Request, app: web.Application, call: router_pb2.ForwardRequest, label: str,
+                 ids: dict[str, str], started: float, shape: OpenAIShape) -> web.StreamResponse:
     """One Forward call, its answer written to the client as it arrives."""
-    settings = request.app[SETTINGS]
-    forward_request = router_pb2.ForwardRequest(api_key=key, endpoint=endpoint, body=body, headers=headers,
-                                                request_id=request_id, method=method)
     response: web.StreamResponse | None = None
     try:
         # The whole call, reasoning models included, within core_timeout: enforced here, so it
         # holds whichever way the core is reached.
-        async with asyncio.timeout(settings.core_timeout), \
-                aclosing(request.app[CORE].forward(forward_request, settings.core_timeout)) as messages:
-            async for msg in messages:  # a message may carry a head, a chunk and a trailer, in that order
-                if msg.HasField("head"):
-                    head = msg.head
-                    metrics = request.app[METRICS]
-                    metrics.child(metrics.first_byte, endpoint if method == "POST" else "responses/{id}").observe(
-                        time.perf_counter() - started)
-                    out_headers = {**{h.name: h.value for h in head.headers}, **ids}
-                    if head.HasField("body"):
-                        response = web.Response(status=head.status, body=head.body, headers=out_headers)
-                    else:
-                        out_headers.pop("content-type", None)
-                        response = web.StreamResponse(status=head.status, headers={**out_headers, **STREAM_HEADERS})
-                        await response.prepare(request)
-                if msg.chunk:
-                    await response.write(msg.chunk)
+        with app[CORE_DEADLINES].scope():
+            async with aclosing(app[CORE].forward(call, app[SETTINGS].core_timeout)) as messages:
+                async for msg in messages:  # a message may carry a head, a chunk and a trailer, in that order
+                    if msg.HasField("head"):
+                        app[METRICS].head_sent(label, time.perf_counter() - started)
+                        response = await _start_answer(request, msg.head, ids)
+                    chunk = msg.chunk
+                    if chunk:
+                        await response.write(chunk)
         if response is None:
             return shape.empty_answer(ids)
         if not isinstance(response, web.Response):
@@ -224,7 +219,7 @@ async def _relay(request: web.Request, endpoint: str, key: str, request_id: str,
         if response is None or isinstance(response, web.Response):
             return shape.rpc_error(err, ids)
         # Mid-stream: the head is gone, so end the stream with an error event the SDKs raise on.
-        logger.warning("stream broke: id=%s code=%s", request_id, err.code().name)
+        logger.warning("stream broke: id=%s code=%s", call.request_id, err.code().name)
         return await _end_stream(response, shape)
     except ConnectionError:
         raise  # the client left: closing the answer's iterator has cancelled the core call
@@ -233,8 +228,22 @@ async def _relay(request: web.Request, endpoint: str, key: str, request_id: str,
         # answers 500; after it, the stream ends with an error event.
         if response is None or isinstance(response, web.Response):
             raise
-        logger.error("stream failed: id=%s error=%s", request_id, type(exc).__name__)
+        logger.error("stream failed: id=%s error=%s", call.request_id, type(exc).__name__)
         return await _end_stream(response, shape)
+
+
+async def _start_answer(request: web.Request, head: router_pb2.ResponseHead,
+                        ids: dict[str, str]) -> web.StreamResponse:
+    """The client's response for the answer's head: whole (sent when the call ends) or a stream."""
+    headers = {h.name: h.value for h in head.headers}
+    headers.update(ids)
+    if head.HasField("body"):
+        return web.Response(status=head.status, body=head.body, headers=headers)
+    headers.pop("content-type", None)
+    headers.update(STREAM_HEADERS)
+    response = web.StreamResponse(status=head.status, headers=headers)
+    await response.prepare(request)
+    return response
 
 
 async def _end_stream(response: web.StreamResponse, shape: OpenAIShape) -> web.StreamResponse:

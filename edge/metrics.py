@@ -1,8 +1,17 @@
-"""Prometheus metrics of the edge, in a registry owned by the app (no globals)."""
+"""Prometheus metrics of the edge, owned by the app (no globals).
+
+Counted as plain numbers on the hot path and turned into Prometheus samples when scraped, as
+the core's are; prometheus_client is imported only when the endpoint is configured
+([edge].metrics_listen).
+"""
 from __future__ import annotations
 
+import time
+from bisect import bisect_left
+from collections.abc import Iterator
+from itertools import accumulate
+
 from aiohttp import web, web_response
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 SERVER_NAME = "onekey"  # the Server header of every answer: no software names, no versions
 
@@ -19,39 +28,103 @@ def hide_protocol_server_version() -> None:
     web_response.SERVER_SOFTWARE = SERVER_NAME
 
 
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, float("inf"))
+
+
 class EdgeMetrics:
-    """Counters by endpoint and status class: labels never carry content, keys or ids."""
+    """Counters by endpoint and status class: labels never carry content, keys or ids.
+
+    Kept as plain numbers, turned into Prometheus samples when scraped: prometheus_client's
+    own metrics take a lock and look a child up on every count, a cost every request paid.
+    The edge counts and is scraped in one event loop, so no lock is needed.
+    """
 
     def __init__(self) -> None:
-        self.registry = CollectorRegistry()
-        self.requests = Counter("onekey_edge_requests_total", "Requests answered by the edge",
-                                ["endpoint", "status"], registry=self.registry)
-        self.latency = Histogram("onekey_edge_request_seconds", "Time to the end of the answer",
-                                 ["endpoint"], registry=self.registry,
-                                 buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300))
-        self.first_byte = Histogram("onekey_edge_first_byte_seconds", "Time to the response head",
-                                    ["endpoint"], registry=self.registry,
-                                    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300))
-        self.in_flight = Gauge("onekey_edge_in_flight", "Requests being answered", registry=self.registry)
-        self._children: dict[tuple[int, tuple[str, ...]], object] = {}
+        self.in_flight = 0  # requests being answered
+        self._requests: dict[tuple[str, str], _Count] = {}
+        self._latency: dict[str, _Histogram] = {}
+        self._first_byte: dict[str, _Histogram] = {}
 
-    def child(self, metric: Counter | Histogram, *values: str):
-        """metric.labels(*values), kept: labels() takes a lock and checks its values on every call.
+    def answered(self, endpoint: str, status: str, seconds: float) -> None:
+        """One request answered (status is a class: 2xx, 4xx, ... or aborted), in `seconds`."""
+        count = self._requests.get((endpoint, status))
+        if count is None:
+            count = self._requests[(endpoint, status)] = _Count()
+        count.value += 1
+        _observe(self._latency, endpoint, seconds)
 
-        The label values are a handful of endpoints and status classes, so this stays small.
-        """
-        key = (id(metric), values)
-        found = self._children.get(key)
-        if found is None:
-            found = self._children[key] = metric.labels(*values)
-        return found
+    def head_sent(self, endpoint: str, seconds: float) -> None:
+        """The answer's head was ready `seconds` after the request came."""
+        _observe(self._first_byte, endpoint, seconds)
+
+
+class _Count:
+    __slots__ = ("value", "created")
+
+    def __init__(self) -> None:
+        self.value = 0
+        self.created = time.time()
+
+
+class _Histogram:
+    __slots__ = ("buckets", "sum", "created")
+
+    def __init__(self) -> None:
+        self.buckets = [0] * len(LATENCY_BUCKETS)  # per bucket, not cumulative
+        self.sum = 0.0
+        self.created = time.time()
+
+
+def _observe(by_endpoint: dict[str, _Histogram], endpoint: str, seconds: float) -> None:
+    histogram = by_endpoint.get(endpoint)
+    if histogram is None:
+        histogram = by_endpoint[endpoint] = _Histogram()
+    histogram.buckets[bisect_left(LATENCY_BUCKETS, seconds)] += 1  # a bucket holds values <= its bound
+    histogram.sum += seconds
+
+
+class EdgeCollector:
+    """EdgeMetrics as the samples prometheus_client's Counter, Histogram and Gauge would give."""
+
+    def __init__(self, metrics: EdgeMetrics) -> None:
+        self._metrics = metrics
+
+    def collect(self) -> Iterator:
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+        m = self._metrics
+        requests = CounterMetricFamily("onekey_edge_requests_total", "Requests answered by the edge",
+                                       labels=["endpoint", "status"])
+        for (endpoint, status), count in m._requests.items():
+            requests.add_metric([endpoint, status], count.value, created=count.created)
+        yield requests
+        yield _histogram("onekey_edge_request_seconds", "Time to the end of the answer", m._latency)
+        yield _histogram("onekey_edge_first_byte_seconds", "Time to the response head", m._first_byte)
+        yield GaugeMetricFamily("onekey_edge_in_flight", "Requests being answered", value=m.in_flight)
+
+
+def _histogram(name: str, documentation: str, by_endpoint: dict[str, _Histogram]):
+    from prometheus_client.core import HistogramMetricFamily
+    from prometheus_client.samples import Sample
+    from prometheus_client.utils import floatToGoString
+
+    family = HistogramMetricFamily(name, documentation, labels=["endpoint"])
+    bounds = [floatToGoString(b) for b in LATENCY_BUCKETS]
+    for endpoint, histogram in by_endpoint.items():
+        family.add_metric([endpoint], list(zip(bounds, accumulate(histogram.buckets))), histogram.sum)
+        family.samples.append(Sample(name + "_created", {"endpoint": endpoint}, histogram.created))
+    return family
 
 
 def create_metrics_app(metrics: EdgeMetrics) -> web.Application:
     """A tiny app serving GET /metrics for the edge, meant for an address of its own."""
+    from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+    registry = CollectorRegistry()
+    registry.register(EdgeCollector(metrics))
 
     async def scrape(request: web.Request) -> web.Response:
-        return web.Response(body=generate_latest(metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+        return web.Response(body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     app = web.Application()
     app.on_response_prepare.append(hide_server_version)

@@ -95,35 +95,36 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
                 "OneKey is serving as many requests as it can; retry shortly."))
         self._in_flight += 1
         try:
-            async with aclosing(self._forward(request, context, coalesce)) as messages:
-                async for message in messages:
+            if request.method not in ("", "POST"):
+                async for message in self._stored_response(request, context):
                     yield message
+                return
+            # One generator from here to the Forwarder's: every layer would cost each message a hop.
+            items = self._forwarder.forward(ForwardInput(
+                api_key=request.api_key, endpoint=request.endpoint, body=request.body,
+                headers={h.name: h.value for h in request.headers}, request_id=request.request_id,
+            ))
+            try:
+                if coalesce:
+                    async with aclosing(_coalesce(items)) as messages:
+                        async for message in messages:
+                            yield message
+                else:
+                    async for item in items:
+                        yield _message(item)
+            except CoreError as exc:
+                # Metadata only: the code says what was wrong, never the body that was.
+                logger.info("refused: request_id=%s endpoint=%s code=%s", request.request_id, request.endpoint,
+                            exc.code)
+                await abort_with(context, exc)
+            except Exception as exc:
+                logger.error("forward failed: request_id=%s error=%s at %s", request.request_id,
+                             type(exc).__name__, where(exc))
+                await context.abort(grpc.StatusCode.INTERNAL, "internal error")
+            finally:
+                await items.aclose()  # the call ended or was abandoned: so does the provider's response
         finally:
             self._in_flight -= 1
-
-    async def _forward(self, request, context, coalesce: bool):
-        if request.method not in ("", "POST"):
-            async for message in self._stored_response(request, context):
-                yield message
-            return
-        call = ForwardInput(
-            api_key=request.api_key, endpoint=request.endpoint, body=request.body,
-            headers={h.name: h.value for h in request.headers}, request_id=request.request_id,
-        )
-        try:
-            items = self._forwarder.forward(call)
-            async with aclosing(_coalesce(items) if coalesce else _each(items)) as messages:
-                async for message in messages:
-                    yield message
-        except CoreError as exc:
-            # Metadata only: the code says what was wrong, never the body that was.
-            logger.info("refused: request_id=%s endpoint=%s code=%s", request.request_id, request.endpoint,
-                        exc.code)
-            await abort_with(context, exc)
-        except Exception as exc:
-            logger.error("forward failed: request_id=%s error=%s at %s", request.request_id,
-                         type(exc).__name__, where(exc))
-            await context.abort(grpc.StatusCode.INTERNAL, "internal error")
 
     async def _stored_response(self, request, context):
         """GET/DELETE /v1/responses/{id}: one head with the whole answer."""
@@ -161,7 +162,7 @@ async def _coalesce(items: AsyncIterator[Head | bytes | Trailer]) -> AsyncIterat
             if not isinstance(item, Head):
                 yield _message(item)
                 continue
-            message = router_pb2.ForwardResponse(head=_head(item))
+            message = _message(item)
             # Whole answer: its trailer follows with no wait. Stream: wait a moment for data.
             pending = asyncio.ensure_future(anext(items, None))
             done, _ = await asyncio.wait({pending}, timeout=None if item.body is not None else HEAD_WAIT_S)
@@ -172,7 +173,7 @@ async def _coalesce(items: AsyncIterator[Head | bytes | Trailer]) -> AsyncIterat
             if isinstance(follower, bytes):
                 message.chunk = follower
             elif isinstance(follower, Trailer):
-                message.trailer.CopyFrom(_trailer(follower))
+                _fill_trailer(message.trailer, follower)
             if message.ByteSize():
                 yield message
     finally:
@@ -182,36 +183,33 @@ async def _coalesce(items: AsyncIterator[Head | bytes | Trailer]) -> AsyncIterat
         await items.aclose()
 
 
-async def _each(items: AsyncIterator[Head | bytes | Trailer]) -> AsyncIterator[router_pb2.ForwardResponse]:
-    """Forward's items as messages, one for one."""
-    try:
-        async for item in items:
-            yield router_pb2.ForwardResponse(head=_head(item)) if isinstance(item, Head) else _message(item)
-    finally:
-        await items.aclose()
-
-
-def _message(item: bytes | Trailer) -> router_pb2.ForwardResponse:
+def _message(item: Head | bytes | Trailer) -> router_pb2.ForwardResponse:
+    """One of Forward's items as a message (each filled in place: a sub-message made apart
+    and handed to a constructor would be copied)."""
     if isinstance(item, bytes):
         return router_pb2.ForwardResponse(chunk=item)
-    return router_pb2.ForwardResponse(trailer=_trailer(item))
+    message = router_pb2.ForwardResponse()
+    if isinstance(item, Head):
+        head = message.head
+        head.status = item.status
+        for name, value in item.headers:
+            head.headers.add(name=name, value=value)
+        head.request_id, head.model, head.provider, head.channel = (
+            item.request_id, item.model, item.provider, item.channel)
+        if item.body is not None:  # presence says "whole answer, no chunks follow"
+            head.body = item.body
+    else:
+        _fill_trailer(message.trailer, item)
+    return message
 
 
-def _trailer(item: Trailer) -> router_pb2.ResponseTrailer:
-    return router_pb2.ResponseTrailer(
-        usage=common_pb2.Usage(
-            input_tokens=item.usage.input_tokens, output_tokens=item.usage.output_tokens,
-            cached_input_tokens=item.usage.cached_input_tokens,
-            reasoning_tokens=item.usage.reasoning_tokens, estimated=item.usage.estimated,
-            cache_write_tokens=item.usage.cache_write_tokens),
-        cost_micro_usd=item.cost_micro_usd, request_id=item.request_id)
-
-
-def _head(head: Head) -> router_pb2.ResponseHead:
-    proto = router_pb2.ResponseHead(
-        status=head.status, headers=[common_pb2.Header(name=k, value=v) for k, v in head.headers],
-        request_id=head.request_id, model=head.model, provider=head.provider, channel=head.channel,
-    )
-    if head.body is not None:  # presence says "whole answer, no chunks follow"
-        proto.body = head.body
-    return proto
+def _fill_trailer(proto: router_pb2.ResponseTrailer, item: Trailer) -> None:
+    usage, proto_usage = item.usage, proto.usage
+    proto_usage.input_tokens = usage.input_tokens
+    proto_usage.output_tokens = usage.output_tokens
+    proto_usage.cached_input_tokens = usage.cached_input_tokens
+    proto_usage.reasoning_tokens = usage.reasoning_tokens
+    proto_usage.estimated = usage.estimated
+    proto_usage.cache_write_tokens = usage.cache_write_tokens
+    proto.cost_micro_usd = item.cost_micro_usd
+    proto.request_id = item.request_id
