@@ -90,6 +90,19 @@ def _first_real_usage_event(ready: bytes) -> int:
     return 0 if end < 0 else end + (4 if ready.startswith(b"\r\n\r\n", end) else 2)
 
 
+def _events(data: bytes) -> list[bytes]:
+    """`data` cut after each `\n\n` and `\r\n\r\n`, as _EVENT_END.split cuts it.
+
+    Without a CR or three LFs in a row no two cuts overlap, and a plain split finds them all
+    (a tenth of the regex's time, whose lookbehinds are tried at every byte).
+    """
+    if b"\r" in data or b"\n\n\n" in data:
+        return _EVENT_END.split(data)
+    events = [event + b"\n\n" for event in data.split(b"\n\n")]
+    events[-1] = events[-1][:-2]  # what followed the last cut (empty when data ends with one)
+    return events
+
+
 class StreamScanner:
     """Splits an SSE stream into whole events, picks up usage, drops the usage-only chunk.
 
@@ -143,7 +156,7 @@ class StreamScanner:
         # that holds a whole stream (fifty events, each with `"usage":null`) parses one or two.
         start = _first_real_usage_event(ready)
         kept: list[bytes] = [ready[:start]]
-        for event in _EVENT_END.split(ready[start:]):
+        for event in _events(ready[start:]):
             if not event:
                 continue
             if b'"usage"' in event and self._has_real_usage(event) and self._take_usage(event):
