@@ -27,6 +27,8 @@ class Usage:
 
 def token_count(value: object) -> int | None:
     """A provider's token count if believable (a non-negative int below the cap), else None."""
+    if type(value) is int:  # what JSON decodes to: the usual case, in one test
+        return value if 0 <= value <= MAX_BELIEVABLE_TOKENS else None
     if isinstance(value, bool) or not isinstance(value, int):
         return None
     if value < 0 or value > MAX_BELIEVABLE_TOKENS:
@@ -58,15 +60,36 @@ def parse_usage(obj: object) -> Usage | None:
     return Usage(inp, out, min(cached, inp), min(reasoning, out))
 
 
-def usage_of_body(body: bytes) -> Usage | None:
-    """Usage of a complete (non-stream) JSON answer."""
+# json.loads' own decoder's scanner: the part of json.loads that does the work.
+_SCAN_JSON = json.JSONDecoder().scan_once
+
+
+def json_object(body: bytes) -> dict | None:
+    """`json.loads(body)` when that is an object, else None (never an error but RecursionError).
+
+    An answer that opens with `{` is UTF-8 (json.loads detects UTF-16 and -32 by their NUL
+    bytes): it goes straight to the scanner json.loads ends in, without the detours that cost
+    as much as the scan of a short answer.
+    """
+    if body[:1] == b"{" and body[1:2] != b"\x00":
+        try:
+            text = body.decode("utf-8", "surrogatepass")
+            obj, end = _SCAN_JSON(text, 0)
+        except (ValueError, StopIteration):  # not UTF-8, or not JSON
+            return None
+        # What json.loads allows after the value: JSON's blanks, nothing else.
+        return obj if end == len(text) or not text[end:].lstrip(" \t\n\r") else None
     try:
         obj = json.loads(body)
     except (ValueError, UnicodeDecodeError):
         return None
-    if not isinstance(obj, dict):
-        return None
-    return parse_usage(obj.get("usage"))
+    return obj if isinstance(obj, dict) else None
+
+
+def usage_of_body(body: bytes) -> Usage | None:
+    """Usage of a complete (non-stream) JSON answer."""
+    obj = json_object(body)
+    return None if obj is None else parse_usage(obj.get("usage"))
 
 
 def cost_micro_usd(model: ModelInfo, usage: Usage) -> int:
@@ -196,9 +219,13 @@ def reservation_usage(body: dict, body_bytes: int) -> Usage:
     Input: a token per three bytes of body (real text averages about four). Output: the
     request's own cap, else DEFAULT_OUTPUT_TOKENS.
     """
-    cap = next((body[k] for k in _OUTPUT_CAPS if isinstance(body.get(k), int) and not isinstance(body.get(k), bool)), None)
-    output = min(max(cap, 1), MAX_BELIEVABLE_TOKENS) if cap is not None else DEFAULT_OUTPUT_TOKENS
-    return Usage(input_tokens=body_bytes // 3 + 8, output_tokens=output)
+    output = DEFAULT_OUTPUT_TOKENS
+    for name in _OUTPUT_CAPS:
+        cap = body.get(name)
+        if isinstance(cap, int) and not isinstance(cap, bool):
+            output = min(max(cap, 1), MAX_BELIEVABLE_TOKENS)
+            break
+    return Usage(body_bytes // 3 + 8, output)
 
 
 def prompt_texts(body: dict) -> list[str]:
