@@ -257,7 +257,10 @@ def with_model(raw: bytes, body: dict, model: str, upstream_id: str, add_usage: 
     # Every key ends in `"`, blanks and `:`; strings may add more (`\":` inside, or a colon
     # first). As many of those as the decoded objects have keys: no object had a duplicate.
     # And no object but the top level has a `model` key.
-    if model_keys != 1 or len(_KEY_END.findall(raw)) != keys:
+    # Each match ends at a colon of its own, and each key of the text (duplicates too) ends a
+    # match: colons >= matches >= keys of the text >= decoded keys. As many colons as decoded
+    # keys makes them all equal without the regex (20 µs on an 8 kB conversation).
+    if model_keys != 1 or (raw.count(b":") != keys and len(_KEY_END.findall(raw)) != keys):
         return None
     # So a plain "model" key (its quote not escaped: not inside a string) is the top-level one;
     # one spelled with \u escapes is not found and the body is encoded.
