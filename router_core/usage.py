@@ -161,6 +161,9 @@ class StreamScanner:
         total = ready.count(b'"usage"')
         if not total or total == ready.count(b'"usage":null') or total == len(_NULL_USAGE.findall(ready)):
             return ready
+        if b"\r" not in ready and ready.find(b"\n\n") == len(ready) - 2:
+            # One event (the usual read of the usage chunk): what _scan would split it into.
+            return b"" if self._take_usage(ready) else ready
         return self._scan(ready)
 
     def finish(self) -> bytes:
