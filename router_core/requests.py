@@ -108,16 +108,21 @@ def _has_lone_surrogate(value: object) -> bool:
     return False
 
 
+# What json.loads(text, parse_constant=…, parse_float=…, parse_int=…) builds on every call: built
+# once, it holds no state between calls.
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_parse_float, parse_int=_parse_int)
+
+
 def parse_object(raw: bytes) -> dict:
     """The body as a JSON object; raises InvalidRequest (never anything else) when it is not one."""
-    if not raw.strip():
+    if not raw or raw.isspace():  # as `not raw.strip()`, without copying the body
         raise InvalidRequest("The request body is empty; send a JSON object.")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise _bad_json(f"The request body is not valid UTF-8 (at byte {exc.start}).", code="invalid_encoding") from None
     try:
-        body = json.loads(text, parse_constant=_reject_constant, parse_float=_parse_float, parse_int=_parse_int)
+        body = _DECODER.decode(text)
     except InvalidRequest:
         raise
     except RecursionError:
@@ -252,7 +257,10 @@ def with_model(raw: bytes, body: dict, model: str, upstream_id: str, add_usage: 
     # Every key ends in `"`, blanks and `:`; strings may add more (`\":` inside, or a colon
     # first). As many of those as the decoded objects have keys: no object had a duplicate.
     # And no object but the top level has a `model` key.
-    if model_keys != 1 or len(_KEY_END.findall(raw)) != keys:
+    # Each match ends at a colon of its own, and each key of the text (duplicates too) ends a
+    # match: colons >= matches >= keys of the text >= decoded keys. As many colons as decoded
+    # keys makes them all equal without the regex (20 µs on an 8 kB conversation).
+    if model_keys != 1 or (raw.count(b":") != keys and len(_KEY_END.findall(raw)) != keys):
         return None
     # So a plain "model" key (its quote not escaped: not inside a string) is the top-level one;
     # one spelled with \u escapes is not found and the body is encoded.
