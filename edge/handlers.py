@@ -1,6 +1,7 @@
 """The edge's request handlers: each OpenAI call becomes one Forward RPC to the core."""
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -241,9 +242,49 @@ async def _start_answer(request: web.Request, head: router_pb2.ResponseHead,
         return web.Response(status=head.status, body=head.body, headers=headers)
     headers.pop("content-type", None)
     headers.update(STREAM_HEADERS)
-    response = web.StreamResponse(status=head.status, headers=headers)
+    response = _EventStream(status=head.status, headers=headers)
     await response.prepare(request)
     return response
+
+
+# How long a stream's head waits for its first chunk to travel with it.
+HEAD_WAIT_S = 0.005
+
+
+class _EventStream(web.StreamResponse):
+    """A streamed answer whose head is written with its first chunk, usually there already:
+    one write, one segment to the client, rather than the head on its own at prepare().
+    (aiohttp's web.Response buffers its head the same way.) A model that thinks before its
+    first chunk still has its head sent HEAD_WAIT_S after prepare()."""
+
+    _send_headers_immediately = False
+    _flush: asyncio.TimerHandle | None = None
+
+    async def prepare(self, request: web.BaseRequest):
+        writer = await super().prepare(request)
+        if writer is not None and self._flush is None:
+            self._flush = asyncio.get_running_loop().call_later(HEAD_WAIT_S, self._send_head, writer)
+        return writer
+
+    @staticmethod
+    def _send_head(writer) -> None:
+        try:
+            writer.send_headers()
+        except ConnectionError:
+            pass  # the client left meanwhile: the handler learns it at its next write
+
+    def _head_goes_now(self) -> None:
+        if self._flush is not None:
+            self._flush.cancel()
+            self._flush = None
+
+    async def write(self, data: bytes | bytearray | memoryview) -> None:
+        self._head_goes_now()
+        await super().write(data)
+
+    async def write_eof(self, data: bytes = b"") -> None:
+        self._head_goes_now()
+        await super().write_eof(data)
 
 
 async def _end_stream(response: web.StreamResponse, shape: OpenAIShape) -> web.StreamResponse:

@@ -1,8 +1,12 @@
 """The OpenAI SDK against the real edge and core, with a fake OpenAI behind them."""
 from __future__ import annotations
 
+import time
+
 import openai
 import pytest
+
+from tests.fakes.openai_provider import Behaviour
 
 
 @pytest.fixture
@@ -35,3 +39,17 @@ def test_chat_stream_and_usage_chunk_hidden_unless_asked(stack, fake_openai, cli
         model="gpt-4.1-mini", stream=True, stream_options={"include_usage": True},
         messages=[{"role": "user", "content": "one two three"}]))
     assert chunks[-1].choices == [] and chunks[-1].usage.completion_tokens == 3
+
+
+def test_a_stream_s_head_reaches_the_client_before_a_late_first_chunk(stack, fake_openai, client):
+    # The edge writes a stream's head together with its first chunk, but never holds the head
+    # for a model that takes its time over the first one: the SDK returns on the head.
+    fake_openai.queue(Behaviour(head_pause=1.5))
+    started = time.monotonic()
+    stream = client.chat.completions.create(
+        model="gpt-4.1-mini", stream=True, messages=[{"role": "user", "content": "one two"}])
+    head_after = time.monotonic() - started
+    text = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+    assert text == "one two"
+    assert head_after < 0.75, f"the head waited {head_after:.2f}s for the first chunk"
+    assert time.monotonic() - started >= 1.5

@@ -34,6 +34,7 @@ class Behaviour:
     chunk_delay: float = 0.0
     usage: dict | None = None
     think: float = 0.0          # a pause after the first event, as a reasoning model takes
+    head_pause: float = 0.0     # a pause between a stream's head and its first event
 
 
 def _words(text: str) -> list[str]:
@@ -223,6 +224,8 @@ class FakeOpenAI:
         resp = web.StreamResponse(status=200, headers={"Content-Type": "text/event-stream"})
         await resp.prepare(request)
         try:
+            if b.head_pause:
+                await asyncio.sleep(b.head_pause)
             if b.kind == "split":
                 blob = b"".join(data)
                 for i in range(0, len(blob), 7):  # cut lines at arbitrary places
