@@ -7,9 +7,9 @@ import logging
 import signal
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import grpc
-from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from onekey.v1 import admin_pb2_grpc, metering_pb2_grpc, router_pb2_grpc
@@ -22,7 +22,6 @@ from router_core.db import create_engine, session_factory
 from router_core.forward import Forwarder
 from router_core.keys import KeyValidator
 from router_core.metering import UsageRecorder
-from router_core.metrics import start_metrics
 from router_core.migrations import prepare_engine
 from router_core.providers import Provider, registry
 from router_core.providers.http import HttpClient
@@ -35,6 +34,9 @@ from router_core.servicers.router import RouterServicer
 from router_core.settings import ChannelSettings, CoreSettings, Secret
 from router_core.tokens import TokenCounter
 from router_core.usage_reports import UsageReports
+
+if TYPE_CHECKING:
+    from aiohttp import web
 
 logger = logging.getLogger(__name__)
 
@@ -132,8 +134,12 @@ async def create_server(settings: CoreSettings, *, providers: Mapping[str, Provi
     await server.start()
     if not settings.service_token:
         logger.warning("no service token configured: AdminService and MeteringService refuse every call")
-    metrics, metrics_port = (await start_metrics(pool, settings.metrics_listen, limiter, credits)
-                             if settings.metrics_listen else (None, 0))
+    metrics, metrics_port = None, 0
+    if settings.metrics_listen:
+        # aiohttp (and prometheus_client) only in a core that serves /metrics: a core on its
+        # own talks gRPC and speaks HTTP to providers through its own client.
+        from router_core.metrics import start_metrics
+        metrics, metrics_port = await start_metrics(pool, settings.metrics_listen, limiter, credits)
     return CoreServer(server, port, engine, http, recorder, credits, settings, owners, pool, metrics, metrics_port,
                       limiter=limiter, router=router)
 
