@@ -1,7 +1,7 @@
 """The routing core's own CPU per request: `Forwarder.forward` driven directly, in one process.
 
 No edge, no gRPC: a real Forwarder (key cache, rate limiter, credit leases, usage recorder on a
-real SQLite store, the pooled aiohttp client) sends each request to the fast fake upstream
+real SQLite store, the pooled provider client) sends each request to the fast fake upstream
 (bench/upstream.py, a subprocess whose CPU is not counted) and the answer is consumed as the
 servicer would. The figure is this process's CPU time (time.process_time) over N requests,
 divided by N: everything the core spends on a request besides the RPC layer, background
@@ -10,7 +10,7 @@ usage writes included.
     python -m bench.core_path                      # non-stream and stream, µs of CPU per request
     python -m bench.core_path --profile cprofile   # and where the time goes (top functions)
     python -m bench.core_path --rpm 1000000        # with a key rate limit (the limiter's path)
-    python -m bench.core_path --in-process         # answers from memory: no socket, no aiohttp
+    python -m bench.core_path --in-process         # answers from memory: no socket, no HTTP client
 
 Rounds are repeated and the median reported, with the least: CPU time is steadier than wall
 time on a shared machine, but other processes' load still moves single rounds (caches, CPU
@@ -79,7 +79,7 @@ class CannedResponse:
 
 
 class CannedHttp:
-    """Stands in for the core's HttpClient: no socket, no aiohttp, the same answer every time.
+    """Stands in for the core's HttpClient: no socket, no HTTP client, the same answer every time.
 
     What is left to measure is the core's own Python. One pass through the event loop per
     request keeps the usage writer running as it would.
@@ -238,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=5, help="rounds; the median is reported")
     parser.add_argument("--concurrency", type=int, default=1)
     parser.add_argument("--in-process", action="store_true",
-                        help="answer from memory instead of the upstream: the core's Python alone, no aiohttp")
+                        help="answer from memory instead of the upstream: the core's Python alone, no HTTP client")
     parser.add_argument("--rpm", type=int, default=0, help="give the key this rate limit (0: none)")
     parser.add_argument("--profile", choices=("cprofile",), help="profile the measured rounds")
     parser.add_argument("--top", type=int, default=30, help="functions listed per profile")
