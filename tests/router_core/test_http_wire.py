@@ -620,16 +620,21 @@ def truncated(framing: str) -> tuple[bytes, bytes]:
     return chunked_head() + chunk(sent) + b"32\r\n", sent  # a second chunk announced, never sent
 
 
-@pytest.mark.parametrize("framing", ["content-length", "chunked"])
-async def test_a_truncated_body_fails_read_with_a_502(serve, client, framing):
-    raw, _ = truncated(framing)
+async def truncated_answer(serve, client, framing: str):
+    """A response whose body the server cuts short, and the body bytes that did come."""
+    raw, sent = truncated(framing)
 
     async def handler(conn: Conn) -> None:
         await conn.request()
         conn.send(raw)
 
     wire = await serve(handler)
-    resp = await client.request("POST", wire.url(), b"{}", {})
+    return await client.request("POST", wire.url(), b"{}", {}), sent
+
+
+@pytest.mark.parametrize("framing", ["content-length", "chunked"])
+async def test_a_truncated_body_fails_read_with_a_502(serve, client, framing):
+    resp, _ = await truncated_answer(serve, client, framing)
     try:
         with pytest.raises(UpstreamError) as info:
             await resp.read()
@@ -640,14 +645,7 @@ async def test_a_truncated_body_fails_read_with_a_502(serve, client, framing):
 
 @pytest.mark.parametrize("framing", ["content-length", "chunked"])
 async def test_a_truncated_body_yields_what_came_then_fails(serve, client, framing):
-    raw, sent = truncated(framing)
-
-    async def handler(conn: Conn) -> None:
-        await conn.request()
-        conn.send(raw)
-
-    wire = await serve(handler)
-    resp = await client.request("POST", wire.url(), b"{}", {})
+    resp, sent = await truncated_answer(serve, client, framing)
     got = []
     try:
         with pytest.raises(UpstreamError) as info:
