@@ -398,8 +398,6 @@ class HttpResponse:
                     data = await exchange.read_some()
                 except _ReadTimeout:
                     raise UpstreamError("The provider stopped sending data.", 504, "upstream_timeout") from None
-                except (_Stale, OSError):
-                    raise UpstreamError("The provider's connection broke mid-answer.", 502, "upstream_error") from None
                 finally:
                     watch.stop()
                 if not data:
@@ -424,8 +422,6 @@ class HttpResponse:
                 parts.append(data)
         except _ReadTimeout:
             raise UpstreamError("The provider did not finish its answer in time.", 504, "upstream_timeout") from None
-        except (_Stale, OSError):
-            raise UpstreamError("The provider's connection broke mid-answer.", 502, "upstream_error") from None
         finally:
             watch.cancel()
         return parts[0] if len(parts) == 1 else b"".join(parts)
@@ -477,36 +473,36 @@ class HttpClient:
             self._targets[url] = target
         data = _request_bytes(method, target, body, headers)
         loop = asyncio.get_running_loop()
-        for attempt in range(2):
-            conn = self._pooled(target.origin, loop) if attempt == 0 else None
-            reused = conn is not None
-            if conn is None:
-                conn = await self._connect(target, loop)
-            exchange = conn.send(data, body)
-            watch = _ReadWatch(exchange, self.timeouts.first_byte)
-            watch.start()
+        conn = self._pooled(target.origin, loop)
+        if conn is not None:
             try:
-                await exchange.head
+                return await self._send_on(conn, data, body)
             except _Stale:
-                watch.cancel()
-                if reused:
-                    continue
-                raise UpstreamError("The provider closed the connection without answering.", 502,
-                                    "upstream_error") from None
-            except _ReadTimeout:
-                watch.cancel()
-                conn.close()
+                pass  # once more, on a new connection
+        try:
+            return await self._send_on(await self._connect(target, loop), data, body)
+        except _Stale:
+            raise UpstreamError("The provider closed the connection without answering.", 502,
+                                "upstream_error") from None
+
+    async def _send_on(self, conn: _Connection, data: bytes, body: bytes | None) -> HttpResponse:
+        """Send on `conn` and wait for the answer's head (_Stale: the connection was already gone)."""
+        exchange = conn.send(data, body)
+        watch = _ReadWatch(exchange, self.timeouts.first_byte)
+        watch.start()
+        try:
+            await exchange.head
+        except _Stale:
+            watch.cancel()
+            raise
+        except BaseException as exc:
+            watch.cancel()
+            conn.close()  # timed out, broken, or the client left mid-answer: it carries nothing more
+            if isinstance(exc, _ReadTimeout):
                 raise UpstreamError("The provider did not answer in time.", 504, "upstream_timeout") from None
-            except UpstreamError:
-                watch.cancel()
-                raise
-            except BaseException:  # cancelled: the client left while the provider was thinking
-                watch.cancel()
-                conn.close()
-                raise
-            watch.stop()
-            return HttpResponse(exchange, watch, self.timeouts)
-        raise UpstreamError("The provider closed the connection without answering.", 502, "upstream_error")
+            raise
+        watch.stop()
+        return HttpResponse(exchange, watch, self.timeouts)
 
     def _pooled(self, origin: tuple[str, str, int], loop: asyncio.AbstractEventLoop) -> _Connection | None:
         pool = self._pools.get(origin)
