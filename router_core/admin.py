@@ -8,7 +8,8 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from router_core import tables
 from router_core.errors import AlreadyExists, InvalidRequest, NotFound
 from router_core.keys import KeyValidator, mint_key
-from router_core.repositories import CreditRepository, KeyRepository, ProjectRepository
+from router_core.key_spend import month_start
+from router_core.repositories import CreditRepository, KeyRepository, KeySpendRepository, ProjectRepository
 from router_core.tables import utcnow
 
 MAX_CREDIT_MICRO_USD = 1_000_000 * 1_000_000  # $1M in one operation
@@ -77,6 +78,10 @@ class AdminService:
             if clear_spend_limit:
                 key.spend_limit_micro_usd = None
             elif spend_limit_micro_usd is not None:
+                if key.spend_limit_micro_usd is None:
+                    # Only limited keys' spend is counted on their row: start from their events.
+                    now = utcnow()
+                    await KeySpendRepository(session).recount(key_id, now.strftime("%Y-%m"), month_start(now))
                 key.spend_limit_micro_usd = spend_limit_micro_usd
             if clear_expiry:
                 key.expires_at = None

@@ -23,6 +23,7 @@ from router_core.channels import ChannelPool
 from router_core.credits import Credits, Reservation
 from router_core.errors import CoreError, InvalidApiKey, ModelNotFound
 from router_core.failover import open_upstream
+from router_core.key_spend import KeySpend, SpendHold
 from router_core.keys import KeyIdentity, KeyValidator
 from router_core.metering import UsageRecorder
 from router_core.providers import REGISTRY, Provider, UpstreamCall, UpstreamError, UpstreamResponse
@@ -84,7 +85,8 @@ class _Meter:
     body: dict
     reservation: Reservation
     started: float
-    wire: Wire = OPENAI_WIRE  # the client API's shape: where usage is, how errors look
+    wire: Wire = OPENAI_WIRE
+    hold: SpendHold = field(default_factory=SpendHold)  # of the key's spend limit  # the client API's shape: where usage is, how errors look
     status: int = 0
     channel: str = ""
     ttfb: float = 0.0
@@ -132,7 +134,7 @@ class Forwarder:
                  recorder: UsageRecorder, credits: Credits, tokens: TokenCounter,
                  providers: Mapping[str, Provider] = REGISTRY, max_attempts: int = 3,
                  *, owners: ResponseOwners | None = None, max_retry_wait: float = 2.0,
-                 limiter: RateLimiter | None = None,
+                 limiter: RateLimiter | None = None, spend: KeySpend | None = None,
                  durable_charges: bool = False, durable_wait: float = 10.0) -> None:
         self.catalog = catalog
         self.pool = pool
@@ -146,6 +148,7 @@ class Forwarder:
         self.max_retry_wait = max_retry_wait
         self.owners = owners
         self.limiter = limiter
+        self.spend = spend
         self.durable_charges = durable_charges
         self.durable_wait = durable_wait
 
@@ -228,11 +231,18 @@ class Forwarder:
         upstream = UpstreamCall(endpoint=call.endpoint, body=raw, model=model, stream=req.stream,
                                 headers=_client_headers(call.headers), parsed=prepared)
         estimate = cost_micro_usd(model, reservation_usage(req.body, len(call.body))) if wire.billable else 0
-        if estimate:
-            self.keys.check_spend(identity)  # free models are never held back by a key's limit
-        reservation = await self.credits.reserve(identity.project_id, estimate)
+        hold = SpendHold()
+        if estimate and identity.spend_limit is not None and self.spend is not None:
+            # Held in the store until it settles, like credit: free models are never held back.
+            hold = await self.spend.hold(identity.key_id, estimate)
+        try:
+            reservation = await self.credits.reserve(identity.project_id, estimate)
+        except BaseException:
+            if self.spend is not None:
+                self.spend.settle(hold, 0)
+            raise
         meter = _Meter(identity, model, call.endpoint, req.stream, req.body, reservation, refusal.started, wire,
-                       requested_model=refusal.requested_model, rate_headers=rate_headers)
+                       requested_model=refusal.requested_model, rate_headers=rate_headers, hold=hold)
         items = self._exchange(provider, channels, upstream, meter, request_id, drop_usage_chunk)
         if call.endpoint == "responses" and self.owners is not None and req.body.get("store") is not False:
             items = self.owners.bind(items, identity.project_id, model.provider)
@@ -335,7 +345,8 @@ class Forwarder:
             usage = Usage()  # refused or failed before anything was produced
         cost = cost_micro_usd(meter.model, usage)
         charged = self.credits.settle(meter.reservation, cost)
-        self.keys.add_spend(meter.identity.key_id, charged)
+        if self.spend is not None:
+            self.spend.settle(meter.hold, charged)
         meter.output.clear()
         status = 499 if meter.cancelled else (meter.status or 502)
         error_code = "client_closed" if meter.cancelled else (

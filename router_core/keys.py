@@ -19,8 +19,8 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from router_core.errors import InvalidApiKey, SpendLimitReached
-from router_core.repositories import KeyRepository, UsageRepository
+from router_core.errors import InvalidApiKey
+from router_core.repositories import KeyRepository
 from router_core.tables import utcnow
 
 KEY_PREFIX = "ok-"
@@ -45,6 +45,7 @@ class KeyIdentity:
     key_id: str
     key_rpm: int | None = None
     project_rpm: int | None = None
+    spend_limit: int | None = None  # micro-USD per calendar month (UTC); held in router_core/key_spend.py
 
 
 @dataclass(slots=True)
@@ -56,38 +57,16 @@ class _Entry:
     expires_at: dt.datetime | None = None
 
 
-@dataclass(slots=True)
-class _Spend:
-    """A limited key's spend this month: the store's sum at load, plus what was settled here since."""
-
-    limit: int
-    month: str
-    spent: int
-
-
-def month_start(now: dt.datetime) -> dt.datetime:
-    return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-
-
 def _when(value: dt.datetime) -> str:
     value = value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
     return value.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def _usd(micro: int) -> str:
-    whole, frac = divmod(micro, 1_000_000)
-    return f"${whole}.{frac:06d}".rstrip("0").rstrip(".") if frac else f"${whole}.00"
-
-
 class KeyValidator:
     """Validates secrets against the store with a bounded, short-lived in-memory cache.
 
-    It also keeps the month's spend of keys with a spend limit. Each replica counts what it
-    settles and re-reads the store's total when the cache entry expires, so a limit holds across
-    replicas within the cache's staleness (and, like credit, by one request in flight). Usage is
-    written in batches, so a re-read adds what this replica settled but may not have written yet:
-    `_settled` and `_written` only grow, and their difference (read before the store is) can
-    only over-count, never let a limit slip.
+    A key's spend limit travels with its identity; the spend itself is held and counted in the
+    store, request by request (router_core/key_spend.py), so it holds across replicas.
     """
 
     def __init__(self, sessions: async_sessionmaker, ttl: float = 2.0, max_entries: int = 100_000) -> None:
@@ -95,9 +74,6 @@ class KeyValidator:
         self._ttl = ttl
         self._max = max_entries
         self._cache: OrderedDict[str, tuple[_Entry, float]] = OrderedDict()
-        self._spend: dict[str, _Spend] = {}
-        self._settled: dict[str, int] = {}  # per limited key: charges settled here, ever
-        self._written: dict[str, int] = {}  # of those, the ones the usage writer has committed
         self._last_used: dict[str, dt.datetime] = {}
         self._loading: dict[str, asyncio.Future] = {}  # digest -> the one store read in flight
 
@@ -129,31 +105,6 @@ class KeyValidator:
         self._last_used[identity.key_id] = utcnow()
         return identity
 
-    def check_spend(self, identity: KeyIdentity) -> None:
-        """Raise SpendLimitReached when the key has spent its monthly limit."""
-        spend = self._spend.get(identity.key_id)
-        if spend is None or spend.month != utcnow().strftime("%Y-%m"):
-            return
-        if spend.spent >= spend.limit:
-            raise SpendLimitReached(
-                f"This API key has reached its monthly spend limit of {_usd(spend.limit)} "
-                f"({_usd(spend.spent)} spent since the 1st, UTC). Raise the limit in the OneKey dashboard, "
-                "or use another key.", code="key_spend_limit_reached")
-
-    def add_spend(self, key_id: str, charged: int) -> None:
-        """Count a settled charge against the key's monthly limit on this replica."""
-        spend = self._spend.get(key_id)
-        if spend is not None and charged:
-            spend.spent += charged
-            self._settled[key_id] = self._settled.get(key_id, 0) + charged
-
-    def spend_written(self, events: list[dict]) -> None:
-        """The usage writer committed these events: their charges are in the store now."""
-        for event in events:
-            key_id, charged = event["key_id"], event["charged_micro_usd"]
-            if charged and key_id in self._settled:
-                self._written[key_id] = self._written.get(key_id, 0) + charged
-
     def forget(self, secret_hash: str) -> None:
         """Drop one cached entry (after a revoke or a change of limits on this replica)."""
         self._cache.pop(secret_hash, None)
@@ -183,34 +134,14 @@ class KeyValidator:
         return used
 
     async def _load(self, digest: str) -> _Entry:
-        now = utcnow()
         async with self._sessions() as session:
             found = await KeyRepository(session).by_hash(digest)
             if found is None or not hmac.compare_digest(found[0].secret_hash, digest):
                 return _Entry(None)
             row, project_rpm = found
-            if row.spend_limit_micro_usd is not None:
-                spent = await self._month_spend(session, row.id, month_start(now))
-                self._spend[row.id] = _Spend(row.spend_limit_micro_usd, now.strftime("%Y-%m"), spent)
-                self._settled.setdefault(row.id, 0)
-            else:
-                self._drop_spend(row.id)
         identity = KeyIdentity(project_id=row.project_id, key_id=row.id, key_rpm=row.rate_limit_rpm,
-                               project_rpm=project_rpm)
+                               project_rpm=project_rpm, spend_limit=row.spend_limit_micro_usd)
         return _Entry(identity, row.revoked_at, row.expires_at)
-
-    async def _month_spend(self, session, key_id: str, since: dt.datetime) -> int:
-        """The store's sum plus what this replica settled and has not written yet.
-
-        A batch committed while the store was read would be counted twice: read again then
-        (the last try keeps the over-count, which refuses early rather than late).
-        """
-        for _ in range(3):
-            written_before = self._written.get(key_id, 0)
-            stored = await UsageRepository(session).key_spend(key_id, since)
-            if self._written.get(key_id, 0) == written_before:
-                break
-        return stored + max(self._settled.get(key_id, 0) - written_before, 0)
 
     def _remember(self, digest: str, entry: _Entry, now: float) -> None:
         # Unknown keys are remembered for a shorter time so a fresh key is never refused long.
@@ -218,14 +149,7 @@ class KeyValidator:
         self._cache[digest] = (entry, now + ttl)
         self._cache.move_to_end(digest)
         while len(self._cache) > self._max:
-            _, (gone, _) = self._cache.popitem(last=False)
-            if gone.identity is not None:
-                self._drop_spend(gone.identity.key_id)
-
-    def _drop_spend(self, key_id: str) -> None:
-        self._spend.pop(key_id, None)
-        self._settled.pop(key_id, None)
-        self._written.pop(key_id, None)
+            self._cache.popitem(last=False)
 
 
 def _aware(value: dt.datetime) -> dt.datetime:

@@ -7,6 +7,7 @@ import logging
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from router_core.credits import Credits
+from router_core.key_spend import KeySpend
 from router_core.keys import KeyValidator
 from router_core.repositories import KeyRepository, UsageRepository
 
@@ -26,10 +27,12 @@ class UsageRecorder:
     """
 
     def __init__(self, sessions: async_sessionmaker, keys: KeyValidator | None = None,
-                 credits: Credits | None = None, interval: float = 0.5, max_batch: int = 2000) -> None:
+                 credits: Credits | None = None, interval: float = 0.5, max_batch: int = 2000,
+                 spend: KeySpend | None = None) -> None:
         self._sessions = sessions
         self._keys = keys
         self._credits = credits
+        self._spend = spend
         self._interval = interval
         self._max_batch = max_batch
         self._pending: list[dict] = []
@@ -99,14 +102,17 @@ class UsageRecorder:
             batch, self._pending = self._pending, []
             upto = self._recorded  # every event up to here is in this batch
             debits = self._credits.take_debits() if self._credits else {}
+            key_debits = self._spend.take_debits() if self._spend else {}
             used = self._keys.take_last_used() if self._keys else {}
-            if not batch and not used and not debits:
+            if not batch and not used and not debits and not key_debits:
                 return True
             try:
                 async with self._sessions() as session, session.begin():
                     await UsageRepository(session).add_many(batch)
                     if debits:
                         await self._credits.write_debits(session, debits)
+                    if key_debits:
+                        await self._spend.write_debits(session, key_debits)
                     await KeyRepository(session).touch(used)
             except Exception as exc:  # the store may be down: keep the batch, say so, go on
                 logger.error("writing usage events failed: %s count=%d (kept for retry)",
@@ -114,11 +120,13 @@ class UsageRecorder:
                 self._pending[:0] = batch
                 if debits:
                     self._credits.restore_debits(debits)
+                if key_debits:
+                    self._spend.restore_debits(key_debits)
                 return False
             if debits:
                 self._credits.debits_written(debits)
-            if self._keys is not None:
-                self._keys.spend_written(batch)
+            if key_debits:
+                self._spend.debits_written(key_debits)
             self._written = upto
             self._committed.set()
             self._committed = asyncio.Event()  # the next waiters wait for the next write
@@ -137,3 +145,8 @@ class UsageRecorder:
                     await self._credits.maintain()
                 except Exception as exc:  # leases are looked after again next round
                     logger.warning("lease upkeep failed: %s", type(exc).__name__)
+            if self._spend is not None:
+                try:
+                    await self._spend.maintain()
+                except Exception as exc:  # holds are looked after again next round
+                    logger.warning("spend-limit hold upkeep failed: %s", type(exc).__name__)

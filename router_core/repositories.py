@@ -339,6 +339,87 @@ class LeaseRepository:
             await self.session.flush()
 
 
+class KeySpendRepository:
+    """Holds on keys' monthly spend limits: like LeaseRepository, each change is one conditional
+    UPDATE of the key's row with its affected row count checked, so replicas on one PostgreSQL
+    never hold together more than a key's limit leaves."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    @staticmethod
+    def _spent(month: str):
+        k = tables.ApiKey
+        return case((k.spend_month == month, k.month_spend_micro_usd), else_=0)
+
+    async def hold(self, holder: str, key_id: str, amount: int, month: str) -> bool:
+        """Hold `amount` of the key's limit for a request in flight, if the limit leaves that much
+        after this month's spend and every hold (a key whose limit was cleared always may)."""
+        k = tables.ApiKey
+        room = k.spend_limit_micro_usd - self._spent(month) - k.spend_held_micro_usd
+        result = await self.session.execute(
+            update(k).where(k.id == key_id, (k.spend_limit_micro_usd.is_(None)) | (room >= amount))
+            .values(spend_held_micro_usd=k.spend_held_micro_usd + amount))
+        if result.rowcount != 1:
+            return False
+        await self._add_to_hold(holder, key_id, amount)
+        return True
+
+    async def state(self, key_id: str, month: str) -> tuple[int | None, int, int]:
+        """(limit, spent this month, held by requests in flight anywhere)."""
+        k = tables.ApiKey
+        row = (await self.session.execute(
+            select(k.spend_limit_micro_usd, self._spent(month), k.spend_held_micro_usd).where(k.id == key_id))).first()
+        return (row[0], int(row[1]), int(row[2])) if row else (None, 0, 0)
+
+    async def settle(self, holder: str, key_id: str, spent: int, released: int, month: str) -> None:
+        """Count settled charges into the month's spend and let their holds go."""
+        k = tables.ApiKey
+        await self.session.execute(
+            update(k).where(k.id == key_id).values(
+                month_spend_micro_usd=self._spent(month) + spent, spend_month=month,
+                spend_held_micro_usd=k.spend_held_micro_usd - released))
+        if released:
+            await self._add_to_hold(holder, key_id, -released)
+
+    async def recount(self, key_id: str, month: str, since: dt.datetime) -> None:
+        """Set a key's month spend from its usage events (when it gets a limit it had not)."""
+        k = tables.ApiKey
+        spent = await UsageRepository(self.session).key_spend(key_id, since)
+        await self.session.execute(update(k).where(k.id == key_id).values(month_spend_micro_usd=spent,
+                                                                          spend_month=month))
+
+    async def renew(self, holder: str) -> None:
+        h = tables.KeySpendHold
+        await self.session.execute(update(h).where(h.holder == holder).values(renewed_at=utcnow()))
+
+    async def reclaim_stale(self, older_than: dt.datetime) -> list[tuple[str, str, int]]:
+        """Let go of the holds of holders that stopped renewing them: (holder, key, amount)."""
+        h, k = tables.KeySpendHold, tables.ApiKey
+        stale = (await self.session.execute(
+            select(h.holder, h.key_id, h.amount_micro_usd).where(h.renewed_at < older_than))).all()
+        reclaimed = []
+        for holder, key_id, amount in stale:
+            await self.session.execute(select(k.id).where(k.id == key_id).with_for_update())
+            gone = await self.session.execute(
+                delete(h).where(h.holder == holder, h.key_id == key_id, h.renewed_at < older_than))
+            if gone.rowcount == 1 and amount:
+                await self.session.execute(
+                    update(k).where(k.id == key_id).values(spend_held_micro_usd=k.spend_held_micro_usd - amount))
+                reclaimed.append((holder, key_id, int(amount)))
+        return reclaimed
+
+    async def _add_to_hold(self, holder: str, key_id: str, delta: int) -> None:
+        h = tables.KeySpendHold
+        result = await self.session.execute(
+            update(h).where(h.holder == holder, h.key_id == key_id)
+            .values(amount_micro_usd=h.amount_micro_usd + delta, renewed_at=utcnow()))
+        if result.rowcount == 0:
+            self.session.add(tables.KeySpendHold(holder=holder, key_id=key_id, amount_micro_usd=delta,
+                                                 renewed_at=utcnow()))
+            await self.session.flush()
+
+
 class ResponseOwnerRepository:
     """Who owns a stored provider response. Rows are written once and never change."""
 

@@ -20,6 +20,7 @@ from router_core.channels import ChannelPool, check_channel_models
 from router_core.credits import Credits
 from router_core.db import create_engine, session_factory
 from router_core.forward import Forwarder
+from router_core.key_spend import KeySpend
 from router_core.keys import KeyValidator
 from router_core.metering import UsageRecorder
 from router_core.migrations import prepare_engine
@@ -110,12 +111,14 @@ async def create_server(settings: CoreSettings, *, providers: Mapping[str, Provi
     await http.start()
     credits = Credits(sessions, renew_every=settings.lease_renew_interval, stale_after=settings.lease_stale_after)
     tokens = TokenCounter()  # its encoding is loaded by the first estimate that needs it
-    recorder = UsageRecorder(sessions, keys, credits, interval=settings.usage_flush_interval)
-    credits.flush_soon = recorder.flush_soon
+    spend = KeySpend(sessions, credits.holder, renew_every=settings.lease_renew_interval,
+                     stale_after=settings.lease_stale_after)
+    recorder = UsageRecorder(sessions, keys, credits, interval=settings.usage_flush_interval, spend=spend)
+    credits.flush_soon = spend.flush_soon = recorder.flush_soon
     recorder.start()
     limiter = RateLimiter(create_store(settings.redis_url.reveal(), settings.redis_timeout), settings.rate_limit_rpm)
     forwarder = Forwarder(catalog, pool, keys, http, recorder, credits, tokens, providers, settings.max_attempts,
-                          owners=owners, max_retry_wait=settings.max_retry_wait, limiter=limiter,
+                          owners=owners, max_retry_wait=settings.max_retry_wait, limiter=limiter, spend=spend,
                           durable_charges=settings.durable_charges)
 
     server = grpc.aio.server(

@@ -57,6 +57,23 @@ class ApiKey(Base):
     # What the key may spend per calendar month (UTC); None: no limit of its own.
     spend_limit_micro_usd: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # A limited key's spend, kept with its usage events' charges in each usage write, and the
+    # estimates of its requests in flight on every replica (router_core/key_spend.py). Admission
+    # is one conditional UPDATE: limit - month_spend (of spend_month, "YYYY-MM") - held >= estimate.
+    month_spend_micro_usd: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
+    spend_month: Mapped[str] = mapped_column(String(7), default="", server_default=text("''"))
+    spend_held_micro_usd: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
+
+
+class KeySpendHold(Base):
+    """One replica's holds on one key's spend limit, so a crashed replica's holds can be reclaimed."""
+
+    __tablename__ = "key_spend_holds"
+
+    holder: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key_id: Mapped[str] = mapped_column(ForeignKey("api_keys.id"), primary_key=True)
+    amount_micro_usd: Mapped[int] = mapped_column(BigInteger, default=0)
+    renewed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class CreditEntry(Base):

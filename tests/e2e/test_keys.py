@@ -4,6 +4,7 @@ only) so it shows up under its request id."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import time
 
 import grpc
@@ -12,12 +13,21 @@ import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from onekey.v1 import admin_pb2, metering_pb2
+from router_core.catalog import Catalog
 from router_core.settings import CoreSettings
+from router_core.usage import cost_micro_usd, reservation_usage
 from tests.conftest import openai_channel
 from tests.stack import Stack, usage_events
 from tests.stores import build
 
 MSGS = [{"role": "user", "content": "count the sheep please"}]
+CAP = 20  # output tokens per request of the spend-limit test: a few requests to $0.001
+
+
+def estimate(cap: int) -> int:
+    """The most the core holds for one MSGS request to gpt-4.1 (a generous body size)."""
+    body = {"messages": MSGS, "model": "openai/gpt-4.1", "max_tokens": cap}
+    return cost_micro_usd(Catalog.load().resolve("openai/gpt-4.1"), reservation_usage(body, len(json.dumps(body)) + 64))
 
 
 @pytest.fixture
@@ -55,7 +65,7 @@ def test_a_keys_monthly_spend_limit_refuses_with_402_once_reached(stack):
     served = 0
     for _ in range(100):
         try:
-            client.chat.completions.create(model="openai/gpt-4.1", messages=MSGS)
+            client.chat.completions.create(model="openai/gpt-4.1", messages=MSGS, max_tokens=CAP)
             served += 1
         except openai.APIStatusError as err:
             assert err.status_code == 402
@@ -67,7 +77,9 @@ def test_a_keys_monthly_spend_limit_refuses_with_402_once_reached(stack):
     assert served >= 1
     events = [e for e in usage_events(stack, project_id, served + 1) if e.key_id == created.key.id]
     spent = sum(e.charged_micro_usd for e in events)
-    assert limit <= spent <= limit + max(e.charged_micro_usd for e in events), "at most one request past the limit"
+    # Held like credit: refused once what is left of the limit cannot cover the request's
+    # estimate, never past the limit (the fake reports less than each estimate).
+    assert spent <= limit < spent + estimate(CAP)
     refused = next(e for e in events if e.status == 402)
     assert refused.error_code == "key_spend_limit_reached" and refused.charged_micro_usd == 0
     # The limit is the key's, not the project's; free models are not held back.

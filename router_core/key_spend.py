@@ -1,0 +1,151 @@
+"""A key's monthly spend limit on the hot path: hold an estimate before forwarding, settle after.
+
+Like project credit (router_core/credits.py), and for the same reason: a check of settled
+charges alone lets every request of a burst through, since none has settled yet. Each priced
+request of a key with a limit holds its estimate on the key's row with one conditional UPDATE
+(`held += e WHERE limit - month_spend - held >= e`), so replicas on one store never hold more
+than the limit leaves. Its real cost is settled in memory and written with the usage events in
+the same batched transaction: the month's spend grows by what it cost, the hold shrinks by its
+estimate. So a key's spend passes its limit only by what requests cost beyond their estimates
+(zero when the provider reports no more than the estimate), the bound documented for credit.
+
+Limited keys are few and their limits small, so a hold is taken per request (one UPDATE, as a
+tight credit wallet does) rather than leased ahead; keys without a limit cost nothing here.
+A settled hold is given back with the very next usage write (flush_soon). A request that does
+not fit waits briefly (SETTLE_WAIT_S) while holds that could free enough are given back, then is
+refused; one the month's spend alone leaves no room for is refused at once.
+
+A killed replica's holds are reclaimed like its leases: each replica renews its hold rows and
+lets go of those another holder stopped renewing (lease_stale_after).
+"""
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from router_core.errors import SpendLimitReached
+from router_core.repositories import KeySpendRepository
+from router_core.tables import utcnow
+
+logger = logging.getLogger(__name__)
+
+SETTLE_WAIT_S = 0.5   # how long a request that does not fit waits for settled holds to be written
+
+
+@dataclass(slots=True)
+class SpendHold:
+    """What one admitted request holds of its key's limit until it settles."""
+
+    key_id: str = ""
+    amount: int = 0
+
+
+def _month(now: dt.datetime | None = None) -> str:
+    return (now or utcnow()).strftime("%Y-%m")
+
+
+def month_start(now: dt.datetime) -> dt.datetime:
+    return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+def _usd(micro: int) -> str:
+    whole, frac = divmod(micro, 1_000_000)
+    return f"${whole}.{frac:06d}".rstrip("0").rstrip(".") if frac else f"${whole}.00"
+
+
+class KeySpend:
+    """This replica's holds on keys' spend limits, and the settled charges not yet written."""
+
+    def __init__(self, sessions: async_sessionmaker, holder: str, *, renew_every: float = 10.0,
+                 stale_after: float = 120.0, settle_wait: float = SETTLE_WAIT_S) -> None:
+        self._sessions = sessions
+        self.holder = holder
+        self._renew_every = renew_every
+        self._stale_after = stale_after
+        self._settle_wait = settle_wait
+        self._renewed_at = 0.0
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._pending: dict[str, tuple[int, int]] = {}  # key -> (charged, hold released), unwritten
+        self.flush_soon: Callable[[], None] = lambda: None
+
+    async def hold(self, key_id: str, estimate: int) -> SpendHold:
+        """Hold `estimate` of the key's limit, or raise SpendLimitReached."""
+        if estimate <= 0:
+            return SpendHold()
+        month = _month()
+        deadline = time.monotonic() + self._settle_wait
+        pause = 0.02
+        lock = self._locks.setdefault(key_id, asyncio.Lock())
+        while True:
+            # One hold transaction per key at a time on this replica: a burst queues here, not
+            # on the connection pool the usage writer needs too.
+            async with lock, self._sessions() as session, session.begin():
+                repo = KeySpendRepository(session)
+                if await repo.hold(self.holder, key_id, estimate, month):
+                    return SpendHold(key_id, estimate)
+                limit, spent, held = await repo.state(key_id, month)
+            if limit is None:  # cannot happen (a key without a limit always holds): be safe
+                return SpendHold()
+            # Waiting helps only if holds could free enough: requests settled here or on another
+            # replica give theirs back with their next write, at once (or finish meanwhile).
+            if limit - spent < estimate or time.monotonic() + pause > deadline:
+                raise SpendLimitReached(
+                    f"This API key has reached its monthly spend limit of {_usd(limit)} ({_usd(spent)} spent "
+                    f"since the 1st, UTC, {_usd(held)} held by requests in flight). Raise the limit in the "
+                    "OneKey dashboard, or use another key.", code="key_spend_limit_reached")
+            self.flush_soon()
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 0.1)
+
+    def settle(self, hold: SpendHold, charged: int) -> None:
+        """The request ended: count its charge, give its hold back (both with the next write)."""
+        if not hold.key_id:
+            return
+        spent, released = self._pending.get(hold.key_id, (0, 0))
+        self._pending[hold.key_id] = (spent + charged, released + hold.amount)
+        self.flush_soon()
+
+    def take_debits(self) -> dict[str, tuple[int, int]]:
+        """Hand over settled charges and released holds for the next batch: {key: (charged, released)}."""
+        debits, self._pending = self._pending, {}
+        return debits
+
+    async def write_debits(self, session: AsyncSession, debits: dict[str, tuple[int, int]]) -> None:
+        repo, month = KeySpendRepository(session), _month()
+        for key_id, (charged, released) in sorted(debits.items()):  # one lock order: no deadlock
+            await repo.settle(self.holder, key_id, charged, released, month)
+
+    def debits_written(self, debits: dict[str, tuple[int, int]]) -> None:
+        """The batch from take_debits is committed: forget the idle keys' locks."""
+        for key_id in debits:
+            lock = self._locks.get(key_id)
+            if lock is not None and not lock.locked() and key_id not in self._pending:
+                del self._locks[key_id]
+
+    def restore_debits(self, debits: dict[str, tuple[int, int]]) -> None:
+        """Undo take_debits after a failed write; the next batch carries them."""
+        for key_id, (charged, released) in debits.items():
+            spent, held = self._pending.get(key_id, (0, 0))
+            self._pending[key_id] = (spent + charged, held + released)
+
+    async def maintain(self) -> None:
+        """Renew this replica's hold rows; let go of those of replicas that stopped."""
+        now = time.monotonic()
+        if now - self._renewed_at <= self._renew_every:
+            return
+        self._renewed_at = now
+        cutoff = utcnow() - dt.timedelta(seconds=self._stale_after)
+        async with self._sessions() as session, session.begin():
+            repo = KeySpendRepository(session)
+            await repo.renew(self.holder)
+            reclaimed = await repo.reclaim_stale(cutoff)
+        if reclaimed:
+            logger.warning("reclaimed spend-limit holds of stopped replicas: count=%d micro_usd=%d holders=%s",
+                           len(reclaimed), sum(a for _, _, a in reclaimed),
+                           ",".join(sorted({h for h, _, _ in reclaimed})))
