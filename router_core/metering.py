@@ -4,7 +4,8 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlalchemy.exc import InterfaceError, OperationalError, StatementError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from router_core.credits import Credits
 from router_core.key_spend import KeySpend
@@ -20,6 +21,12 @@ class UsageRecorder:
     A request only appends a dict to a list (no I/O on the hot path). The settled costs of
     the same requests are written in the same transaction, so the ledger always adds up. A
     failed write keeps the batch for the next round; stop() writes whatever is left.
+
+    One event can never block the others: when a batch is refused for what a row holds (a
+    constraint, a value the column cannot take), it is written again with its rows isolated in
+    savepoints; every row the store takes is written with all the charges, and a row it refuses
+    is set aside — counted (`set_aside`, in /metrics) and logged by its ids, never its values.
+    Only a store that cannot be reached keeps the batch for the next round.
 
     `written(seq)` lets a request wait until its own event is committed (durable charges):
     it wakes the writer at once, and every event recorded meanwhile joins the same
@@ -43,6 +50,7 @@ class UsageRecorder:
         self._recorded = 0   # events recorded so far (each one's sequence number)
         self._written = 0    # every event up to this sequence number is committed
         self._committed = asyncio.Event()
+        self.set_aside = 0   # events the store refused for what they held, since start
 
     @property
     def pending(self) -> int:
@@ -107,13 +115,15 @@ class UsageRecorder:
             if not batch and not used and not debits and not key_debits:
                 return True
             try:
-                async with self._sessions() as session, session.begin():
-                    await UsageRepository(session).add_many(batch)
-                    if debits:
-                        await self._credits.write_debits(session, debits)
-                    if key_debits:
-                        await self._spend.write_debits(session, key_debits)
-                    await KeyRepository(session).touch(used)
+                try:
+                    await self._write(batch, debits, key_debits, used, isolate=False)
+                except Exception as exc:
+                    if _unreachable(exc):
+                        raise
+                    # Refused for what some row holds: write the rows one by one (savepoints).
+                    logger.warning("usage batch refused (%s): writing its rows one by one, count=%d",
+                                   type(exc).__name__, len(batch))
+                    self._set_aside(await self._write(batch, debits, key_debits, used, isolate=True))
             except Exception as exc:  # the store may be down: keep the batch, say so, go on
                 logger.error("writing usage events failed: %s count=%d (kept for retry)",
                              type(exc).__name__, len(batch))
@@ -131,6 +141,31 @@ class UsageRecorder:
             self._committed.set()
             self._committed = asyncio.Event()  # the next waiters wait for the next write
             return True
+
+    async def _write(self, batch: list[dict], debits: dict, key_debits: dict, used: dict,
+                     isolate: bool) -> list[tuple[dict, str]]:
+        """One transaction: the events, the charges, the keys' last use. With `isolate`, rows
+        the store refuses are left out: they come back as (event, error type)."""
+        refused: list[tuple[dict, str]] = []
+        async with self._sessions() as session, session.begin():
+            if isolate:
+                refused = await _insert_isolated(session, batch)
+            else:
+                await UsageRepository(session).add_many(batch)
+            if debits:
+                await self._credits.write_debits(session, debits)
+            if key_debits:
+                await self._spend.write_debits(session, key_debits)
+            await KeyRepository(session).touch(used)
+        return refused
+
+    def _set_aside(self, refused: list[tuple[dict, str]]) -> None:
+        for event, error in refused:
+            self.set_aside += 1
+            # Ids and amounts only (never a value the row held): enough to find and reconcile it.
+            logger.error("usage event set aside, the store refused it: request_id=%.64s project=%.36s key=%.36s "
+                         "charged_micro_usd=%s error=%s", event.get("request_id"), event.get("project_id"),
+                         event.get("key_id"), event.get("charged_micro_usd"), error)
 
     async def _run(self) -> None:
         while not self._stopping:
@@ -150,3 +185,30 @@ class UsageRecorder:
                     await self._spend.maintain()
                 except Exception as exc:  # holds are looked after again next round
                     logger.warning("spend-limit hold upkeep failed: %s", type(exc).__name__)
+
+
+def _unreachable(exc: BaseException) -> bool:
+    """Whether a failed write is the store's trouble (retry the batch), not a row's."""
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        return True
+    if isinstance(exc, StatementError):
+        return bool(getattr(exc, "connection_invalidated", False))
+    return isinstance(exc, (OSError, TimeoutError, ConnectionError))
+
+
+async def _insert_isolated(session: AsyncSession, rows: list[dict]) -> list[tuple[dict, str]]:
+    """Insert rows in savepoints, halving a refused part until the refused rows are alone:
+    a few statements per bad row, not one per row. Returns the refused rows with their error."""
+    if not rows:
+        return []
+    try:
+        async with session.begin_nested():
+            await UsageRepository(session).add_many(rows)
+        return []
+    except Exception as exc:
+        if _unreachable(exc):
+            raise
+        if len(rows) == 1:
+            return [(rows[0], type(exc).__name__)]
+    middle = len(rows) // 2
+    return await _insert_isolated(session, rows[:middle]) + await _insert_isolated(session, rows[middle:])

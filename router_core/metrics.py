@@ -1,5 +1,6 @@
 """The core's Prometheus endpoint: channel health, read from the breakers at scrape time,
-rate-limit refusals, and the credit this replica took back from leases of stopped replicas.
+rate-limit refusals, the credit this replica took back from leases of stopped replicas, and the
+usage events the store refused (set aside so that the others are written).
 
 It lives in the core because the breakers do (the edge holds no business state). Values are
 computed when Prometheus scrapes, so the hot path pays nothing for them. Labels are channel
@@ -17,6 +18,7 @@ from aiohttp import web
 from router_core.breaker import CLOSED, HALF_OPEN, OPEN
 from router_core.channels import ChannelPool
 from router_core.credits import Credits
+from router_core.metering import UsageRecorder
 from router_core.ratelimit import RateLimiter
 
 STATE_VALUE = {CLOSED: 0, HALF_OPEN: 1, OPEN: 2}
@@ -90,8 +92,22 @@ class LeaseCollector:
             value=self._credits.reclaimed_micro_usd)
 
 
+class UsageWriteCollector:
+    """Usage events the store refused for what they held, set aside so the others are written."""
+
+    def __init__(self, recorder: UsageRecorder) -> None:
+        self._recorder = recorder
+
+    def collect(self) -> Iterator:
+        from prometheus_client.core import CounterMetricFamily
+
+        yield CounterMetricFamily("onekey_core_usage_events_set_aside",
+                                  "Usage events the store refused and that were set aside (logged by id)",
+                                  value=self._recorder.set_aside)
+
+
 def create_metrics_app(pool: ChannelPool, limiter: RateLimiter | None = None,
-                       credits: Credits | None = None) -> web.Application:
+                       credits: Credits | None = None, recorder: UsageRecorder | None = None) -> web.Application:
     """A tiny app serving GET /metrics for the given pool (and rate limiter, and lease reclaims)."""
     from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
@@ -101,6 +117,8 @@ def create_metrics_app(pool: ChannelPool, limiter: RateLimiter | None = None,
         registry.register(RateLimitCollector(limiter))
     if credits is not None:
         registry.register(LeaseCollector(credits))
+    if recorder is not None:
+        registry.register(UsageWriteCollector(recorder))
 
     async def metrics(request: web.Request) -> web.Response:
         return web.Response(body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
@@ -111,9 +129,10 @@ def create_metrics_app(pool: ChannelPool, limiter: RateLimiter | None = None,
 
 
 async def start_metrics(pool: ChannelPool, listen: str, limiter: RateLimiter | None = None,
-                        credits: Credits | None = None) -> tuple[web.AppRunner, int]:
+                        credits: Credits | None = None, recorder: UsageRecorder | None = None
+                        ) -> tuple[web.AppRunner, int]:
     """Serve /metrics on listen (host:port; port 0 picks one); returns the runner and port."""
-    runner = web.AppRunner(create_metrics_app(pool, limiter, credits), access_log=None)
+    runner = web.AppRunner(create_metrics_app(pool, limiter, credits, recorder), access_log=None)
     await runner.setup()
     host, _, port = listen.rpartition(":")
     site = web.TCPSite(runner, host or "127.0.0.1", int(port))
