@@ -102,8 +102,7 @@ def test_canary_reaches_no_database_log_or_temp_file(tmp_path, loop_thread, fake
         project, _ = procs.new_key()
         capped = json.loads(procs.onekey("key", "create", "--project", project, "--spend-limit", "0.000001", "--json"))
         capped_client = openai.OpenAI(base_url=procs.base_url, api_key=capped["secret"], max_retries=0)
-        capped_client.chat.completions.create(model="openai/gpt-4.1", messages=msgs)
-        with pytest.raises(openai.APIStatusError) as limited:
+        with pytest.raises(openai.APIStatusError) as limited:  # held like credit: no estimate fits
             capped_client.chat.completions.create(model="openai/gpt-4.1", messages=msgs)
         assert limited.value.body["code"] == "key_spend_limit_reached"
         procs.onekey("key", "revoke", capped["key"]["id"])
