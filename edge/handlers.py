@@ -218,6 +218,9 @@ async def _relay(request: web.Request, app: web.Application, call: router_pb2.Fo
         if (response is None or isinstance(response, web.Response)) and _core_unreachable(err):
             raise _CoreGone(err) from None
         if response is None or isinstance(response, web.Response):
+            told = dict(err.trailing_metadata() or ()).get("onekey-header-x-onekey-request-id")
+            if told:  # the core's id for the refused request, as its usage event has it
+                ids.update(_id_headers(told))
             return shape.rpc_error(err, ids)
         # Mid-stream: the head is gone, so end the stream with an error event the SDKs raise on.
         logger.warning("stream broke: id=%s code=%s", call.request_id, err.code().name)
@@ -236,6 +239,9 @@ async def _relay(request: web.Request, app: web.Application, call: router_pb2.Fo
 async def _start_answer(request: web.Request, head: router_pb2.ResponseHead,
                         ids: dict[str, str]) -> web.StreamResponse:
     """The client's response for the answer's head: whole (sent when the call ends) or a stream."""
+    if head.request_id:
+        # The core makes each request's id (it keys the usage event): the client sees that one.
+        ids.update(_id_headers(head.request_id))
     headers = {h.name: h.value for h in head.headers}
     headers.update(ids)
     if head.HasField("body"):

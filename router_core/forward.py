@@ -13,7 +13,7 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field, replace
 
@@ -21,7 +21,7 @@ from router_core.availability import availability, refuse_unservable
 from router_core.catalog import Catalog, ModelInfo
 from router_core.channels import ChannelPool
 from router_core.credits import Credits, Reservation
-from router_core.errors import CoreError, InvalidApiKey, ModelNotFound
+from router_core.errors import CoreError, InvalidApiKey, InvalidRequest, ModelNotFound
 from router_core.failover import open_upstream
 from router_core.key_spend import KeySpend, SpendHold
 from router_core.keys import KeyIdentity, KeyValidator
@@ -40,11 +40,23 @@ logger = logging.getLogger(__name__)
 
 # Headers of the provider's answer that the client may see.
 PASSED_RESPONSE_HEADERS = ("content-type", "retry-after", "retry-after-ms")
-# Client headers never sent upstream, whatever the edge let through.
-BLOCKED_CLIENT_HEADERS = frozenset({
-    "authorization", "x-api-key", "x-goog-api-key", "api-key", "cookie", "host", "content-length",
-    "forwarded", "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto", "x-real-ip",
-})
+# Client headers that may travel to a provider: the edge's allowlist (edge/handlers.py), held
+# here too, since the core also serves remote edges and internal gRPC clients. Everything else
+# stays here: keys, cookies, forwarding headers, and `OpenAI-Organization` / `OpenAI-Project`,
+# which would let a customer pick the operator's organization or project at the provider.
+FORWARDED_CLIENT_HEADERS = frozenset({"openai-beta", "anthropic-beta", "anthropic-version", "user-agent",
+                                      "idempotency-key"})
+MAX_CLIENT_HEADERS = 32          # far more than the allowlist: a caller sending more is broken
+MAX_HEADER_BYTES = 8190          # the edge's default max_header_bytes, for a whole header line
+# RFC 9110: a field name is a token; a value is visible characters (obs-text too), spaces and
+# tabs, neither first nor last. No CR, LF, NUL or other control character, ever.
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_FIELD_VALUE = re.compile(r"(?:[!-~\x80-\U0010ffff](?:[ \t!-~\x80-\U0010ffff]*[!-~\x80-\U0010ffff])?)?")
+
+
+def new_request_id() -> str:
+    """A request id made here: the core never takes one from its caller (ids key usage events)."""
+    return f"req_{uuid.uuid4().hex}"
 
 
 @dataclass(slots=True)
@@ -70,7 +82,7 @@ class ForwardInput:
     api_key: str
     endpoint: str
     body: bytes
-    headers: Mapping[str, str] = field(default_factory=dict)
+    headers: Sequence[tuple[str, str]] = ()
     request_id: str = ""
 
 
@@ -159,7 +171,7 @@ class Forwarder:
         leaves a usage event of its own when it can be attributed to a project.
         """
         started = time.monotonic()
-        request_id = call.request_id or f"req_{uuid.uuid4().hex}"
+        request_id = call.request_id or new_request_id()
         refusal = _Refusal(call.endpoint, started)
         try:
             meter, items = await self._admit(call, request_id, refusal)
@@ -200,6 +212,7 @@ class Forwarder:
         # Before anything else is spent on it: a request over its rate limit reaches no provider
         # and reserves no credit.
         rate_headers = await self.limiter.admit(identity, request_id) if self.limiter else []
+        client_headers = forwarded_headers(call.headers)
         req = decode(call.endpoint, call.body)
         refusal.stream = req.stream
         model = self.catalog.resolve(req.model_name, req.catalog_endpoint)
@@ -229,7 +242,7 @@ class Forwarder:
         prepared = provider.prepare(body, call.endpoint)
         raw = _upstream_body(call.body, req, prepared, body, model.upstream_id, chat_stream, add_usage)
         upstream = UpstreamCall(endpoint=call.endpoint, body=raw, model=model, stream=req.stream,
-                                headers=_client_headers(call.headers), parsed=prepared)
+                                headers=client_headers, parsed=prepared)
         estimate = cost_micro_usd(model, reservation_usage(req.body, len(call.body))) if wire.billable else 0
         hold = SpendHold()
         if estimate and identity.spend_limit is not None and self.spend is not None:
@@ -422,5 +435,18 @@ def _upstream_body(raw: bytes, req: ClientRequest, prepared: dict, body: dict, u
     return json.dumps(prepared, ensure_ascii=False).encode()
 
 
-def _client_headers(headers: Mapping[str, str]) -> dict[str, str]:
-    return {k: v for k, v in headers.items() if k.lower() not in BLOCKED_CLIENT_HEADERS}
+def forwarded_headers(headers: Sequence[tuple[str, str]]) -> dict[str, str]:
+    """The client headers for the provider: the allowlisted ones, checked as the edge's HTTP
+    parser checks them; InvalidRequest for a header no HTTP request could carry."""
+    if len(headers) > MAX_CLIENT_HEADERS:
+        raise InvalidRequest(f"Too many headers: at most {MAX_CLIENT_HEADERS}.", code="invalid_header")
+    kept: dict[str, str] = {}
+    for name, value in headers:
+        if (not _TOKEN.fullmatch(name) or not _FIELD_VALUE.fullmatch(value)
+                or len(name) + len(value.encode("utf-8", "surrogatepass")) + 2 > MAX_HEADER_BYTES):
+            # Never quoted back: the name or value is the caller's text.
+            raise InvalidRequest("A header name or value is malformed or too large.", code="invalid_header")
+        lowered = name.lower()
+        if lowered in FORWARDED_CLIENT_HEADERS:
+            kept[lowered] = value
+    return kept

@@ -22,12 +22,13 @@ def _printable(text: str, ascii_only: bool = False) -> str:
     return text.encode("ascii" if ascii_only else "utf-8", "backslashreplace").decode("ascii" if ascii_only else "utf-8")
 
 
-async def abort_with(context: grpc.aio.ServicerContext, error: CoreError) -> None:
+async def abort_with(context: grpc.aio.ServicerContext, error: CoreError,
+                     headers: list[tuple[str, str]] | tuple = ()) -> None:
     """End the call with the error's status; code, param and headers travel as trailing metadata."""
     context.set_trailing_metadata((
         ("onekey-error-code", _printable(error.code, ascii_only=True)),
         ("onekey-error-param", _printable(error.param or "", ascii_only=True)),
-        *((HEADER_PREFIX + name, value) for name, value in error.headers),
+        *((HEADER_PREFIX + name, value) for name, value in (*error.headers, *headers)),
     ))
     await context.abort(error.grpc_code, _printable(error.message))
 

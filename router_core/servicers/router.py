@@ -14,7 +14,7 @@ from router_core.availability import Availability, availability
 from router_core.catalog import Catalog, ModelInfo
 from router_core.channels import ChannelPool
 from router_core.errors import CoreError, InvalidRequest, Overloaded
-from router_core.forward import Forwarder, ForwardInput, Head, Trailer
+from router_core.forward import Forwarder, ForwardInput, Head, Trailer, new_request_id
 from router_core.keys import KeyValidator
 from router_core.servicers.common import abort_with, unary, where
 from router_core.stored_responses import StoredResponses, response_id_of
@@ -30,6 +30,11 @@ def model_proto(m: ModelInfo, state: Availability) -> common_pb2.Model:
         status=state.status, status_note=state.note, channels=sorted(state.channels), test_model=m.is_test,
         endpoints=sorted(m.endpoints), created=m.created, cache_write_input_price=m.cache_write_input_price,
     )
+
+
+def _id_headers(request_id: str) -> list[tuple[str, str]]:
+    """The request id a refused call's answer carries (the edge sends these headers on)."""
+    return [("x-onekey-request-id", request_id), ("x-request-id", request_id)]
 
 
 class RouterServicer(router_pb2_grpc.RouterServiceServicer):
@@ -72,8 +77,7 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
                 try:
                     await context.write(message)
                 except Exception as exc:  # the call is gone: nobody is left to answer
-                    logger.info("stream write failed (client gone): request_id=%s error=%s",
-                                request.request_id, type(exc).__name__)
+                    logger.info("stream write failed (client gone): error=%s", type(exc).__name__)
                     return
 
     async def answer(self, request: router_pb2.ForwardRequest, context, coalesce: bool = True
@@ -94,15 +98,19 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
             await abort_with(context, Overloaded(
                 "OneKey is serving as many requests as it can; retry shortly."))
         self._in_flight += 1
+        # Made here, never taken from the caller: a request id keys its usage event, and one a
+        # caller chose could be one already used. The caller learns it from the head, or from
+        # an error's trailing metadata.
+        request_id = new_request_id()
         try:
             if request.method not in ("", "POST"):
-                async for message in self._stored_response(request, context):
+                async for message in self._stored_response(request, context, request_id):
                     yield message
                 return
             # One generator from here to the Forwarder's: every layer would cost each message a hop.
             items = self._forwarder.forward(ForwardInput(
                 api_key=request.api_key, endpoint=request.endpoint, body=request.body,
-                headers={h.name: h.value for h in request.headers}, request_id=request.request_id,
+                headers=[(h.name, h.value) for h in request.headers], request_id=request_id,
             ))
             try:
                 if coalesce:
@@ -114,11 +122,11 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
                         yield _message(item)
             except CoreError as exc:
                 # Metadata only: the code says what was wrong, never the body that was.
-                logger.info("refused: request_id=%s endpoint=%s code=%s", request.request_id, request.endpoint,
+                logger.info("refused: request_id=%s endpoint=%.40r code=%s", request_id, request.endpoint,
                             exc.code)
-                await abort_with(context, exc)
+                await abort_with(context, exc, _id_headers(request_id))
             except Exception as exc:
-                logger.error("forward failed: request_id=%s error=%s at %s", request.request_id,
+                logger.error("forward failed: request_id=%s error=%s at %s", request_id,
                              type(exc).__name__, where(exc))
                 await context.abort(grpc.StatusCode.INTERNAL, "internal error")
             finally:
@@ -126,7 +134,7 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
         finally:
             self._in_flight -= 1
 
-    async def _stored_response(self, request, context):
+    async def _stored_response(self, request, context, request_id: str):
         """GET/DELETE /v1/responses/{id}: one head with the whole answer."""
         response_id = response_id_of(request.endpoint)
         try:
@@ -134,19 +142,19 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
                 raise InvalidRequest(f"{request.method} is not supported on /v1/{request.endpoint.split('/')[0]}.",
                                      code="method_not_allowed")
             status, body, channel, headers = await self._stored.call(request.api_key, request.method, response_id,
-                                                                     request.request_id)
+                                                                     request_id)
         except CoreError as exc:
-            await abort_with(context, exc)
+            await abort_with(context, exc, _id_headers(request_id))
             return
         except Exception as exc:
-            logger.error("stored response failed: request_id=%s error=%s at %s", request.request_id,
+            logger.error("stored response failed: request_id=%s error=%s at %s", request_id,
                          type(exc).__name__, where(exc))
             await context.abort(grpc.StatusCode.INTERNAL, "internal error")
             return
         yield router_pb2.ForwardResponse(head=router_pb2.ResponseHead(
             status=status, headers=[common_pb2.Header(name=n, value=v)
                                     for n, v in [("content-type", "application/json"), *headers]],
-            request_id=request.request_id, channel=channel, body=body))
+            request_id=request_id, channel=channel, body=body))
 
 
 # How long a head waits for a first chunk to travel with it. Upstreams usually send their
