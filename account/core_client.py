@@ -179,7 +179,8 @@ class CoreClient:
                 raise CoreUnavailable("the routing core is not reachable right now") from None
             if code == grpc.StatusCode.NOT_FOUND:
                 raise CoreNotFound("not found") from None
-            if code in (grpc.StatusCode.ALREADY_EXISTS, grpc.StatusCode.INVALID_ARGUMENT):
+            if code in (grpc.StatusCode.ALREADY_EXISTS, grpc.StatusCode.INVALID_ARGUMENT,
+                        grpc.StatusCode.FAILED_PRECONDITION):
                 # The core's own words about what was asked: no secret, no content.
                 raise CoreRefused(exc.details() or "the routing core refused the request") from None
             if code == grpc.StatusCode.UNAUTHENTICATED:
@@ -220,6 +221,11 @@ class CoreClient:
     def list_keys(self, project_id: str) -> list[KeyInfo]:
         listing = self._call(self._admin.ListKeys, admin_pb2.ListKeysRequest(project_id=project_id))
         return [_key(k) for k in listing.keys]
+
+    def close_project(self, project_id: str) -> int:
+        """Close a project for good: every key revoked, and no key can be made in it afterwards,
+        in one step in the core. Returns how many keys this call revoked."""
+        return self._call(self._admin.CloseProject, admin_pb2.CloseProjectRequest(project_id=project_id)).keys_revoked
 
     def revoke_key(self, project_id: str, key_id: str) -> KeyInfo:
         return _key(self._call(self._admin.RevokeKey, admin_pb2.RevokeKeyRequest(key_id=key_id, project_id=project_id)))

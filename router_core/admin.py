@@ -6,7 +6,7 @@ import datetime as dt
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from router_core import tables
-from router_core.errors import AlreadyExists, InvalidRequest, NotFound
+from router_core.errors import AlreadyExists, InvalidRequest, NotFound, ProjectClosed
 from router_core.keys import KeyValidator, mint_key
 from router_core.key_spend import month_start
 from router_core.repositories import CreditRepository, KeyRepository, KeySpendRepository, ProjectRepository
@@ -54,7 +54,11 @@ class AdminService:
         secret, prefix, digest = mint_key()
         name = name.strip()
         async with self._sessions() as session, session.begin():
-            await ProjectRepository(session).get(project_id)
+            projects = ProjectRepository(session)
+            if not await projects.lock_open(project_id):
+                await projects.get(project_id)  # NotFound for an unknown project
+                raise ProjectClosed("This project is closed (its account was deleted): no key can be made in it.",
+                                    param="project_id")
             keys = KeyRepository(session)
             taken = await keys.active_names(project_id)
             if not name:
@@ -65,6 +69,14 @@ class AdminService:
             key = await keys.add(project_id, name, prefix, digest, rate_limit_rpm, spend_limit_micro_usd,
                                  expires_at)
         return key, secret
+
+    async def close_project(self, project_id: str) -> tuple[tables.Project, int]:
+        """Close a project for good: its keys revoked, none created after (see lock_open)."""
+        async with self._sessions() as session, session.begin():
+            project, hashes = await ProjectRepository(session).close(project_id)
+        for digest in hashes:
+            self._keys.forget(digest)  # this replica at once; the others within the cache ttl
+        return project, len(hashes)
 
     async def update_key(self, key_id: str, project_id: str, *, spend_limit_micro_usd: int | None = None,
                          clear_spend_limit: bool = False, expires_at: dt.datetime | None = None,

@@ -81,6 +81,12 @@ class SpendLimitReached(InsufficientQuota):
     code = "key_spend_limit_reached"
 
 
+class ProjectClosed(CoreError):
+    grpc_status = "FAILED_PRECONDITION"
+    http_status = 409
+    code = "project_closed"
+
+
 class RateLimited(CoreError):
     grpc_status = "RESOURCE_EXHAUSTED"
     http_status = 429

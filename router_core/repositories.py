@@ -46,6 +46,30 @@ class ProjectRepository:
         await self.session.flush()
         return project
 
+    async def lock_open(self, project_id: str) -> bool:
+        """Take the project's row lock if it is open (a write that changes nothing), so that a
+        close and a key creation never interleave: False when it is closed or unknown."""
+        p = tables.Project
+        result = await self.session.execute(
+            update(p).where(p.id == project_id, p.closed_at.is_(None)).values(closed_at=None)
+            .execution_options(synchronize_session=False))
+        return result.rowcount == 1
+
+    async def close(self, project_id: str) -> tuple[tables.Project, list[str]]:
+        """Close a project and revoke its active keys: (the project, the revoked keys' hashes)."""
+        p, k = tables.Project, tables.ApiKey
+        now = utcnow()
+        # The project row first, as key creation takes it: the keys read next are all there are.
+        await self.session.execute(update(p).where(p.id == project_id, p.closed_at.is_(None))
+                                   .values(closed_at=now).execution_options(synchronize_session=False))
+        project = await self.get(project_id)
+        hashes = list((await self.session.execute(
+            select(k.secret_hash).where(k.project_id == project_id, k.revoked_at.is_(None)))).scalars())
+        if hashes:
+            await self.session.execute(update(k).where(k.project_id == project_id, k.revoked_at.is_(None))
+                                       .values(revoked_at=now).execution_options(synchronize_session=False))
+        return project, hashes
+
     async def add_free_requests(self, project_id: str, count: int) -> None:
         await self.get(project_id)
         total = tables.Project.free_requests + count

@@ -28,6 +28,9 @@ class Project(Base):
     # Requests per minute of all the project's keys together; NULL: no project-wide limit.
     rate_limit_rpm: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # A tombstone: set when the project's account is deleted. Its keys are revoked in the same
+    # transaction and no key can be created in it afterwards.
+    closed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 class CreditLease(Base):

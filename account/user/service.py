@@ -69,21 +69,23 @@ def unspent_credit(core: CoreClient, projects: list[Project]) -> int | None:
 
 
 def delete_account(db: Session, core: CoreClient, user: User) -> int:
-    """Revoke every key of every project in the core, then delete the user's rows. Returns keys revoked.
+    """Close every project in the core (its keys revoked, no key made after), then delete the
+    user's rows. Returns keys revoked.
 
+    Closing rather than listing and revoking keys: a key another session of the user creates
+    meanwhile would be missed by the list and outlive the account; the core refuses it once the
+    project is closed, and a key made just before is revoked by the close. The user's row is
+    locked first, so a project being created meanwhile waits and is then counted.
     Raises the core client's errors before anything is deleted here.
     """
+    db.refresh(user, with_for_update=True)
     projects = ProjectRepository(db).owned_by(user.id)
     revoked = 0
     for project in projects:
         try:
-            keys = core.list_keys(project.id)
+            revoked += core.close_project(project.id)
         except CoreNotFound:
             continue
-        for key in keys:
-            if key.revoked_at is None:
-                core.revoke_key(project.id, key.id)
-                revoked += 1
     ids = [p.id for p in projects]
     if ids:
         db.execute(delete(KeyAudit).where(KeyAudit.project_id.in_(ids)))

@@ -10,20 +10,36 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class Project(_message.Message):
-    __slots__ = ("id", "name", "balance_micro_usd", "free_requests", "created_at", "rate_limit_rpm")
+    __slots__ = ("id", "name", "balance_micro_usd", "free_requests", "created_at", "rate_limit_rpm", "closed_at")
     ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     BALANCE_MICRO_USD_FIELD_NUMBER: _ClassVar[int]
     FREE_REQUESTS_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     RATE_LIMIT_RPM_FIELD_NUMBER: _ClassVar[int]
+    CLOSED_AT_FIELD_NUMBER: _ClassVar[int]
     id: str
     name: str
     balance_micro_usd: int
     free_requests: int
     created_at: _timestamp_pb2.Timestamp
     rate_limit_rpm: int
-    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., balance_micro_usd: _Optional[int] = ..., free_requests: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., rate_limit_rpm: _Optional[int] = ...) -> None: ...
+    closed_at: _timestamp_pb2.Timestamp
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., balance_micro_usd: _Optional[int] = ..., free_requests: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., rate_limit_rpm: _Optional[int] = ..., closed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class CloseProjectRequest(_message.Message):
+    __slots__ = ("project_id",)
+    PROJECT_ID_FIELD_NUMBER: _ClassVar[int]
+    project_id: str
+    def __init__(self, project_id: _Optional[str] = ...) -> None: ...
+
+class CloseProjectResponse(_message.Message):
+    __slots__ = ("keys_revoked", "project")
+    KEYS_REVOKED_FIELD_NUMBER: _ClassVar[int]
+    PROJECT_FIELD_NUMBER: _ClassVar[int]
+    keys_revoked: int
+    project: Project
+    def __init__(self, keys_revoked: _Optional[int] = ..., project: _Optional[_Union[Project, _Mapping]] = ...) -> None: ...
 
 class CreateProjectRequest(_message.Message):
     __slots__ = ("name", "credit_micro_usd", "free_requests", "rate_limit_rpm")

@@ -66,6 +66,11 @@ class AdminServiceStub:
                 request_serializer=onekey_dot_v1_dot_admin__pb2.RevokeKeyRequest.SerializeToString,
                 response_deserializer=onekey_dot_v1_dot_admin__pb2.ApiKey.FromString,
                 _registered_method=True)
+        self.CloseProject = channel.unary_unary(
+                '/onekey.v1.AdminService/CloseProject',
+                request_serializer=onekey_dot_v1_dot_admin__pb2.CloseProjectRequest.SerializeToString,
+                response_deserializer=onekey_dot_v1_dot_admin__pb2.CloseProjectResponse.FromString,
+                _registered_method=True)
         self.UpdateKey = channel.unary_unary(
                 '/onekey.v1.AdminService/UpdateKey',
                 request_serializer=onekey_dot_v1_dot_admin__pb2.UpdateKeyRequest.SerializeToString,
@@ -130,6 +135,15 @@ class AdminServiceServicer:
 
     def RevokeKey(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CloseProject(self, request, context):
+        """Closes a project for good (its account is being deleted): every key is revoked, and no key
+        can be created in it afterwards (FAILED_PRECONDITION, code project_closed), in one
+        transaction, so no key made concurrently outlives it. Closing it again changes nothing.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -201,6 +215,11 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     servicer.RevokeKey,
                     request_deserializer=onekey_dot_v1_dot_admin__pb2.RevokeKeyRequest.FromString,
                     response_serializer=onekey_dot_v1_dot_admin__pb2.ApiKey.SerializeToString,
+            ),
+            'CloseProject': grpc.unary_unary_rpc_method_handler(
+                    servicer.CloseProject,
+                    request_deserializer=onekey_dot_v1_dot_admin__pb2.CloseProjectRequest.FromString,
+                    response_serializer=onekey_dot_v1_dot_admin__pb2.CloseProjectResponse.SerializeToString,
             ),
             'UpdateKey': grpc.unary_unary_rpc_method_handler(
                     servicer.UpdateKey,
@@ -392,6 +411,33 @@ class AdminService:
             '/onekey.v1.AdminService/RevokeKey',
             onekey_dot_v1_dot_admin__pb2.RevokeKeyRequest.SerializeToString,
             onekey_dot_v1_dot_admin__pb2.ApiKey.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CloseProject(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/onekey.v1.AdminService/CloseProject',
+            onekey_dot_v1_dot_admin__pb2.CloseProjectRequest.SerializeToString,
+            onekey_dot_v1_dot_admin__pb2.CloseProjectResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -12,7 +12,7 @@ from router_core.servicers.common import from_timestamp, timestamp, unary
 def project_proto(p: tables.Project) -> admin_pb2.Project:
     return admin_pb2.Project(
         id=p.id, name=p.name, balance_micro_usd=p.balance_micro_usd, free_requests=p.free_requests,
-        created_at=timestamp(p.created_at), rate_limit_rpm=p.rate_limit_rpm,
+        created_at=timestamp(p.created_at), rate_limit_rpm=p.rate_limit_rpm, closed_at=timestamp(p.closed_at),
     )
 
 
@@ -65,6 +65,11 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
     @unary
     async def RevokeKey(self, request, context):
         return key_proto(await self._admin.revoke_key(request.key_id, request.project_id))
+
+    @unary
+    async def CloseProject(self, request, context):
+        project, revoked = await self._admin.close_project(request.project_id)
+        return admin_pb2.CloseProjectResponse(keys_revoked=revoked, project=project_proto(project))
 
     @unary
     async def UpdateKey(self, request, context):

@@ -127,3 +127,45 @@ async def test_requests_that_find_a_key_expired_at_once_read_the_store_once(data
         assert reads == []
     finally:
         await engine.dispose()
+
+
+async def test_a_closed_project_takes_no_key_and_no_key_made_during_the_close_outlives_it(database_url, store):
+    """Issue 23, finding 3, at the core: CloseProject and CreateKey never interleave, on SQLite and
+    on PostgreSQL, however many key creations race the close."""
+    import asyncio
+
+    from router_core.errors import CoreError, ProjectClosed
+
+    admin, keys, _ = store
+    if database_url.startswith("postgresql"):  # another core replica on the same store
+        other_engine = create_engine(database_url)
+        other = AdminService(session_factory(other_engine), KeyValidator(session_factory(other_engine)))
+    else:
+        other_engine, other = None, admin
+    try:
+        for _ in range(3):
+            project = await admin.create_project("p", 0, 0)
+            await admin.create_key(project.id, "before")
+
+            async def make(i: int) -> str | None:
+                await asyncio.sleep(0.001 * i)
+                try:
+                    return (await other.create_key(project.id, ""))[1]
+                except CoreError:  # closed, or the store's own refusal of a stale write
+                    return None
+
+            made = asyncio.gather(*(make(i) for i in range(30)))
+            await asyncio.sleep(0.01)
+            closed, revoked = await admin.close_project(project.id)
+            secrets = [s for s in await made if s]
+            assert closed.closed_at is not None and revoked >= 1
+            assert all(k.revoked_at is not None for k in await admin.list_keys(project.id))
+            for secret in secrets:
+                with pytest.raises(InvalidApiKey):
+                    await keys.validate(secret)
+            with pytest.raises(ProjectClosed):
+                await admin.create_key(project.id, "after")
+            assert (await admin.close_project(project.id))[1] == 0, "closing again changes nothing"
+    finally:
+        if other_engine is not None:
+            await other_engine.dispose()
