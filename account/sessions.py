@@ -1,8 +1,16 @@
-"""Server-side browser sessions: the cookie holds a random id, the account store holds the data.
+"""Browser sessions: server-side for a signed-in user, a signed cookie for anyone else.
 
-Unlike Flask's default signed-cookie session, a session here can be ended on the server (sign
-out deletes its row, so a copied cookie is worth nothing afterwards) and its id is replaced at
-sign-in (no session fixation).
+A signed-in session lives in the account store: the cookie holds a random id, the row its hash
+and data. Unlike Flask's default signed-cookie session it can be ended on the server (sign out
+deletes its row, so a copied cookie is worth nothing afterwards), its id is replaced at sign-in
+(no session fixation), and a row ended elsewhere is never written back by a request that was in
+flight.
+
+A visitor who is not signed in writes no row: what their session holds (the CSRF token, a
+flash, an OAuth sign-in's state) travels in the same cookie, signed with the app's secret key
+(`anon.` + an itsdangerous token, with the session's lifetime), so a loop of cookieless
+requests costs the store nothing. It holds nothing worth stealing, and nothing that would need
+ending on the server: the user's id, and with it a row, comes only with a sign-in.
 """
 from __future__ import annotations
 
@@ -13,7 +21,9 @@ import secrets
 from typing import Any
 
 from flask import Flask, Request, Response
+from flask.json.tag import TaggedJSONSerializer
 from flask.sessions import SessionInterface, SessionMixin
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.datastructures import CallbackDict
 
@@ -21,6 +31,10 @@ from account.store.models import utcnow
 from account.store.repositories import WebSessionRepository
 
 logger = logging.getLogger(__name__)
+
+ANONYMOUS_PREFIX = "anon."        # a cookie value holding an anonymous session (an id never has a dot)
+MAX_ANONYMOUS_COOKIE = 3800       # bytes: browsers keep a cookie up to about 4 KiB
+USER_KEY = "_user_id"             # flask-login's: a session holding it is a signed-in one
 
 
 def session_hash(sid: str) -> str:
@@ -59,50 +73,88 @@ class ServerSession(CallbackDict, SessionMixin):
 
 
 class StoreSessionInterface(SessionInterface):
-    """Sessions in the account store's web_sessions table."""
+    """Signed-in sessions in the account store's web_sessions table; anonymous ones in a signed cookie."""
 
     def __init__(self, sessions: sessionmaker[Session], lifetime: dt.timedelta) -> None:
         self._sessions = sessions
         self._lifetime = lifetime
 
+    def _signer(self, app: Flask) -> URLSafeTimedSerializer:
+        return URLSafeTimedSerializer(app.secret_key or "", salt="onekey.anonymous-session",
+                                      serializer=TaggedJSONSerializer(), signer_kwargs={"digest_method": hashlib.sha256})
+
     def open_session(self, app: Flask, request: Request) -> ServerSession:
-        sid = request.cookies.get(self.get_cookie_name(app))
-        if sid:
-            with self._sessions() as db:
-                row = WebSessionRepository(db).get(_hash(sid), utcnow())
-                if row is not None:
-                    return ServerSession(dict(row.data), sid)
+        value = request.cookies.get(self.get_cookie_name(app))
+        if not value:
+            return ServerSession()
+        if value.startswith(ANONYMOUS_PREFIX):
+            try:
+                data = self._signer(app).loads(value[len(ANONYMOUS_PREFIX):],
+                                               max_age=int(self._lifetime.total_seconds()))
+            except BadSignature:  # tampered, made with another key, or too old: a new session
+                return ServerSession()
+            session = ServerSession(data if isinstance(data, dict) else {})
+            session.had_cookie = True
+            return session
+        with self._sessions() as db:
+            row = WebSessionRepository(db).get(_hash(value), utcnow())
+            if row is not None:
+                return ServerSession(dict(row.data), value)
         return ServerSession()
 
     def save_session(self, app: Flask, session: ServerSession, response: Response) -> None:  # type: ignore[override]
-        name = self.get_cookie_name(app)
         if session.accessed:
             response.vary.add("Cookie")
         if not (session.modified or session.drop_sid):
             return
         now = utcnow()
+        expires = now + self._lifetime
+        signed_in = bool(session.get(USER_KEY))
+        anonymous = None if signed_in or not session else self._anonymous_value(app, session)
         with self._sessions() as db, db.begin():
             repo = WebSessionRepository(db)
             if session.drop_sid:
                 repo.delete(_hash(session.drop_sid))
-            if not session:
+            if anonymous is not None or not session:
+                # No row for a session without a user: the one it had goes (signed out).
                 if session.sid:
                     repo.delete(_hash(session.sid))
-                if session.sid or session.drop_sid:
-                    response.delete_cookie(name, domain=self.get_cookie_domain(app), path=self.get_cookie_path(app),
-                                           secure=self.get_cookie_secure(app), httponly=True,
-                                           samesite=self.get_cookie_samesite(app))
-                return
-            if session.sid is None:
+            elif session.sid is None:
                 session.sid = secrets.token_urlsafe(32)
                 repo.purge(now)  # a cheap moment to drop dead sessions
-            expires = now + self._lifetime
-            repo.save(_hash(session.sid), dict(session), session.get("_user_id"), expires)
+                repo.add(_hash(session.sid), dict(session), session.get(USER_KEY), expires)
+            elif not repo.update(_hash(session.sid), dict(session), session.get(USER_KEY), expires):
+                # Ended elsewhere while this request ran (sign out everywhere, account deleted):
+                # it stays ended, and the browser forgets it.
+                logger.info("session ended elsewhere during a request: not written back")
+                session.clear()
+                anonymous = None
+        if not session:
+            if session.sid or session.drop_sid or getattr(session, "had_cookie", False):
+                self._forget_cookie(app, response)
+            return
+        self._set_cookie(app, response, anonymous if anonymous is not None else session.sid, expires)
+
+    def _anonymous_value(self, app: Flask, session: ServerSession) -> str | None:
+        """The signed cookie value of an anonymous session, or None if it is too large for one
+        (then it is kept in a row like a signed-in one: an oversized flash, say)."""
+        value = ANONYMOUS_PREFIX + self._signer(app).dumps(dict(session))
+        if len(value) > MAX_ANONYMOUS_COOKIE:
+            logger.warning("anonymous session too large for its cookie: bytes=%d (kept in the store)", len(value))
+            return None
+        return value
+
+    def _set_cookie(self, app: Flask, response: Response, value: str, expires: dt.datetime) -> None:
         response.set_cookie(
-            name, session.sid, expires=expires, httponly=True, domain=self.get_cookie_domain(app),
+            self.get_cookie_name(app), value, expires=expires, httponly=True, domain=self.get_cookie_domain(app),
             path=self.get_cookie_path(app), secure=self.get_cookie_secure(app),
             samesite=self.get_cookie_samesite(app))
         response.vary.add("Cookie")
+
+    def _forget_cookie(self, app: Flask, response: Response) -> None:
+        response.delete_cookie(self.get_cookie_name(app), domain=self.get_cookie_domain(app),
+                               path=self.get_cookie_path(app), secure=self.get_cookie_secure(app), httponly=True,
+                               samesite=self.get_cookie_samesite(app))
 
 
 def end_user_sessions(db: Session, user_id: str) -> None:

@@ -147,13 +147,17 @@ class WebSessionRepository:
     def get(self, id_hash: str, now: dt.datetime) -> WebSession | None:
         return self._s.scalar(select(WebSession).where(WebSession.id_hash == id_hash, WebSession.expires_at > now))
 
-    def save(self, id_hash: str, data: dict, user_id: str | None, expires_at: dt.datetime) -> None:
-        row = self._s.get(WebSession, id_hash)
-        if row is None:
-            self._s.add(WebSession(id_hash=id_hash, data=data, user_id=user_id, expires_at=expires_at))
-        else:
-            row.data, row.user_id, row.expires_at = data, user_id, expires_at
+    def add(self, id_hash: str, data: dict, user_id: str | None, expires_at: dt.datetime) -> None:
+        """A new session's row."""
+        self._s.add(WebSession(id_hash=id_hash, data=data, user_id=user_id, expires_at=expires_at))
         self._s.flush()
+
+    def update(self, id_hash: str, data: dict, user_id: str | None, expires_at: dt.datetime) -> bool:
+        """Write an existing session's row; False when it is gone (ended elsewhere): never re-made."""
+        result = self._s.execute(update(WebSession).where(WebSession.id_hash == id_hash)
+                                 .values(data=data, user_id=user_id, expires_at=expires_at)
+                                 .execution_options(synchronize_session=False))
+        return result.rowcount == 1
 
     def delete(self, id_hash: str) -> None:
         self._s.execute(delete(WebSession).where(WebSession.id_hash == id_hash))

@@ -91,14 +91,15 @@ def test_web_sessions_expire_and_are_deleted(sessions):
     now = utcnow()
     with sessions() as db, db.begin():
         repo = WebSessionRepository(db)
-        repo.save("live", {"_user_id": "u1", "n": 1}, "u1", now + dt.timedelta(hours=1))
-        repo.save("dead", {}, None, now - dt.timedelta(seconds=1))
-        repo.save("other", {}, "u1", now + dt.timedelta(hours=1))
+        repo.add("live", {"_user_id": "u1", "n": 1}, "u1", now + dt.timedelta(hours=1))
+        repo.add("dead", {}, None, now - dt.timedelta(seconds=1))
+        repo.add("other", {}, "u1", now + dt.timedelta(hours=1))
     with sessions() as db, db.begin():
         repo = WebSessionRepository(db)
         assert repo.get("live", now).data == {"_user_id": "u1", "n": 1}
         assert repo.get("dead", now) is None
-        repo.save("live", {"n": 2}, "u1", now + dt.timedelta(hours=1))
+        assert repo.update("live", {"n": 2}, "u1", now + dt.timedelta(hours=1))
+        assert not repo.update("gone", {"n": 2}, "u1", now + dt.timedelta(hours=1)), "a gone row is not re-made"
         repo.purge(now)
     with sessions() as db, db.begin():
         repo = WebSessionRepository(db)
