@@ -25,6 +25,7 @@ from router_core.tables import utcnow
 
 KEY_PREFIX = "ok-"
 DISPLAY_CHARS = 10
+MAX_KEY_CHARS = 512  # the edge's bound on an API key header (printable ASCII)
 
 
 def mint_key() -> tuple[str, str, str]:
@@ -84,6 +85,9 @@ class KeyValidator:
         """
         if not secret:
             raise InvalidApiKey("You didn't provide an API key. Send it as `Authorization: Bearer <key>`.")
+        if len(secret) > MAX_KEY_CHARS or not (secret.isascii() and secret.isprintable()):
+            # What the edge refuses too (no key has this shape): neither hashed nor cached.
+            raise InvalidApiKey("Incorrect API key provided. Find your keys in the OneKey dashboard.")
         digest = hash_key(secret)
         now = time.monotonic()
         hit = self._cache.get(digest)

@@ -130,3 +130,14 @@ def test_bad_header_names_from_one_caller_do_not_open_the_breaker_for_others(sta
     client = openai.OpenAI(base_url=stack.base_url, api_key=other, max_retries=0)
     assert client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "hi"}],
                                           max_tokens=10).choices
+
+
+@pytest.mark.parametrize("key", ["ok-" + "a" * 600, "ok-bad\x00key", "ok-ключ"])
+def test_a_key_no_http_header_could_carry_is_refused_as_the_edge_refuses_it(stack, fake_openai, key):
+    seen = len(fake_openai.received)
+    with pytest.raises(grpc.RpcError) as err:
+        _forward(stack, key)
+    assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert dict(err.value.trailing_metadata())["onekey-error-code"] == "invalid_api_key"
+    assert key not in (err.value.details() or "") and len(fake_openai.received) == seen
+    assert len(stack.core.router._keys._cache) == 0, "neither hashed nor remembered"
