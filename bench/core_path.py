@@ -175,7 +175,7 @@ async def rounds(forwarder, secret: str, stream: bool, n: int, repeat: int, conc
     body = json.dumps({**BODY, "stream": True} if stream else BODY, separators=(",", ":")).encode()
 
     def call() -> ForwardInput:
-        return ForwardInput(api_key=secret, endpoint="chat/completions", body=body, headers=dict(HEADERS),
+        return ForwardInput(api_key=secret, endpoint="chat/completions", body=body, headers=list(HEADERS.items()),
                             request_id=f"req_{os.urandom(16).hex()}")
 
     async def worker(count: int) -> None:
