@@ -116,10 +116,10 @@ class KeySpend:
         debits, self._pending = self._pending, {}
         return debits
 
-    async def write_debits(self, session: AsyncSession, debits: dict[str, tuple[int, int]]) -> None:
-        repo, month = KeySpendRepository(session), _month()
-        for key_id, (charged, released) in sorted(debits.items()):  # one lock order: no deadlock
-            await repo.settle(self.holder, key_id, charged, released, month)
+    async def write_debit(self, session: AsyncSession, key_id: str, debit: tuple[int, int]) -> None:
+        """Write one key's entry of take_debits (the usage writer goes through keys in order)."""
+        charged, released = debit
+        await KeySpendRepository(session).settle(self.holder, key_id, charged, released, _month())
 
     def debits_written(self, debits: dict[str, tuple[int, int]]) -> None:
         """The batch from take_debits is committed: forget the idle keys' locks."""

@@ -154,9 +154,14 @@ class UsageRecorder:
                 await UsageRepository(session).add_many(batch)
             if debits:
                 await self._credits.write_debits(session, debits)
-            if key_debits:
-                await self._spend.write_debits(session, key_debits)
-            await KeyRepository(session).touch(used)
+            # The key rows in one pass, in one order, on every replica: two batches that both
+            # settle holds and record last use of the same keys never wait on each other in a cycle.
+            keys = KeyRepository(session)
+            for key_id in sorted(key_debits.keys() | used.keys()):
+                if key_id in key_debits:
+                    await self._spend.write_debit(session, key_id, key_debits[key_id])
+                if key_id in used:
+                    await keys.touch({key_id: used[key_id]})
         return refused
 
     def _set_aside(self, refused: list[tuple[dict, str]]) -> None:
