@@ -82,8 +82,10 @@ class SpendLimitReached(InsufficientQuota):
 
 
 class ProjectClosed(CoreError):
+    """AdminService only (CreateKey in a closed project): never answered through the edge."""
+
     grpc_status = "FAILED_PRECONDITION"
-    http_status = 409
+    http_status = 402  # the edge's table for FAILED_PRECONDITION, which this error never reaches
     code = "project_closed"
 
 
