@@ -111,37 +111,39 @@ class StoreSessionInterface(SessionInterface):
         expires = now + self._lifetime
         signed_in = bool(session.get(USER_KEY))
         anonymous = None if signed_in or not session else self._anonymous_value(app, session)
-        with self._sessions() as db, db.begin():
-            repo = WebSessionRepository(db)
-            if session.drop_sid:
-                repo.delete(_hash(session.drop_sid))
-            if anonymous is not None or not session:
-                # No row for a session without a user: the one it had goes (signed out).
-                if session.sid:
-                    repo.delete(_hash(session.sid))
-            elif session.sid is None:
-                session.sid = secrets.token_urlsafe(32)
-                repo.purge(now)  # a cheap moment to drop dead sessions
-                repo.add(_hash(session.sid), dict(session), session.get(USER_KEY), expires)
-            elif not repo.update(_hash(session.sid), dict(session), session.get(USER_KEY), expires):
-                # Ended elsewhere while this request ran (sign out everywhere, account deleted):
-                # it stays ended, and the browser forgets it.
-                logger.info("session ended elsewhere during a request: not written back")
-                session.clear()
-                anonymous = None
+        if anonymous == "":
+            session.clear()
+        if signed_in or session.sid or session.drop_sid:  # an anonymous visitor costs the store nothing
+            with self._sessions() as db, db.begin():
+                repo = WebSessionRepository(db)
+                if session.drop_sid:
+                    repo.delete(_hash(session.drop_sid))
+                if not signed_in:
+                    # No row for a session without a user: the one it had goes (signed out).
+                    if session.sid:
+                        repo.delete(_hash(session.sid))
+                elif session.sid is None:
+                    session.sid = secrets.token_urlsafe(32)
+                    repo.purge(now)  # a cheap moment to drop dead sessions
+                    repo.add(_hash(session.sid), dict(session), session.get(USER_KEY), expires)
+                elif not repo.update(_hash(session.sid), dict(session), session.get(USER_KEY), expires):
+                    # Ended elsewhere while this request ran (sign out everywhere, account
+                    # deleted): it stays ended, and the browser forgets it.
+                    logger.info("session ended elsewhere during a request: not written back")
+                    session.clear()
         if not session:
             if session.sid or session.drop_sid or getattr(session, "had_cookie", False):
                 self._forget_cookie(app, response)
             return
-        self._set_cookie(app, response, anonymous if anonymous is not None else session.sid, expires)
+        self._set_cookie(app, response, anonymous or session.sid, expires)
 
-    def _anonymous_value(self, app: Flask, session: ServerSession) -> str | None:
-        """The signed cookie value of an anonymous session, or None if it is too large for one
-        (then it is kept in a row like a signed-in one: an oversized flash, say)."""
+    def _anonymous_value(self, app: Flask, session: ServerSession) -> str:
+        """The signed cookie value of an anonymous session ("" when too large for a cookie: then
+        it is not kept at all, rather than given a row; nothing the app stores comes near)."""
         value = ANONYMOUS_PREFIX + self._signer(app).dumps(dict(session))
         if len(value) > MAX_ANONYMOUS_COOKIE:
-            logger.warning("anonymous session too large for its cookie: bytes=%d (kept in the store)", len(value))
-            return None
+            logger.warning("anonymous session too large for its cookie, not kept: bytes=%d", len(value))
+            return ""
         return value
 
     def _set_cookie(self, app: Flask, response: Response, value: str, expires: dt.datetime) -> None:

@@ -3,6 +3,8 @@ session holds (the CSRF token, a flash, an OAuth state) travels in a signed cook
 written only once someone signs in. A session ended on the server never comes back."""
 from __future__ import annotations
 
+import secrets
+
 from flask import request
 from sqlalchemy import delete, func, select
 
@@ -75,3 +77,13 @@ def test_a_session_ended_on_the_server_is_not_written_back_by_a_request_in_fligh
         iface.save_session(app, opened, response)
     assert rows(app) == 0, "the ended session was not written back"
     assert browser.get("/projects").status_code == 302
+
+
+def test_an_anonymous_session_too_large_for_a_cookie_is_not_kept_and_writes_no_row(app):
+    before = rows(app)
+    with app.test_request_context("/login"):
+        opened = app.session_interface.open_session(app, request)
+        opened["_flashes"] = [("message", secrets.token_hex(2500))]  # 5000 characters that do not compress
+        response = app.response_class()
+        app.session_interface.save_session(app, opened, response)
+    assert rows(app) == before and "Set-Cookie" not in response.headers
