@@ -186,6 +186,50 @@ def test_credit_for_three_requests_serves_all_three_whichever_replicas_they_hit(
     assert charged == 3 * COST and credited - charged == balance == credit - 3 * COST
 
 
+def test_a_keys_spend_limit_holds_across_both_replicas_under_a_burst(cluster, fake, store):
+    """Issue 23, finding 1: requests in flight on either replica hold their estimate against the
+    key's limit, so a burst over both serves within the bound documented for credit."""
+    limit = 40 * COST + COST // 2
+    project = cluster.onekey("project", "create", "--credit", "10", core=0)
+    created = json.loads(cluster.onekey("key", "create", "--project", project, "--spend-limit",
+                                        f"{limit / 1_000_000:.6f}", "--json", core=1))
+    key, key_id = created["secret"], created["key"]["id"]
+    fake.queue(*[Behaviour(usage=USAGE, delay=0.2) for _ in range(400)])
+    clients = [openai.AsyncOpenAI(base_url=url, api_key=key, max_retries=0) for url in cluster.base_urls]
+
+    async def one(i: int) -> int:
+        try:
+            await clients[i % 2].chat.completions.create(model=MODEL, messages=MSGS, max_tokens=MAX_TOKENS)
+            return 200
+        except openai.APIStatusError as err:
+            assert err.body["code"] == "key_spend_limit_reached", err.body
+            return err.status_code
+
+    async def run() -> list[int]:
+        try:
+            return await asyncio.gather(*(one(i) for i in range(400)))
+        finally:
+            for client in clients:
+                await client.close()
+
+    try:
+        statuses = asyncio.run(run())
+    finally:
+        fake.behaviours.clear()
+    served = statuses.count(200)
+    print(f"served {served} of 400; bounds {limit // ESTIMATE_HIGH}..{limit // COST}")
+    assert set(statuses) <= {200, 402}
+    assert limit // ESTIMATE_HIGH <= served <= limit // COST
+    wait_for(lambda: sum(1 for s, _ in events(store, project).values() if s == 200) == served, 20, "usage events")
+
+    def counters():
+        with store.connect() as conn:
+            return conn.execute(text("SELECT month_spend_micro_usd, spend_held_micro_usd FROM api_keys "
+                                     "WHERE id = :k"), {"k": key_id}).one()
+    spent, _ = wait_for(lambda: (row := counters())[1] == 0 and row, 10, "every hold given back")
+    assert spent == served * COST == sum(c for _, c in events(store, project).values())
+
+
 @pytest.mark.parametrize("revoking_core", [0, 1])
 def test_a_key_revoked_through_either_core_is_refused_by_every_edge_within_5s(cluster, revoking_core):
     _, key, key_id = new_key(cluster, usd="1")
@@ -310,46 +354,3 @@ def test_sigkill_of_one_core_under_load(cluster, fake, store):
     credited, charged, balance, leased = ledger(store, project)
     assert credited - charged == balance and leased == 0
 
-
-def test_a_keys_spend_limit_holds_across_both_replicas_under_a_burst(cluster, fake, store):
-    """Issue 23, finding 1: requests in flight on either replica hold their estimate against the
-    key's limit, so a burst over both serves within the bound documented for credit."""
-    limit = 40 * COST + COST // 2
-    project = cluster.onekey("project", "create", "--credit", "10", core=0)
-    created = json.loads(cluster.onekey("key", "create", "--project", project, "--spend-limit",
-                                        f"{limit / 1_000_000:.6f}", "--json", core=1))
-    key, key_id = created["secret"], created["key"]["id"]
-    fake.queue(*[Behaviour(usage=USAGE, delay=0.2) for _ in range(400)])
-    clients = [openai.AsyncOpenAI(base_url=url, api_key=key, max_retries=0) for url in cluster.base_urls]
-
-    async def one(i: int) -> int:
-        try:
-            await clients[i % 2].chat.completions.create(model=MODEL, messages=MSGS, max_tokens=MAX_TOKENS)
-            return 200
-        except openai.APIStatusError as err:
-            assert err.body["code"] == "key_spend_limit_reached", err.body
-            return err.status_code
-
-    async def run() -> list[int]:
-        try:
-            return await asyncio.gather(*(one(i) for i in range(400)))
-        finally:
-            for client in clients:
-                await client.close()
-
-    try:
-        statuses = asyncio.run(run())
-    finally:
-        fake.behaviours.clear()
-    served = statuses.count(200)
-    print(f"served {served} of 400; bounds {limit // ESTIMATE_HIGH}..{limit // COST}")
-    assert set(statuses) <= {200, 402}
-    assert limit // ESTIMATE_HIGH <= served <= limit // COST
-    wait_for(lambda: sum(1 for s, _ in events(store, project).values() if s == 200) == served, 20, "usage events")
-
-    def counters():
-        with store.connect() as conn:
-            return conn.execute(text("SELECT month_spend_micro_usd, spend_held_micro_usd FROM api_keys "
-                                     "WHERE id = :k"), {"k": key_id}).one()
-    spent, _ = wait_for(lambda: (row := counters())[1] == 0 and row, 10, "every hold given back")
-    assert spent == served * COST == sum(c for _, c in events(store, project).values())
