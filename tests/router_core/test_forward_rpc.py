@@ -141,3 +141,63 @@ def test_a_key_no_http_header_could_carry_is_refused_as_the_edge_refuses_it(stac
     assert dict(err.value.trailing_metadata())["onekey-error-code"] == "invalid_api_key"
     assert key not in (err.value.details() or "") and len(fake_openai.received) == seen
     assert len(stack.core.router._keys._cache) == 0, "neither hashed nor remembered"
+
+
+def test_a_poisoned_batch_in_a_running_core_loses_nothing_else_at_a_clean_stop(database_url, loop_thread,
+                                                                                  fake_openai, caplog):
+    """Rows the store refuses (a used request id, a NULL where none may be) in the batches of a
+    running core: every other event and charge is written, the stop (what SIGTERM runs) included."""
+    import logging
+
+    import sqlalchemy as sa
+
+    from tests.stores import sync_engine
+
+    build(database_url, "core")
+    stack = Stack(CoreSettings(database_url=database_url, channels=(openai_channel(fake_openai),),
+                               usage_flush_interval=0.05), loop=loop_thread)
+    stopped = False
+    try:
+        project_id, key = stack.new_key()
+        client = openai.OpenAI(base_url=stack.base_url, api_key=key, max_retries=0)
+        used = client.chat.completions.with_raw_response.create(
+            model=MODEL, messages=[{"role": "user", "content": "hi"}], max_tokens=10).headers["x-onekey-request-id"]
+        [first] = usage_events(stack, project_id, 1)
+        recorder = stack.core.recorder
+        row = {"request_id": used, "time": first.time.ToDatetime(), "project_id": project_id, "key_id": first.key_id,
+               "model": MODEL, "provider": "openai", "channel": "openai-a", "endpoint": "chat/completions",
+               "stream": False, "input_tokens": 1, "output_tokens": 1, "cached_input_tokens": 0,
+               "reasoning_tokens": 0, "cache_write_tokens": 0, "estimated": False, "cost_micro_usd": 0,
+               "charged_micro_usd": 0, "status": 200, "latency_ms": 1, "ttfb_ms": 1, "error_code": "",
+               "requested_model": ""}
+        for _ in range(10):
+            stack.call(_record_poison(recorder, row))
+            client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "hi"}], max_tokens=10)
+        with caplog.at_level(logging.ERROR):
+            stack.call(_record_poison(recorder, row))  # and one left for the stop to meet
+            for _ in range(5):
+                client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "hi"}],
+                                               max_tokens=10)
+            stack.stop()
+            stopped = True
+        assert "could not be written at shutdown" not in caplog.text
+        assert recorder.set_aside == 2 * 11 and recorder.pending == 0
+    finally:
+        if not stopped:
+            stack.stop()
+    engine = sync_engine(database_url)
+    with engine.connect() as conn:
+        events = conn.execute(sa.text("SELECT COUNT(*), SUM(charged_micro_usd) FROM usage_events "
+                                      "WHERE project_id = :p AND status = 200"), {"p": project_id}).one()
+        balance = conn.execute(sa.text("SELECT balance_micro_usd FROM projects WHERE id = :p"),
+                               {"p": project_id}).scalar()
+    engine.dispose()
+    assert events[0] == 16, "every served request has its event"
+    assert balance == 10_000_000 - events[1], "and every charge reached the balance"
+
+
+def _record_poison(recorder, row: dict):
+    async def record() -> None:
+        recorder.record(dict(row))  # a request id already written
+        recorder.record({**row, "request_id": f"req_null_{id(row)}_{recorder.pending}", "model": None})
+    return record
