@@ -97,8 +97,8 @@ class _Meter:
     body: dict
     reservation: Reservation
     started: float
-    wire: Wire = OPENAI_WIRE
-    hold: SpendHold = field(default_factory=SpendHold)  # of the key's spend limit  # the client API's shape: where usage is, how errors look
+    wire: Wire = OPENAI_WIRE  # the client API's shape: where usage is, how errors look
+    hold: SpendHold = field(default_factory=SpendHold)  # what the request holds of its key's spend limit
     status: int = 0
     channel: str = ""
     ttfb: float = 0.0
