@@ -30,7 +30,7 @@ from router_core.providers import REGISTRY, Provider, UpstreamCall, UpstreamErro
 from router_core.providers.base import OPENAI_WIRE, UpstreamFailure, Wire, openai_error
 from router_core.response_owners import ResponseOwners
 from router_core.ratelimit import RateLimiter
-from router_core.requests import ClientRequest, decode, with_model
+from router_core.requests import ENDPOINTS, ClientRequest, decode, with_model
 from router_core.settings import ChannelSettings
 from router_core.tables import utcnow
 from router_core.tokens import TokenCounter
@@ -389,7 +389,9 @@ class Forwarder:
         self.recorder.record({
             "request_id": request_id, "time": utcnow(), "project_id": identity.project_id,
             "key_id": identity.key_id, "model": model.id if model else "", "provider": model.provider if model else "",
-            "channel": "", "endpoint": refusal.endpoint[:40], "stream": refusal.stream,
+            # Only the API's own endpoints are kept: to a gRPC caller `endpoint` is free text.
+            "channel": "", "endpoint": refusal.endpoint if refusal.endpoint in ENDPOINTS else "",
+            "stream": refusal.stream,
             "input_tokens": 0, "output_tokens": 0, "cached_input_tokens": 0, "reasoning_tokens": 0,
             "cache_write_tokens": 0, "estimated": False, "cost_micro_usd": 0, "charged_micro_usd": 0, "status": exc.http_status,
             "latency_ms": int((time.monotonic() - refusal.started) * 1000), "ttfb_ms": 0,

@@ -16,6 +16,7 @@ from router_core.channels import ChannelPool
 from router_core.errors import CoreError, InvalidRequest, Overloaded
 from router_core.forward import Forwarder, ForwardInput, Head, Trailer, new_request_id
 from router_core.keys import KeyValidator
+from router_core.requests import ENDPOINTS
 from router_core.servicers.common import abort_with, unary, where
 from router_core.stored_responses import StoredResponses, response_id_of
 
@@ -122,8 +123,8 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
                         yield _message(item)
             except CoreError as exc:
                 # Metadata only: the code says what was wrong, never the body that was.
-                logger.info("refused: request_id=%s endpoint=%.40r code=%s", request_id, request.endpoint,
-                            exc.code)
+                logger.info("refused: request_id=%s endpoint=%s code=%s", request_id,
+                            request.endpoint if request.endpoint in ENDPOINTS else "?", exc.code)
                 await abort_with(context, exc, _id_headers(request_id))
             except Exception as exc:
                 logger.error("forward failed: request_id=%s error=%s at %s", request_id,

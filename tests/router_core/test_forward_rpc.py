@@ -201,3 +201,17 @@ def _record_poison(recorder, row: dict):
         recorder.record(dict(row))  # a request id already written
         recorder.record({**row, "request_id": f"req_null_{id(row)}_{recorder.pending}", "model": None})
     return record
+
+
+def test_an_endpoint_outside_the_api_is_refused_and_not_kept(stack, caplog):
+    """`endpoint` is free text to a gRPC caller: a refusal's event keeps it only when it is one
+    of the API's own, as a model name is kept only when the catalog knows it."""
+    project_id, key = stack.new_key()
+    canary = "canary words a caller wrote"
+    call = router_pb2.ForwardRequest(api_key=key, endpoint=canary, body=BODY)
+    with pytest.raises(grpc.RpcError) as err:
+        list(_router(stack).Forward(call, timeout=30))
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    [event] = usage_events(stack, project_id, 1)
+    assert event.error_code == "unknown_url" and event.endpoint == ""
+    assert canary[:20] not in caplog.text
