@@ -104,8 +104,8 @@ def delete():
     except CoreError as exc:
         db().rollback()
         return render_template("error.html", title="Not deleted",
-                               message=f"{exc}, so the keys could not be revoked and nothing was deleted. "
-                                       "Try again in a minute.", back=url_for("settings.show")), 503
+                               message=f"{exc}, so your account was not deleted (a project closed before this "
+                                       "stays closed, its keys revoked). Try again in a minute.", back=url_for("settings.show")), 503
     logout_user()
     session.end()
     flash(f"Your account is deleted. {revoked} key{'s' if revoked != 1 else ''} revoked.")
