@@ -73,6 +73,9 @@ class KeySpend:
         self._locks: dict[str, asyncio.Lock] = {}
         self._pending: dict[str, tuple[int, int]] = {}  # key -> (charged, hold released), unwritten
         self.flush_soon: Callable[[], None] = lambda: None
+        # Holds of stopped replicas this one let go of: how many, and what they held.
+        self.reclaimed_holds = 0
+        self.reclaimed_micro_usd = 0
 
     async def hold(self, key_id: str, estimate: int) -> SpendHold:
         """Hold `estimate` of the key's limit, or raise SpendLimitReached."""
@@ -146,6 +149,8 @@ class KeySpend:
             await repo.renew(self.holder)
             reclaimed = await repo.reclaim_stale(cutoff)
         if reclaimed:
+            self.reclaimed_holds += len(reclaimed)
+            self.reclaimed_micro_usd += sum(a for _, _, a in reclaimed)
             logger.warning("reclaimed spend-limit holds of stopped replicas: count=%d micro_usd=%d holders=%s",
                            len(reclaimed), sum(a for _, _, a in reclaimed),
                            ",".join(sorted({h for h, _, _ in reclaimed})))

@@ -18,6 +18,7 @@ from aiohttp import web
 from router_core.breaker import CLOSED, HALF_OPEN, OPEN
 from router_core.channels import ChannelPool
 from router_core.credits import Credits
+from router_core.key_spend import KeySpend
 from router_core.metering import UsageRecorder
 from router_core.ratelimit import RateLimiter
 
@@ -92,6 +93,23 @@ class LeaseCollector:
             value=self._credits.reclaimed_micro_usd)
 
 
+class SpendHoldCollector:
+    """Holds on keys' spend limits of stopped replicas this replica let go of."""
+
+    def __init__(self, spend: KeySpend) -> None:
+        self._spend = spend
+
+    def collect(self) -> Iterator:
+        from prometheus_client.core import CounterMetricFamily
+
+        yield CounterMetricFamily("onekey_core_spend_holds_reclaimed",
+                                  "Spend-limit holds of stopped core replicas reclaimed here",
+                                  value=self._spend.reclaimed_holds)
+        yield CounterMetricFamily("onekey_core_spend_holds_reclaimed_micro_usd",
+                                  "What those holds held (estimates of requests in flight and unwritten charges)",
+                                  value=self._spend.reclaimed_micro_usd)
+
+
 class UsageWriteCollector:
     """Usage events the store refused for what they held, set aside so the others are written."""
 
@@ -107,7 +125,8 @@ class UsageWriteCollector:
 
 
 def create_metrics_app(pool: ChannelPool, limiter: RateLimiter | None = None,
-                       credits: Credits | None = None, recorder: UsageRecorder | None = None) -> web.Application:
+                       credits: Credits | None = None, recorder: UsageRecorder | None = None,
+                       spend: KeySpend | None = None) -> web.Application:
     """A tiny app serving GET /metrics for the given pool (and rate limiter, and lease reclaims)."""
     from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
@@ -119,6 +138,8 @@ def create_metrics_app(pool: ChannelPool, limiter: RateLimiter | None = None,
         registry.register(LeaseCollector(credits))
     if recorder is not None:
         registry.register(UsageWriteCollector(recorder))
+    if spend is not None:
+        registry.register(SpendHoldCollector(spend))
 
     async def metrics(request: web.Request) -> web.Response:
         return web.Response(body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
@@ -129,10 +150,10 @@ def create_metrics_app(pool: ChannelPool, limiter: RateLimiter | None = None,
 
 
 async def start_metrics(pool: ChannelPool, listen: str, limiter: RateLimiter | None = None,
-                        credits: Credits | None = None, recorder: UsageRecorder | None = None
-                        ) -> tuple[web.AppRunner, int]:
+                        credits: Credits | None = None, recorder: UsageRecorder | None = None,
+                        spend: KeySpend | None = None) -> tuple[web.AppRunner, int]:
     """Serve /metrics on listen (host:port; port 0 picks one); returns the runner and port."""
-    runner = web.AppRunner(create_metrics_app(pool, limiter, credits, recorder), access_log=None)
+    runner = web.AppRunner(create_metrics_app(pool, limiter, credits, recorder, spend), access_log=None)
     await runner.setup()
     host, _, port = listen.rpartition(":")
     site = web.TCPSite(runner, host or "127.0.0.1", int(port))

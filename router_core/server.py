@@ -142,7 +142,8 @@ async def create_server(settings: CoreSettings, *, providers: Mapping[str, Provi
         # aiohttp (and prometheus_client) only in a core that serves /metrics: a core on its
         # own talks gRPC and speaks HTTP to providers through its own client.
         from router_core.metrics import start_metrics
-        metrics, metrics_port = await start_metrics(pool, settings.metrics_listen, limiter, credits, recorder)
+        metrics, metrics_port = await start_metrics(pool, settings.metrics_listen, limiter, credits, recorder,
+                                                     spend)
     return CoreServer(server, port, engine, http, recorder, credits, settings, owners, pool, metrics, metrics_port,
                       limiter=limiter, router=router)
 

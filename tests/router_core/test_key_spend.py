@@ -16,6 +16,7 @@ from router_core.errors import SpendLimitReached
 from router_core.key_spend import KeySpend
 from router_core.keys import KeyValidator
 from router_core.metering import UsageRecorder
+from router_core.metrics import SpendHoldCollector
 from tests.stores import build
 
 
@@ -97,6 +98,9 @@ async def test_a_stopped_replicas_holds_are_reclaimed(db):
     await asyncio.sleep(0.3)
     await alive.maintain()
     assert (await _row(sessions, key.id)).spend_held_micro_usd == 0
+    assert (alive.reclaimed_holds, alive.reclaimed_micro_usd) == (1, 40_000)
+    counted = {m.name: m.samples[0].value for m in SpendHoldCollector(alive).collect()}
+    assert counted == {"onekey_core_spend_holds_reclaimed": 1, "onekey_core_spend_holds_reclaimed_micro_usd": 40_000}
     await alive.hold(key.id, 50_000)
 
 
