@@ -223,7 +223,7 @@ async def _relay(request: web.Request, app: web.Application, call: router_pb2.Fo
                 ids.update(_id_headers(told))
             return shape.rpc_error(err, ids)
         # Mid-stream: the head is gone, so end the stream with an error event the SDKs raise on.
-        logger.warning("stream broke: id=%s code=%s", call.request_id, err.code().name)
+        logger.warning("stream broke: id=%s code=%s", ids["x-onekey-request-id"], err.code().name)
         return await _end_stream(response, shape)
     except ConnectionError:
         raise  # the client left: closing the answer's iterator has cancelled the core call
@@ -232,7 +232,7 @@ async def _relay(request: web.Request, app: web.Application, call: router_pb2.Fo
         # answers 500; after it, the stream ends with an error event.
         if response is None or isinstance(response, web.Response):
             raise
-        logger.error("stream failed: id=%s error=%s", call.request_id, type(exc).__name__)
+        logger.error("stream failed: id=%s error=%s", ids["x-onekey-request-id"], type(exc).__name__)
         return await _end_stream(response, shape)
 
 
