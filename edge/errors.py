@@ -49,8 +49,9 @@ def from_rpc_error(err: CoreCallError, headers: dict[str, str]) -> web.Response:
     status, type_ = STATUS_TABLE.get(code, INTERNAL)
     headers = {**headers, **{k[len(CORE_HEADER_PREFIX):]: v for k, v in trailing.items()
                              if k.startswith(CORE_HEADER_PREFIX)}}
-    if trailing.get("onekey-error-code") == "server_overloaded":
-        # The core is at its in-flight bound: a passing state, worth a retry after a pause.
+    if trailing.get("onekey-error-code") in ("server_overloaded", "store_unavailable"):
+        # The core is at its in-flight bound, or its store did not answer: a passing state,
+        # worth a retry after a pause.
         headers = {**headers, "retry-after": "1"}
     elif status >= 500 and trailing.get("onekey-error-code"):
         # The core's own verdict (e.g. no channel for the provider): an SDK retry cannot help.

@@ -101,6 +101,18 @@ class ProviderUnavailable(CoreError):
     code = "provider_unavailable"
 
 
+class StoreUnavailable(CoreError):
+    """The routing store did not answer what memory cannot decide (a key's spend-limit hold):
+    refused at once, a passing state worth a retry after a pause."""
+
+    grpc_status = "UNAVAILABLE"
+    http_status = 503
+    code = "store_unavailable"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, headers=[("retry-after", "1")])
+
+
 class AlreadyExists(CoreError):
     grpc_status = "ALREADY_EXISTS"
     http_status = 409

@@ -27,9 +27,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from router_core.errors import SpendLimitReached
+from router_core.errors import SpendLimitReached, StoreUnavailable
 from router_core.repositories import KeySpendRepository
 from router_core.tables import utcnow
 
@@ -88,11 +89,17 @@ class KeySpend:
         while True:
             # One hold transaction per key at a time on this replica: a burst queues here, not
             # on the connection pool the usage writer needs too.
-            async with lock, self._sessions() as session, session.begin():
-                repo = KeySpendRepository(session)
-                if await repo.hold(self.holder, key_id, estimate, month):
-                    return SpendHold(key_id, estimate)
-                limit, spent, held = await repo.state(key_id, month)
+            try:
+                async with lock, self._sessions() as session, session.begin():
+                    repo = KeySpendRepository(session)
+                    if await repo.hold(self.holder, key_id, estimate, month):
+                        return SpendHold(key_id, estimate)
+                    limit, spent, held = await repo.state(key_id, month)
+            except (OperationalError, InterfaceError, OSError, TimeoutError) as exc:
+                # Only the store can say what other replicas hold: refused at once, never a 500.
+                logger.warning("spend-limit hold failed: store unreachable (%s)", type(exc).__name__)
+                raise StoreUnavailable(
+                    "OneKey could not check this key's spend limit just now; retry shortly.") from None
             if limit is None:  # cannot happen (a key without a limit always holds): be safe
                 return SpendHold()
             # Waiting helps only if holds could free enough: requests settled here or on another

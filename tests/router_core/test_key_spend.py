@@ -129,3 +129,16 @@ async def test_a_limit_set_later_counts_the_months_spend_so_far(db):
     await spend.hold(key.id, 10_000)
     with pytest.raises(SpendLimitReached):
         await spend.hold(key.id, 1)
+
+
+async def test_a_store_that_does_not_answer_is_a_503_to_retry_never_a_500(tmp_path):
+    from router_core.errors import StoreUnavailable
+
+    engine = create_engine(f"sqlite:///{tmp_path}/missing/dir/x.db?mode=ro")
+    try:
+        spend = KeySpend(session_factory(engine), "r1")
+        with pytest.raises(StoreUnavailable) as refused:
+            await spend.hold("some-key", 1_000)
+        assert refused.value.http_status == 503 and ("retry-after", "1") in refused.value.headers
+    finally:
+        await engine.dispose()
