@@ -136,6 +136,8 @@ def up(config: Config) -> int:
 
     signal.signal(signal.SIGTERM, stop_all)
     signal.signal(signal.SIGINT, stop_all)
+    # SIGHUP reloads the catalog file and channels: the router's core does it, the rest ignore it.
+    signal.signal(signal.SIGHUP, lambda *_: procs and procs[0].poll() is None and procs[0].send_signal(signal.SIGHUP))
     ensure_state_dir()
 
     def stopped() -> bool:

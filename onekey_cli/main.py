@@ -51,6 +51,7 @@ def build_parser(components_only: bool = False) -> argparse.ArgumentParser:
     operator.add_parsers(sub, common)
     db.add_parsers(sub, common)
     models.add_parser(sub, common)
+    models.add_reload_parser(sub, common)
     return parser
 
 
@@ -75,6 +76,18 @@ def main(argv: list[str] | None = None) -> int:
         return _main(argv)
     except (KeyboardInterrupt, _Terminated):
         return 130
+
+
+def _core_reloader(config):
+    """What SIGHUP and `onekey reload` re-read: the same file and environment, the core's part."""
+    from dataclasses import replace
+
+    from onekey_cli.config import load
+
+    def reload_core():
+        fresh = load(str(config.path) if config.path else None, config.env).core
+        return replace(fresh, service_token=config.core.service_token)  # the running core's credential stays
+    return reload_core
 
 
 def _main(argv: list[str] | None) -> int:
@@ -103,14 +116,15 @@ def _main(argv: list[str] | None) -> int:
         if args.command in ("core", "router"):
             from router_core.migrations import SchemaNotReady
 
+            reload_core = _core_reloader(config)
             if args.command == "core":
                 from router_core.server import serve
 
-                serving = serve(config.core)
+                serving = serve(config.core, reload_core)
             else:
                 from onekey_cli.inprocess import serve as serve_router
 
-                serving = serve_router(config.core, config.edge)
+                serving = serve_router(config.core, config.edge, reload_core)
             try:
                 _run_async(serving)
             except SchemaNotReady as exc:

@@ -13,7 +13,7 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import aclosing
 from dataclasses import dataclass, field, replace
 
@@ -133,8 +133,10 @@ class Forwarder:
                  providers: Mapping[str, Provider] = REGISTRY, max_attempts: int = 3,
                  *, owners: ResponseOwners | None = None, max_retry_wait: float = 2.0,
                  limiter: RateLimiter | None = None,
-                 durable_charges: bool = False, durable_wait: float = 10.0) -> None:
+                 durable_charges: bool = False, durable_wait: float = 10.0,
+                 on_model_gone: Callable[[ModelInfo, str], None] | None = None) -> None:
         self.catalog = catalog
+        self.on_model_gone = on_model_gone
         self.pool = pool
         self.keys = keys
         self.http = http
@@ -248,6 +250,11 @@ class Forwarder:
         head = Head(status=0, headers=[], request_id=request_id, model=meter.model.id,
                     provider=meter.model.provider, channel=meter.channel)
         if resp is None:
+            if opened.failure.status == 404 and upstream.method == "POST" and self.on_model_gone is not None:
+                # A 404 to a POST on a generation path the provider serves can only be the model:
+                # the provider has retired it, or never had it. Stop routing there until a list says so.
+                self.on_model_gone(meter.model, f"Retired: `{meter.model.provider}` answered that "
+                                                f"`{meter.model.upstream_id}` does not exist (HTTP 404).")
             failure = meter.wire.failure(opened.failure)
             head.status, head.body = failure.status, failure.body
             head.headers = [*failure.headers, *meter.rate_headers]

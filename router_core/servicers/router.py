@@ -29,6 +29,7 @@ def model_proto(m: ModelInfo, state: Availability) -> common_pb2.Model:
         cached_input_price=m.cached_input_price, context_window=m.context_window,
         status=state.status, status_note=state.note, channels=sorted(state.channels), test_model=m.is_test,
         endpoints=sorted(m.endpoints), created=m.created, cache_write_input_price=m.cache_write_input_price,
+        price_source=m.price_source,
     )
 
 
@@ -44,8 +45,6 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
         self._catalog = catalog
         self._keys = keys
         self._pool = pool
-        # The sandbox's models are listed only where the sandbox is on.
-        self._listed = [m for m in catalog.all() if not m.is_test or pool.has_provider(m.provider)]
 
     @unary
     async def ValidateKey(self, request, context):
@@ -59,7 +58,11 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
 
     async def ListModels(self, request, context):
         # Statuses follow the breakers, so the list is made per call (a few dozen small protos).
-        return router_pb2.ListModelsResponse(models=[model_proto(m, availability(m, self._pool)) for m in self._listed])
+        # The catalog is live (model lists, reloads): read it per call. The sandbox's models are
+        # listed only where the sandbox is on.
+        return router_pb2.ListModelsResponse(models=[
+            model_proto(m, availability(m, self._pool)) for m in self._catalog.all()
+            if not m.is_test or self._pool.has_provider(m.provider)])
 
     async def Forward(self, request, context):
         # Written with context.write from a coroutine, not yielded from a generator: when a

@@ -24,6 +24,26 @@ class Received:
     raw: bytes
 
 
+def listed_today(provider: str) -> list[str]:
+    """What a provider's model list holds in these fakes by default: the shipped catalog's
+    models of that provider that are not retired, the models the catalog lacks that the
+    provider shipped since, and ids of kinds OneKey does not serve (embeddings, speech)."""
+    import tomllib
+    from importlib import resources
+
+    shipped = tomllib.loads(resources.files("router_core").joinpath("catalog/models.toml").read_text())["models"]
+    ids = [m["upstream_id"] for m in shipped if m["provider"] == provider and m["status"] != "retired"]
+    return ids + NEWER.get(provider, [])
+
+
+NEWER = {
+    "openai": ["gpt-5.5", "gpt-6-sol", "text-embedding-3-small", "tts-1"],
+    "anthropic": ["claude-opus-5-5", "claude-sonnet-5-5", "claude-haiku-5-5"],
+    "google": ["gemini-3.1-pro-preview", "gemini-embedding-001"],
+    "xai": ["grok-4.20"],
+}
+
+
 @dataclass
 class Behaviour:
     kind: str = "ok"            # ok | status | html | hang | reset_mid_body | split | slow | no_usage | stream_error
@@ -81,8 +101,9 @@ class FakeOpenAI:
         self.behaviours: deque[Behaviour] = deque()
         self.cancelled = 0
         self.stored: dict[str, dict] = {}  # Responses API objects kept, as the provider does
-        # What `GET /models` lists: the provider's own ids (set by a test to what it needs).
-        self.models: list[str] = ["gpt-4.1", "gpt-4.1-mini", "gpt-5-mini"]
+        # What `GET /models` lists: the provider's own ids, as the real one lists them today: the
+        # shipped catalog's models of the provider and newer ones (a test sets what it needs).
+        self.models: list[str] = listed_today("openai")
         self.port = 0
         self._runner: web.AppRunner | None = None
 
