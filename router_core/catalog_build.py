@@ -6,7 +6,8 @@ on top, and each model's status from what the providers' own model lists say.
 - A catalog model that no channel of its provider lists any more is `retired` (once at least one
   of that provider's channels has answered); one a provider answered "not found" for, too.
 - A provider none of whose channels has answered keeps the shipped statuses.
-- The operator's file wins: it adds, overrides, hides and marks up, and a `status` it sets stays.
+- The operator's file wins: it adds, overrides, hides and marks up; a `status` it sets, and a
+  model it adds, are not changed by the lists.
 """
 from __future__ import annotations
 
@@ -103,18 +104,20 @@ def build(book: PriceBook, operator_file: str | None = None, listings: Mapping[s
             covered[listed] = found
     pinned: set[str] = set()
     if operator_file:
+        before = {m.id for m in models}
         models = apply_operator_file(models, operator_file, book)
-        pinned = _pinned_statuses(operator_file)
+        # The operator vouches for a status it sets and for a model of its own (a fine-tune, a
+        # model the provider serves without listing it): the lists don't change those.
+        pinned = _pinned_statuses(operator_file) | {m.id for m in models if m.id not in before}
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(listed_at or time.time()))
     listed_by: dict[str, frozenset[str]] = {}
     result = []
     for model in models:
         by_channel = answered.get(model.provider)
-        if by_channel is not None and not model.is_test:
+        if by_channel is not None and not model.is_test and model.id not in pinned:
             names = frozenset(c for c, ids in by_channel.items() if _lists(ids, model.upstream_id))
             listed_by[model.id] = names
-            if model.id not in pinned:
-                model = _status_from_lists(model, names, stamp)
+            model = _status_from_lists(model, names, stamp)
         if gone and model.id in gone and model.id not in pinned:
             model = replace(model, status="retired", status_note=gone[model.id])
         result.append(model)

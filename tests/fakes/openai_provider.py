@@ -98,6 +98,7 @@ class FakeOpenAI:
         self.api_key = api_key
         self.name = name
         self.received: list[Received] = []
+        self.list_requests: list[Received] = []  # GET /models
         self.behaviours: deque[Behaviour] = deque()
         self.cancelled = 0
         self.stored: dict[str, dict] = {}  # Responses API objects kept, as the provider does
@@ -136,7 +137,9 @@ class FakeOpenAI:
             {"id": m, "object": "model", "created": 1767225600, "owned_by": self.name} for m in self.models]})
 
     async def _models(self, request: web.Request) -> web.Response:
-        self.received.append(Received(request.path, dict(request.headers), None, b""))
+        # Kept apart from `received`: the core reads the list at start and on every sync, and
+        # tests count the generation requests a provider got.
+        self.list_requests.append(Received(request.path, dict(request.headers), None, b""))
         return self._auth_error(request) or self.model_list(request)
 
     def queue(self, *behaviours: Behaviour) -> None:
