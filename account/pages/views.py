@@ -40,8 +40,9 @@ def models():
         rows = sorted((m for m in catalog if m.provider == provider), key=lambda m: m.id)
         if rows:
             groups.append((label, rows))
+    sources = sorted({m.price_source for m in catalog if m.price_source and m.price_source != "operator file"})
     return render_template("pages/models.html", core_error=None, groups=groups, labels=STATUS_LABELS,
-                           count=len(catalog))
+                           count=len(catalog), price_sources=sources)
 
 
 @bp.get("/docs")

@@ -20,6 +20,7 @@ def test_models_page_lists_the_cores_catalog_with_prices_and_status(app, core):
     row = re.search(r"<code>openai/gpt-4\.1</code>.*?</tr>", body, re.S).group(0)
     assert "$2.00" in row and "$8.00" in row, "gpt-4.1 costs $2 in and $8 out per million tokens"
     assert "free test model" in body and "<code>sandbox/echo</code>" in body
+    assert re.search(r"Prices come from\s+genai-prices \d", body), "the page names the price package and its version"
     listed = router_pb2_grpc.RouterServiceStub(core.channel).ListModels(router_pb2.ListModelsRequest()).models
     assert len(re.findall(r"<tr class=\"model-", body)) == len(listed)
 
