@@ -3,8 +3,8 @@ on top, and each model's status from what the providers' own model lists say.
 
 - A text model a channel lists and the package prices is servable, shipped or not.
 - A listed text model with no known price is not served; it is reported as unpriced.
-- A catalog model that no channel of its provider lists any more is `retired` (once at least one
-  of that provider's channels has answered); one a provider answered "not found" for, too.
+- A catalog model that no channel of its provider lists any more is `retired` (once every one of
+  that provider's channels has answered); one a provider answered "not found" for, too.
 - A provider none of whose channels has answered keeps the shipped statuses.
 - The operator's file wins: it adds, overrides, hides and marks up; a `status` it sets, and a
   model it adds, are not changed by the lists.
@@ -110,14 +110,18 @@ def build(book: PriceBook, operator_file: str | None = None, listings: Mapping[s
         # model the provider serves without listing it): the lists don't change those.
         pinned = _pinned_statuses(operator_file) | {m.id for m in models if m.id not in before}
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(listed_at or time.time()))
+    # Channels whose list is not known (never answered): they may serve anything of theirs.
+    unknown = {p: frozenset(c.name for c in channels if c.provider == p and c.name not in by_channel)
+               for p, by_channel in answered.items()}
     listed_by: dict[str, frozenset[str]] = {}
     result = []
     for model in models:
         by_channel = answered.get(model.provider)
         if by_channel is not None and not model.is_test and model.id not in pinned:
             names = frozenset(c for c, ids in by_channel.items() if _lists(ids, model.upstream_id))
-            listed_by[model.id] = names
-            model = _status_from_lists(model, names, stamp)
+            listed_by[model.id] = names | unknown[model.provider]
+            if not unknown[model.provider]:  # retired only when every channel of the provider said so
+                model = _status_from_lists(model, names, stamp)
         if gone and model.id in gone and model.id not in pinned:
             model = replace(model, status="retired", status_note=gone[model.id])
         result.append(model)

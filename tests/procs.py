@@ -161,7 +161,9 @@ class Cluster:
 
     def start_core(self, i: int) -> None:
         self.cores[i] = self._start("core", i)
-        self._wait(lambda: _port_open(self.core_ports[i]), self.cores[i], f"core {i}")
+        # The gRPC port opens before the core's /metrics: a test that reads them waits for both.
+        self._wait(lambda: _port_open(self.core_ports[i]) and _port_open(self.metrics_ports[i]), self.cores[i],
+                   f"core {i}")
 
     def kill_core(self, i: int) -> None:
         """SIGKILL: no drain, no flush, no lease given back."""

@@ -43,6 +43,12 @@ def test_a_provider_that_did_not_answer_keeps_the_shipped_statuses():
     assert "google/gemini-2.5-pro" not in built.listed_by
 
 
+def test_a_channel_that_never_answered_may_serve_anything_and_retires_nothing():
+    built = build(BOOK, listings={"a": ["gpt-4.1"]}, channels=[channel("a", "openai"), channel("dead", "openai")])
+    assert built.listed_by["openai/gpt-5"] == frozenset({"dead"})
+    assert built.catalog.get("openai/gpt-5").status == "available"
+
+
 def test_each_channel_serves_what_its_own_list_names():
     built = build(BOOK, listings={"a": ["gpt-4.1", "gpt-5"], "b": ["gpt-4.1"]},
                   channels=[channel("a", "openai"), channel("b", "openai")])
