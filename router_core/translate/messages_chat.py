@@ -26,8 +26,7 @@ import json
 import re
 import uuid
 
-from router_core.providers.anthropic_messages import MESSAGES_WIRE, error_body
-from router_core.providers.base import UpstreamFailure
+from router_core.providers.anthropic_messages import MESSAGES_WIRE, error_body, error_type
 from router_core.translate.base import TranslationError
 from router_core.usage import Usage, json_object, parse_usage
 
@@ -95,9 +94,16 @@ class MessagesToChat:
         return ChatToMessagesStream(client_model)
 
     def error(self, status: int, body: bytes) -> tuple[int, bytes]:
-        """An OpenAI-shaped error as Anthropic's: the same mapping as the native Messages route."""
-        failure = MESSAGES_WIRE.failure(UpstreamFailure(status, body, False))
-        return failure.status, failure.body
+        """An OpenAI-shaped error as Anthropic's, typed by status as the native Messages route types it."""
+        obj = json_object(body)
+        error = obj.get("error") if obj is not None else None
+        error = error if isinstance(error, dict) else {}
+        # The type comes from the status alone: OpenAI's words (OpenAI says invalid_request_error
+        # with a 401) are not Anthropic's. An overload keeps Anthropic's own status, 529.
+        if error.get("code") == "provider_overloaded" or error.get("type") == "overloaded_error":
+            status = 529
+        message = str(error.get("message") or f"The request failed (HTTP {status}).")
+        return status, error_body(error_type(status), message)
 
 
 # ---- request ----------------------------------------------------------------------------------
