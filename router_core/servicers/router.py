@@ -18,6 +18,7 @@ from router_core.forward import Forwarder, ForwardInput, Head, Trailer
 from router_core.keys import KeyValidator
 from router_core.servicers.common import abort_with, unary, where
 from router_core.stored_responses import StoredResponses, response_id_of
+from router_core.translate import translated_endpoints
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +30,7 @@ def model_proto(m: ModelInfo, state: Availability) -> common_pb2.Model:
         cached_input_price=m.cached_input_price, context_window=m.context_window,
         status=state.status, status_note=state.note, channels=sorted(state.channels), test_model=m.is_test,
         endpoints=sorted(m.endpoints), created=m.created, cache_write_input_price=m.cache_write_input_price,
+        translated_endpoints=translated_endpoints(m.endpoints),
     )
 
 
