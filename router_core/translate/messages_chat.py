@@ -443,6 +443,9 @@ class ChatToMessagesStream:
     def __init__(self, client_model: str) -> None:
         self.client_model = client_model
         self.usage: Usage | None = None
+        # Set when the upstream ended the stream with its own error chunk: the status it stands
+        # for, for the usage event and the breaker (529 for an overload, else 502: the upstream's).
+        self.failure_status: int | None = None
         self._buf = b""  # the start of an event not yet complete
         self._scanned = 0  # how much of _buf holds no event end
         self._started = False
@@ -502,7 +505,9 @@ class ChatToMessagesStream:
     def _upstream_error(self, error: object) -> bytes:
         """An upstream's mid-stream `{"error": ...}` as Anthropic's error event."""
         error = error if isinstance(error, dict) else {"message": str(error)}
-        type_ = "overloaded_error" if error.get("type") == "overloaded_error" else "api_error"
+        overloaded = error.get("type") == "overloaded_error" or error.get("code") == "provider_overloaded"
+        type_ = "overloaded_error" if overloaded else "api_error"
+        self.failure_status = 529 if overloaded else 502
         self._ended = True
         message = str(error.get("message") or "The upstream failed mid-answer.")
         return b"event: error\ndata: " + error_body(type_, message) + b"\n\n"

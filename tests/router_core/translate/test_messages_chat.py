@@ -447,6 +447,14 @@ def test_upstream_error_mid_stream_becomes_the_error_event() -> None:
     assert events(out)[-1] == ("error", {"type": "error", "error": {"type": "api_error",
                                                                     "message": "The server had an error"}})
     assert [n for n, _ in events(out)].count("message_stop") == 0
+    assert translator.failure_status == 502
+
+
+def test_upstream_overload_mid_stream() -> None:
+    translator = T.stream("claude-sonnet-4-5")
+    out = translator.feed(b'data: {"error": {"message": "Busy", "type": "overloaded_error"}}\n\n')
+    assert events(out)[-1][1]["error"] == {"type": "overloaded_error", "message": "Busy"}
+    assert translator.failure_status == 529
 
 
 def test_stream_error_method() -> None:
