@@ -378,14 +378,14 @@ def _output_items(message: dict) -> list[dict]:
         parts.append({"type": "refusal", "refusal": message["refusal"]})
     if parts:
         output.append(_message_item(_new_id("msg"), parts))
-    if not output:  # an empty answer is still an answer: clients read output[0]
-        output.append(_message_item(_new_id("msg"), [_text_part("")]))
     for call in message.get("tool_calls") or []:
         if not isinstance(call, dict):
             continue
         fn = call.get("function") if isinstance(call.get("function"), dict) else {}
         output.append(_call_item(_new_id("fc"), call.get("id") or _new_id("call"), fn.get("name") or "",
                                  fn.get("arguments") or ""))
+    if not output:  # an empty answer is still an answer: clients read output[0]
+        output.append(_message_item(_new_id("msg"), [_text_part("")]))
     return output
 
 
