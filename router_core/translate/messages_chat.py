@@ -65,12 +65,13 @@ class MessagesToChat:
                 out[name] = body[name]
         # top_k is dropped: it only narrows sampling to the k likeliest tokens (Anthropic calls it
         # an advanced option); the answer asked for stays the same, and chat has no such knob.
-        if body.get("stop_sequences"):
+        if isinstance(body.get("stop_sequences"), list) and body["stop_sequences"]:
             out["stop"] = list(body["stop_sequences"])
         if body.get("stream"):
             out["stream"] = True
             out["stream_options"] = {"include_usage": True}  # usage to meter and to report
-        user = (body.get("metadata") or {}).get("user_id")
+        metadata = body.get("metadata")
+        user = metadata.get("user_id") if isinstance(metadata, dict) else None
         if isinstance(user, str) and user:
             out["user"] = _user_id(user)
         out.update(chat_tools(body))
@@ -187,8 +188,8 @@ def _user_messages(content: object, where: str) -> list[dict]:
             parts.append({"type": "text", "text": _document_text(block, at)})
         else:
             parts.append(_image_part(block, at))
-    if parts and all(p["type"] == "text" for p in parts):
-        return [*tools, {"role": "user", "content": "\n\n".join(p["text"] for p in parts)}]
+    if len(parts) == 1 and parts[0]["type"] == "text":
+        return [*tools, {"role": "user", "content": parts[0]["text"]}]  # the plainest form: any server takes it
     return [*tools, {"role": "user", "content": parts}] if parts else tools
 
 

@@ -59,7 +59,8 @@ def test_multi_turn_with_text_blocks() -> None:
         {"role": "user", "content": [{"type": "text", "text": "Hi"}, {"type": "text", "text": "there"}]},
         {"role": "assistant", "content": [{"type": "text", "text": "Hello!"}]},
         {"role": "user", "content": "How are you?"}])
-    assert out["messages"] == [{"role": "user", "content": "Hi\n\nthere"},
+    assert out["messages"] == [{"role": "user", "content": [{"type": "text", "text": "Hi"},
+                                                            {"type": "text", "text": "there"}]},
                                {"role": "assistant", "content": "Hello!"},
                                {"role": "user", "content": "How are you?"}]
 
@@ -210,7 +211,8 @@ def test_plain_text_document_goes_as_text() -> None:
     out = request(messages=[{"role": "user", "content": [
         {"type": "document", "title": "Notes", "source": {"type": "text", "media_type": "text/plain", "data": "abc"}},
         {"type": "text", "text": "Summarize"}]}])
-    assert out["messages"] == [{"role": "user", "content": "Notes\n\nabc\n\nSummarize"}]
+    assert out["messages"] == [{"role": "user", "content": [{"type": "text", "text": "Notes\n\nabc"},
+                                                            {"type": "text", "text": "Summarize"}]}]
 
 
 # ---- whole answer -----------------------------------------------------------------------------
