@@ -32,6 +32,12 @@ _RESPONSE_ERROR_CODES = frozenset({
     "image_file_too_large", "unsupported_image_media_type", "empty_image_file",
     "failed_to_download_image", "image_file_not_found",
 })
+# Gemini 3 signs its function calls (`extra_content.google.thought_signature` on a chat tool call)
+# and answers 400 to a later request whose history holds the call without its signature.
+# Responses items have no field for it and nothing is kept here between requests, so the
+# signature rides in the call_id, which every client sends back verbatim with the call and its
+# output: `<upstream id>~sig~<signature>`, split again on the way in.
+_SIGNATURE_SEP = "~sig~"
 _INCOMPLETE_REASONS = {"length": "max_output_tokens", "content_filter": "content_filter"}
 _ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
                 404: "not_found_error", 409: "conflict_error", 422: "invalid_request_error",
@@ -118,11 +124,29 @@ def _message(item: dict, where: str) -> dict:
 
 
 def _tool_call(item: dict, where: str) -> dict:
-    """A function_call item as a chat tool call."""
+    """A function_call item as a chat tool call (with the signature its call_id carries)."""
     arguments = item.get("arguments")
-    return {"id": _string(item.get("call_id"), f"{where}.call_id"), "type": "function",
-            "function": {"name": _string(item.get("name"), f"{where}.name"),
-                         "arguments": arguments if isinstance(arguments, str) else "{}"}}
+    call_id, signature = _split_call_id(_string(item.get("call_id"), f"{where}.call_id"))
+    call: dict = {"id": call_id, "type": "function",
+                  "function": {"name": _string(item.get("name"), f"{where}.name"),
+                               "arguments": arguments if isinstance(arguments, str) else "{}"}}
+    if signature:
+        call["extra_content"] = {"google": {"thought_signature": signature}}
+    return call
+
+
+def _split_call_id(call_id: str) -> tuple[str, str]:
+    """The upstream's call id and the signature riding with it ("" when none)."""
+    upstream_id, _, signature = call_id.partition(_SIGNATURE_SEP)
+    return upstream_id, signature
+
+
+def _client_call_id(call: dict, upstream_id: str) -> str:
+    """The call_id a client sees: the upstream's id, and its signature if it sent one."""
+    extra = call.get("extra_content")
+    google = extra.get("google") if isinstance(extra, dict) else None
+    signature = google.get("thought_signature") if isinstance(google, dict) else None
+    return f"{upstream_id}{_SIGNATURE_SEP}{signature}" if isinstance(signature, str) and signature else upstream_id
 
 
 def _tool_output(item: dict, where: str) -> dict:
@@ -131,8 +155,8 @@ def _tool_output(item: dict, where: str) -> dict:
     if isinstance(output, list):
         # Chat tool messages carry text only: an image or file in a tool's output has no place.
         output = _joined(_text_of_parts(output, f"{where}.output", allow_images=False))
-    return {"role": "tool", "tool_call_id": _string(item.get("call_id"), f"{where}.call_id"),
-            "content": _string(output, f"{where}.output")}
+    call_id, _ = _split_call_id(_string(item.get("call_id"), f"{where}.call_id"))
+    return {"role": "tool", "tool_call_id": call_id, "content": _string(output, f"{where}.output")}
 
 
 def _attach_call(messages: list[dict], call: dict) -> None:
@@ -165,8 +189,9 @@ def _input_messages(items: list) -> list[dict]:
             # to the provider that wrote it): the conversation goes on without it.
             continue
         elif kind == "item_reference":
-            raise _refuse("item_reference needs stored items; translated models keep none: send the "
-                          "items themselves", f"{where}.type")
+            raise _refuse("item_reference needs stored items; translated models keep none: send the items "
+                          "themselves with store=false (the AI SDK: providerOptions.openai.store = false)",
+                          f"{where}.type")
         else:
             raise _refuse(f"input item type {kind!r} cannot be sent to this model", f"{where}.type")
     return messages
@@ -382,8 +407,8 @@ def _output_items(message: dict) -> list[dict]:
         if not isinstance(call, dict):
             continue
         fn = call.get("function") if isinstance(call.get("function"), dict) else {}
-        output.append(_call_item(_new_id("fc"), call.get("id") or _new_id("call"), fn.get("name") or "",
-                                 fn.get("arguments") or ""))
+        call_id = _client_call_id(call, call.get("id") or _new_id("call"))
+        output.append(_call_item(_new_id("fc"), call_id, fn.get("name") or "", fn.get("arguments") or ""))
     if not output:  # an empty answer is still an answer: clients read output[0]
         output.append(_message_item(_new_id("msg"), [_text_part("")]))
     return output
@@ -620,6 +645,8 @@ class ResponsesStream:
             self._call_ids[item.call_id] = item
         if type(index) is int:
             self._call_indexes[index] = item
+        if _SIGNATURE_SEP not in item.call_id:
+            item.call_id = _client_call_id(call, item.call_id)
         fn = call.get("function") if isinstance(call.get("function"), dict) else {}
         if isinstance(fn.get("name"), str) and fn["name"] and not item.name:
             item.name = fn["name"]

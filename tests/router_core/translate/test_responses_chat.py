@@ -582,3 +582,40 @@ def test_a_body_that_is_not_json_becomes_a_well_formed_error():
     assert status == 502 and json.loads(out)["error"] == {"message": "<html>Bad Gateway</html>", "type": "api_error",
                                                          "param": None, "code": None}
     assert json.loads(T.error(429, b"")[1])["error"]["type"] == "rate_limit_error"
+
+
+# ---- Gemini 3's thought signatures ride in the call_id ---------------------------------------------
+
+SIGNATURE = "CiQB0e2Kb7+vBz/sig+with/base64=="
+
+
+def test_a_signed_call_keeps_its_signature_through_the_client():
+    """Gemini 3 answers 400 to a history whose function call lost its thought signature."""
+    body = completion({"content": None, "tool_calls": [
+        {"id": "function-call-1", "type": "function", "function": {"name": "get_weather", "arguments": "{}"},
+         "extra_content": {"google": {"thought_signature": SIGNATURE}}},
+        {"id": "function-call-2", "type": "function", "function": {"name": "get_time", "arguments": "{}"}}]},
+        finish="tool_calls")
+    calls = answer(body).output
+    assert calls[0].call_id == "function-call-1~sig~" + SIGNATURE and calls[1].call_id == "function-call-2"
+    follow_up = {"input": [{"role": "user", "content": "weather?"},
+                           *[c.model_dump(exclude_none=True) for c in calls],
+                           {"type": "function_call_output", "call_id": calls[0].call_id, "output": "14°C"},
+                           {"type": "function_call_output", "call_id": calls[1].call_id, "output": "9:00"}]}
+    messages = T.request(follow_up, "gemini-3-pro-preview")["messages"]
+    assert messages[1]["tool_calls"] == [
+        {"id": "function-call-1", "type": "function", "function": {"name": "get_weather", "arguments": "{}"},
+         "extra_content": {"google": {"thought_signature": SIGNATURE}}},
+        {"id": "function-call-2", "type": "function", "function": {"name": "get_time", "arguments": "{}"}}]
+    assert [m["tool_call_id"] for m in messages[2:]] == ["function-call-1", "function-call-2"]
+
+
+def test_a_streamed_signed_call_keeps_its_signature():
+    raw, _ = run(sse(chunk({"role": "assistant", "tool_calls": [
+        {"index": 0, "id": "function-call-1", "type": "function",
+         "function": {"name": "get_weather", "arguments": "{\"location\":\"Paris\"}"},
+         "extra_content": {"google": {"thought_signature": SIGNATURE}}}]}, finish="tool_calls")))
+    evs = events(raw)
+    added = next(e for e in evs if e["type"] == "response.output_item.added")
+    assert added["item"]["call_id"] == "function-call-1~sig~" + SIGNATURE
+    assert evs[-1]["response"]["output"][0]["call_id"] == "function-call-1~sig~" + SIGNATURE
