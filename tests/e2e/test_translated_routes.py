@@ -333,3 +333,14 @@ def test_models_list_each_route_as_native_or_translated(world):
     assert listing["openai/gpt-4.1"]["routes"] == {
         "/v1/chat/completions": "native", "/v1/messages": "translated", "/v1/responses": "native"}
     assert listing["openai/gpt-4.1"]["endpoints"] == ["/v1/chat/completions", "/v1/responses"], "native only"
+
+
+def test_sandbox_answers_on_messages_and_a_responses_only_model_is_refused_there(world):
+    fakes, stack, project_id, key = world
+    client = messages_sdk(stack, key)
+    reply = client.messages.create(model="sandbox/echo", max_tokens=64, messages=[{"role": "user", "content": "hi you"}])
+    assert reply.type == "message" and reply.content[0].type == "text" and reply.content[0].text
+    with pytest.raises(anthropic.BadRequestError) as info:  # no chat route to translate to
+        client.messages.create(model="openai/gpt-5.3-codex", max_tokens=64, messages=[{"role": "user", "content": "x"}])
+    assert "/v1/responses" in info.value.body["error"]["message"]
+    assert fakes["openai"].received == []
