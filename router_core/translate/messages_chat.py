@@ -14,6 +14,11 @@ Wire quirks owned here:
   Gemini sends each call whole, without `index` (or every one at index 0), each with its own id.
   A call is therefore known by its id first, by its index second. Gemini also ends a tool-calling
   answer with `finish_reason: "stop"`: tool calls present always mean `stop_reason: "tool_use"`.
+- Gemini 3 signs its tool calls (`extra_content.google.thought_signature`) and refuses a history
+  whose calls lost their signature. An Anthropic client keeps nothing but what the Messages API
+  has, so the signature rides in the tool_use id (`<call id>__thought__<base64url>`), which every
+  client sends back unchanged, and goes back on the call when the upstream model is a Gemini one.
+  Other upstreams get the bare call id.
 - Usage: chat's `prompt_tokens` includes cached tokens, Anthropic's `input_tokens` does not, so
   input_tokens = prompt_tokens - cached_tokens and cache_read_input_tokens = cached_tokens. The
   usage-only chunk (`choices: []`) comes last; xAI may send it before a trailing empty chunk and
@@ -21,6 +26,8 @@ Wire quirks owned here:
 """
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import json
 import re
@@ -41,6 +48,8 @@ EFFORT_LEVELS = {"low": "low", "medium": "medium", "high": "high", "xhigh": "hig
 REFUSED_FIELDS = ("container", "mcp_servers")
 # Block types a chat message can carry from a user turn (tool_result handled on its own).
 _USER_BLOCKS = frozenset({"text", "image", "document", "tool_result"})
+# Between a tool call's id and its Gemini thought signature, in the tool_use id a client sees.
+SIGNATURE_MARK = "__thought__"
 _EVENT_END = re.compile(rb"\r\n\r\n|\n\n|\r\r")
 _LINE_END = re.compile(rb"\r\n|\n|\r")
 
@@ -57,7 +66,8 @@ class MessagesToChat:
     def request(self, body: dict, upstream_model: str) -> dict:
         """The chat request for a Messages request; TranslationError names what cannot go."""
         _refuse_untranslatable(body)
-        out: dict = {"model": upstream_model, "messages": chat_messages(body)}
+        signed = "gemini" in upstream_model.lower()  # extra_content is Gemini's own field
+        out: dict = {"model": upstream_model, "messages": chat_messages(body, signed)}
         if body.get("max_tokens") is not None:
             out[self.max_tokens_field] = body["max_tokens"]
         for name in ("temperature", "top_p"):
@@ -125,8 +135,8 @@ def _user_id(user: str) -> str:
     return user if len(user) <= 64 else hashlib.sha256(user.encode()).hexdigest()
 
 
-def chat_messages(body: dict) -> list[dict]:
-    """The system prompt and the turns as chat messages."""
+def chat_messages(body: dict, signed: bool = False) -> list[dict]:
+    """The system prompt and the turns as chat messages (`signed`: tool calls keep Gemini's signatures)."""
     out: list[dict] = []
     system = _system_text(body.get("system"))
     if system:
@@ -138,7 +148,7 @@ def chat_messages(body: dict) -> list[dict]:
         if not isinstance(message, dict):
             raise TranslationError("Each message must be an object.", f"messages[{i}]")
         if message.get("role") == "assistant":
-            out.extend(_assistant_messages(message.get("content"), f"messages[{i}]"))
+            out.extend(_assistant_messages(message.get("content"), f"messages[{i}]", signed))
         elif message.get("role") == "user":
             out.extend(_user_messages(message.get("content"), f"messages[{i}]"))
         else:
@@ -235,10 +245,11 @@ def _tool_result(block: dict, where: str) -> tuple[dict, list[dict]]:
     text = "\n\n".join(texts)
     if block.get("is_error"):
         text = f"Error: {text}" if text else "Error"  # chat has no error flag: the model reads it
-    return {"role": "tool", "tool_call_id": str(block.get("tool_use_id") or ""), "content": text}, images
+    call_id = split_tool_use_id(str(block.get("tool_use_id") or ""))[0]
+    return {"role": "tool", "tool_call_id": call_id, "content": text}, images
 
 
-def _assistant_messages(content: object, where: str) -> list[dict]:
+def _assistant_messages(content: object, where: str, signed: bool) -> list[dict]:
     """An assistant turn as one chat message with its text and tool calls (none when empty)."""
     texts: list[str] = []
     calls: list[dict] = []
@@ -247,9 +258,7 @@ def _assistant_messages(content: object, where: str) -> list[dict]:
         if kind == "text":
             texts.append(str(block.get("text") or ""))
         elif kind == "tool_use":
-            calls.append({"id": str(block.get("id") or ""), "type": "function",
-                          "function": {"name": str(block.get("name") or ""),
-                                       "arguments": json.dumps(block.get("input") or {})}})
+            calls.append(_chat_tool_call(block, signed))
         elif kind in ("thinking", "redacted_thinking"):
             # Dropped: thinking is the model's own working, signed for Anthropic's models only;
             # chat providers take no such input, and the answer it led to stays in the history.
@@ -263,6 +272,39 @@ def _assistant_messages(content: object, where: str) -> list[dict]:
     if calls:
         message["tool_calls"] = calls
     return [message]
+
+
+def _chat_tool_call(block: dict, signed: bool) -> dict:
+    """A tool_use block as a chat tool call, with its Gemini signature when `signed`."""
+    call_id, signature = split_tool_use_id(str(block.get("id") or ""))
+    call: dict = {"id": call_id, "type": "function",
+                  "function": {"name": str(block.get("name") or ""), "arguments": json.dumps(block.get("input") or {})}}
+    if signed and signature:
+        call["extra_content"] = {"google": {"thought_signature": signature}}
+    return call
+
+
+def tool_use_id(call_id: str, call: dict) -> str:
+    """The tool_use id for a chat tool call: its id, and its Gemini thought signature if it has one."""
+    extra = call.get("extra_content")
+    google = extra.get("google") if isinstance(extra, dict) else None
+    signature = google.get("thought_signature") if isinstance(google, dict) else None
+    if not isinstance(signature, str) or not signature:
+        return call_id
+    # base64url: the id stays within Anthropic's id alphabet ([A-Za-z0-9_-]) whatever the signature holds.
+    return call_id + SIGNATURE_MARK + base64.urlsafe_b64encode(signature.encode()).rstrip(b"=").decode()
+
+
+def split_tool_use_id(tool_use_id: str) -> tuple[str, str | None]:
+    """A tool_use id as the chat call id and the Gemini signature it carries (None: none)."""
+    call_id, mark, encoded = tool_use_id.partition(SIGNATURE_MARK)
+    if not mark:
+        return tool_use_id, None
+    try:
+        signature = base64.b64decode(encoded + "=" * (-len(encoded) % 4), altchars=b"-_", validate=True).decode()
+    except (binascii.Error, ValueError):  # not one this translator made: the id as it is
+        return tool_use_id, None
+    return (call_id, signature) if signature else (tool_use_id, None)
 
 
 def chat_tools(body: dict) -> dict:
@@ -379,8 +421,8 @@ def _reasoning_text(message: dict) -> str:
 def _tool_use_block(call: dict) -> dict:
     """A chat tool call as a tool_use block."""
     function = call.get("function") if isinstance(call.get("function"), dict) else {}
-    return {"type": "tool_use", "id": str(call.get("id") or _tool_id()), "name": str(function.get("name") or ""),
-            "input": tool_input(function.get("arguments"))}
+    return {"type": "tool_use", "id": tool_use_id(str(call.get("id") or _tool_id()), call),
+            "name": str(function.get("name") or ""), "input": tool_input(function.get("arguments"))}
 
 
 def tool_input(arguments: object) -> dict:
@@ -563,7 +605,7 @@ class ChatToMessagesStream:
         block = self._tool_block(call_id, index)
         if block is None:
             call_id = str(call_id or _tool_id())
-            block = self._open_block("tool", {"type": "tool_use", "id": call_id,
+            block = self._open_block("tool", {"type": "tool_use", "id": tool_use_id(call_id, call),
                                               "name": str(function.get("name") or ""), "input": {}}, out)
             self._tool_ids[call_id] = block
             if isinstance(index, int):

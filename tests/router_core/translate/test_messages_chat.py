@@ -509,3 +509,39 @@ def test_error_without_json_body() -> None:
 def test_provider_overload_is_529() -> None:
     status, body = T.error(503, openai_error("Busy.", "server_error", "provider_overloaded"))
     assert status == 529 and json.loads(body)["error"] == {"type": "overloaded_error", "message": "Busy."}
+
+
+# ---- Gemini thought signatures ----------------------------------------------------------------
+
+SIGNATURE = "CiQB0e2Kb+/sig==\n"  # any text: the id carries it base64url-encoded
+
+
+def test_gemini_signature_rides_in_the_tool_use_id_and_goes_back() -> None:
+    signed_call = {"id": "function-call-1", "type": "function",
+                   "function": {"name": "get_weather", "arguments": '{"city":"Sydney"}'},
+                   "extra_content": {"google": {"thought_signature": SIGNATURE}}}
+    streamed = message(run(chunk({"role": "assistant", "tool_calls": [signed_call]}, finish="stop") + DONE, 3)[0])
+    whole = answer({"content": None, "tool_calls": [signed_call]})
+    tool_id = whole["content"][0]["id"]
+    assert streamed["content"][0]["id"] == tool_id and tool_id.startswith("function-call-1__thought__")
+    assert all(c.isalnum() or c in "_-" for c in tool_id)
+    history = [{"role": "user", "content": "Weather?"},
+               {"role": "assistant", "content": whole["content"]},
+               {"role": "user", "content": [{"type": "tool_result", "tool_use_id": tool_id, "content": "31C"}]}]
+    body = {"max_tokens": 64, "messages": history}
+    gemini = T.request(body, "gemini-3-pro-preview")["messages"]
+    assert gemini[1]["tool_calls"][0]["id"] == "function-call-1"
+    assert gemini[1]["tool_calls"][0]["extra_content"] == {"google": {"thought_signature": SIGNATURE}}
+    assert gemini[2] == {"role": "tool", "tool_call_id": "function-call-1", "content": "31C"}
+    openai = T.request(body, "gpt-5")["messages"]
+    assert openai[1]["tool_calls"][0] == {"id": "function-call-1", "type": "function", "function": {
+        "name": "get_weather", "arguments": '{"city": "Sydney"}'}}
+    assert openai[2]["tool_call_id"] == "function-call-1"
+
+
+def test_unsigned_ids_and_foreign_marks_stay_as_they_are() -> None:
+    assert answer({"content": None, "tool_calls": [
+        {"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]})["content"][0]["id"] == "call_1"
+    body = {"max_tokens": 8, "messages": [
+        {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu__thought__%%", "name": "f", "input": {}}]}]}
+    assert T.request(body, "gemini-2.5-pro")["messages"][0]["tool_calls"][0]["id"] == "toolu__thought__%%"
