@@ -54,10 +54,6 @@ def _dumps(obj: dict) -> bytes:
     return json.dumps(obj, separators=(",", ":")).encode()
 
 
-def _refuse(message: str, param: str) -> TranslationError:
-    return TranslationError(message, param)
-
-
 # ---- request: Responses -> chat ---------------------------------------------------------------
 
 def _text_of_parts(parts: list, where: str, allow_images: bool) -> list[dict]:
@@ -65,7 +61,7 @@ def _text_of_parts(parts: list, where: str, allow_images: bool) -> list[dict]:
     out: list[dict] = []
     for j, part in enumerate(parts):
         if not isinstance(part, dict):
-            raise _refuse("a content part must be an object", f"{where}[{j}]")
+            raise TranslationError("a content part must be an object", f"{where}[{j}]")
         kind = part.get("type")
         if kind in ("input_text", "output_text"):
             out.append({"type": "text", "text": _string(part.get("text"), f"{where}[{j}].text")})
@@ -75,13 +71,13 @@ def _text_of_parts(parts: list, where: str, allow_images: bool) -> list[dict]:
         elif kind == "input_image" and allow_images:
             out.append(_image_part(part, f"{where}[{j}]"))
         else:
-            raise _refuse(f"content part type {kind!r} cannot be sent to this model", f"{where}[{j}].type")
+            raise TranslationError(f"content part type {kind!r} cannot be sent to this model", f"{where}[{j}].type")
     return out
 
 
 def _string(value: object, param: str) -> str:
     if not isinstance(value, str):
-        raise _refuse(f"{param} must be a string", param)
+        raise TranslationError(f"{param} must be a string", param)
     return value
 
 
@@ -90,8 +86,8 @@ def _image_part(part: dict, where: str) -> dict:
     url = part.get("image_url")
     if not isinstance(url, str) or not url:
         # file_id refers to the Files API of the provider that holds it; the upstream has none.
-        raise _refuse("input_image needs an image_url (a URL or a data: URL); file_id cannot be used "
-                      "with this model", f"{where}.image_url")
+        raise TranslationError("input_image needs an image_url (a URL or a data: URL); file_id cannot be used "
+                               "with this model", f"{where}.image_url")
     image: dict = {"url": url}
     if part.get("detail") in ("auto", "low", "high"):  # chat takes these three only
         image["detail"] = part["detail"]
@@ -106,13 +102,14 @@ def _message(item: dict, where: str) -> dict:
     """A Responses message item as a chat message."""
     role = item.get("role")
     if role not in ("user", "assistant", "system", "developer"):
-        raise _refuse(f"message role {role!r} is not one of user, assistant, system, developer", f"{where}.role")
+        raise TranslationError(f"message role {role!r} is not one of user, assistant, system, developer",
+                               f"{where}.role")
     chat_role = "system" if role == "developer" else role
     content = item.get("content")
     if isinstance(content, str):
         return {"role": chat_role, "content": content}
     if not isinstance(content, list):
-        raise _refuse("message content must be a string or a list of parts", f"{where}.content")
+        raise TranslationError("message content must be a string or a list of parts", f"{where}.content")
     parts = _text_of_parts(content, f"{where}.content", allow_images=role == "user")
     if role != "user":
         # System and assistant messages carry text only; an answer's parts are one text in pieces.
@@ -176,7 +173,7 @@ def _input_messages(items: list) -> list[dict]:
     for i, item in enumerate(items):
         where = f"input[{i}]"
         if not isinstance(item, dict):
-            raise _refuse("an input item must be an object", where)
+            raise TranslationError("an input item must be an object", where)
         kind = item.get("type", "message")
         if kind == "message":
             messages.append(_message(item, where))
@@ -189,24 +186,24 @@ def _input_messages(items: list) -> list[dict]:
             # to the provider that wrote it): the conversation goes on without it.
             continue
         elif kind == "item_reference":
-            raise _refuse("item_reference needs stored items; translated models keep none: send the items "
-                          "themselves with store=false (the AI SDK: providerOptions.openai.store = false)",
-                          f"{where}.type")
+            raise TranslationError("item_reference needs stored items; translated models keep none: send "
+                                   "the items themselves with store=false (the AI SDK: "
+                                   "providerOptions.openai.store = false)", f"{where}.type")
         else:
-            raise _refuse(f"input item type {kind!r} cannot be sent to this model", f"{where}.type")
+            raise TranslationError(f"input item type {kind!r} cannot be sent to this model", f"{where}.type")
     return messages
 
 
 def _tools(tools: object) -> list[dict]:
     """Function tools as chat tools; built-in tools have no chat equivalent."""
     if not isinstance(tools, list):
-        raise _refuse("tools must be a list", "tools")
+        raise TranslationError("tools must be a list", "tools")
     out = []
     for i, tool in enumerate(tools):
         kind = tool.get("type") if isinstance(tool, dict) else None
         if kind != "function":
-            raise _refuse(f"tool type {kind!r} is a built-in tool this model does not have; only "
-                          "function tools can be used", f"tools[{i}].type")
+            raise TranslationError(f"tool type {kind!r} is a built-in tool this model does not have; only "
+                                   "function tools can be used", f"tools[{i}].type")
         fn = {"name": _string(tool.get("name"), f"tools[{i}].name")}
         for key in ("description", "parameters", "strict"):
             if tool.get(key) is not None:
@@ -222,7 +219,7 @@ def _tool_choice(choice: object) -> object:
     if isinstance(choice, dict) and choice.get("type") == "function":
         return {"type": "function", "function": {"name": _string(choice.get("name"), "tool_choice.name")}}
     kind = choice.get("type") if isinstance(choice, dict) else choice
-    raise _refuse(f"tool_choice {kind!r} cannot be used with this model", "tool_choice")
+    raise TranslationError(f"tool_choice {kind!r} cannot be used with this model", "tool_choice")
 
 
 def _response_format(text: object) -> dict | None:
@@ -241,31 +238,31 @@ def _response_format(text: object) -> dict | None:
             if fmt.get(key) is not None:
                 schema[key] = fmt[key]
         return {"type": "json_schema", "json_schema": schema}
-    raise _refuse(f"text.format type {kind!r} is not text, json_object or json_schema", "text.format.type")
+    raise TranslationError(f"text.format type {kind!r} is not text, json_object or json_schema", "text.format.type")
 
 
 def _refuse_stateful(body: dict) -> None:
     """What needs state or features at OpenAI that a translated model does not have."""
     if body.get("previous_response_id") is not None:
-        raise _refuse("previous_response_id cannot be used with this model: translated models keep no "
-                      "server-side state; send the whole conversation as `input` (and store=false)",
-                      "previous_response_id")
+        raise TranslationError("previous_response_id cannot be used with this model: translated models keep no "
+                               "server-side state; send the whole conversation as `input`",
+                               "previous_response_id")
     if body.get("conversation") is not None:
-        raise _refuse("conversation cannot be used with this model: translated models keep no server-side "
-                      "state; send the whole conversation as `input`", "conversation")
+        raise TranslationError("conversation cannot be used with this model: translated models keep no "
+                               "server-side state; send the whole conversation as `input`", "conversation")
     if body.get("background"):
-        raise _refuse("background responses cannot be used with this model: nothing is kept to poll",
-                      "background")
+        raise TranslationError("background responses cannot be used with this model: nothing is kept to poll",
+                               "background")
     if body.get("prompt") is not None:
-        raise _refuse("prompt templates are stored at OpenAI and cannot be used with this model", "prompt")
+        raise TranslationError("prompt templates are stored at OpenAI and cannot be used with this model", "prompt")
     if body.get("context_management"):
-        raise _refuse("context_management cannot be used with this model", "context_management")
+        raise TranslationError("context_management cannot be used with this model", "context_management")
     if body.get("top_logprobs"):
-        raise _refuse("top_logprobs cannot be used with this model", "top_logprobs")
+        raise TranslationError("top_logprobs cannot be used with this model", "top_logprobs")
     include = body.get("include") or []
     for i, name in enumerate(include if isinstance(include, list) else [include]):
         if name not in _HARMLESS_INCLUDES:
-            raise _refuse(f"include {name!r} cannot be produced by this model", f"include[{i}]")
+            raise TranslationError(f"include {name!r} cannot be produced by this model", f"include[{i}]")
 
 
 def _messages(body: dict) -> list[dict]:
@@ -280,9 +277,9 @@ def _messages(body: dict) -> list[dict]:
     elif isinstance(given, list):
         messages.extend(_input_messages(given))
     elif given is not None:
-        raise _refuse("input must be a string or a list of items", "input")
+        raise TranslationError("input must be a string or a list of items", "input")
     if not messages:
-        raise _refuse("input is required", "input")
+        raise TranslationError("input is required", "input")
     return messages
 
 
@@ -290,7 +287,7 @@ def _sampling(body: dict, out: dict) -> None:
     """Settings that map one to one (metadata, store, prompt_cache_key and hints are dropped)."""
     if body.get("max_output_tokens") is not None:
         out["max_tokens"] = body["max_output_tokens"]
-    for key in ("temperature", "top_p", "parallel_tool_calls"):
+    for key in ("temperature", "top_p"):
         if body.get(key) is not None:
             out[key] = body[key]
     reasoning = body.get("reasoning")
@@ -306,9 +303,12 @@ def chat_request(body: dict, upstream_model: str) -> dict:
     _refuse_stateful(body)
     out: dict = {"model": upstream_model, "messages": _messages(body)}
     if body.get("tools"):
+        # tool_choice and parallel_tool_calls only with tools: chat refuses them on their own.
         out["tools"] = _tools(body["tools"])
-    if body.get("tool_choice") is not None:
-        out["tool_choice"] = _tool_choice(body["tool_choice"])
+        if body.get("tool_choice") is not None:
+            out["tool_choice"] = _tool_choice(body["tool_choice"])
+        if isinstance(body.get("parallel_tool_calls"), bool):
+            out["parallel_tool_calls"] = body["parallel_tool_calls"]
     response_format = _response_format(body.get("text"))
     if response_format is not None:
         out["response_format"] = response_format

@@ -180,6 +180,12 @@ def test_tool_choice(choice, expected):
     assert T.request({"input": "x", "tools": [WEATHER], "tool_choice": choice}, "m")["tool_choice"] == expected
 
 
+def test_tool_settings_without_tools_are_dropped():
+    """Chat refuses tool_choice and parallel_tool_calls without tools; Responses takes them."""
+    out = T.request({"input": "x", "tools": [], "tool_choice": "auto", "parallel_tool_calls": True}, "m")
+    assert out == {"model": "m", "messages": [{"role": "user", "content": "x"}]}
+
+
 def test_settings_that_map_and_those_dropped():
     body = {"model": "m", "input": "x", "max_output_tokens": 1024, "temperature": 0.2, "top_p": 0.9,
             "reasoning": {"effort": "low", "summary": "auto"}, "safety_identifier": "user-hash",
@@ -250,7 +256,7 @@ def test_a_codex_cli_request_goes_through():
     ({"input": [{"type": "function_call_output", "call_id": "c", "output": [
         {"type": "input_image", "image_url": "https://a/b.png"}]}]}, "input[0].output[0].type"),
     ({"input": [{"role": "tool", "content": "x"}]}, "input[0].role"),
-    ({"input": "x", "tool_choice": {"type": "web_search_preview"}}, "tool_choice"),
+    ({"input": "x", "tools": [WEATHER], "tool_choice": {"type": "web_search_preview"}}, "tool_choice"),
     ({"input": "x", "text": {"format": {"type": "grammar"}}}, "text.format.type"),
     ({"input": 7}, "input"),
     ({}, "input"),
@@ -466,7 +472,8 @@ def test_gemini_tool_calls_whole_at_one_index_with_stop():
         chunk(choices=False, usage={"prompt_tokens": 5, "completion_tokens": 5, "total_tokens": 10})))
     final = Response.model_validate(events(raw)[-1]["response"])
     assert [(i.call_id, i.name, i.arguments) for i in final.output] == [
-        ("function-call-1", "get_weather", "{\"location\":\"Paris\"}"), ("function-call-2", "get_time", "{\"tz\":\"CET\"}")]
+        ("function-call-1", "get_weather", "{\"location\":\"Paris\"}"),
+        ("function-call-2", "get_time", "{\"tz\":\"CET\"}")]
     assert final.status == "completed"
 
 
