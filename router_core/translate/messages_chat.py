@@ -23,6 +23,8 @@ Wire quirks owned here:
   input_tokens = prompt_tokens - cached_tokens and cache_read_input_tokens = cached_tokens. The
   usage-only chunk (`choices: []`) comes last; xAI may send it before a trailing empty chunk and
   Gemini may repeat it, so the last usage seen counts.
+- `stop_sequence` is always null: chat says `stop` for a stop sequence and a natural end alike,
+  so a stop sequence's end is reported as `end_turn`.
 """
 from __future__ import annotations
 
@@ -386,8 +388,8 @@ def chat_response_format(body: dict) -> dict | None:
 
 def message_of_completion(obj: dict, client_model: str) -> dict:
     """A chat completion (decoded) as a Messages `message`."""
-    choices = obj.get("choices") or [{}]
-    choice = choices[0] if isinstance(choices[0], dict) else {}
+    choices = obj.get("choices")
+    choice = choices[0] if isinstance(choices, list) and choices and isinstance(choices[0], dict) else {}
     message = choice.get("message") if isinstance(choice.get("message"), dict) else {}
     content: list[dict] = []
     reasoning = _reasoning_text(message)

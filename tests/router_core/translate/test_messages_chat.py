@@ -5,6 +5,8 @@ import json
 
 import pytest
 from anthropic._streaming import SSEDecoder
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from anthropic.lib.streaming._messages import accumulate_event
 
 from router_core.translate.base import TranslationError
@@ -375,6 +377,15 @@ def test_parallel_tool_calls_split_anywhere(step: int | None) -> None:
     order = [(n, b.get("index")) for n, b in events(out) if n.startswith("content_block")]
     assert order[:5] == [("content_block_start", 0), ("content_block_delta", 0), ("content_block_delta", 0),
                          ("content_block_stop", 0), ("content_block_start", 1)]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(min_value=0, max_value=len(PARALLEL)), max_size=12))
+def test_any_cuts_give_the_same_stream(cuts: list[int]) -> None:
+    translator = T.stream("claude-sonnet-4-5")
+    bounds = [0, *sorted(cuts), len(PARALLEL)]
+    out = b"".join(translator.feed(PARALLEL[a:b]) for a, b in zip(bounds, bounds[1:]))
+    assert out + translator.finish() == run(PARALLEL)[0]
 
 
 def test_crlf_events_and_comments() -> None:
