@@ -542,7 +542,10 @@ class ResponsesStream:
     def _upstream_error(self, error: object) -> bytes:
         """An upstream's mid-stream `{"error": ...}`: the client's stream fails with its message."""
         error = error if isinstance(error, dict) else {"message": str(error)}
-        self.failure_status = 502  # the forwarder's cue that the upstream failed after its first byte
+        # The status the failure stands for, for the usage event and the breaker (as the native
+        # readers report it): 529 for an overload, else 502.
+        overloaded = error.get("type") == "overloaded_error" or error.get("code") == "provider_overloaded"
+        self.failure_status = 529 if overloaded else 502
         code = error.get("code") if isinstance(error.get("code"), str) else "server_error"
         return self.error(str(error.get("message") or "The upstream failed mid-answer."), code)
 

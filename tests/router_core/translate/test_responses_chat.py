@@ -565,7 +565,10 @@ def test_an_upstream_error_chunk_fails_the_stream():
                       + b'data: {"error":{"message":"Overloaded","type":"overloaded_error","code":null}}\n\n')
     evs = events(raw)
     assert names(evs)[-2:] == ["response.failed", "error"] and evs[-1]["message"] == "Overloaded"
-    assert stream.failure_status == 502 and stream.finish() == b""
+    assert stream.failure_status == 529 and stream.finish() == b""
+    stream = T.stream("m")
+    stream.feed(b'data: {"error":{"message":"Internal error","type":"api_error"}}\n\n')
+    assert stream.failure_status == 502
 
 
 # ---- errors --------------------------------------------------------------------------------------
