@@ -107,8 +107,9 @@ class ModelInfo:
     context_window: int
     status: str
     status_note: str
-    endpoints: tuple[str, ...]
+    endpoints: tuple[str, ...]  # the routes its provider speaks (native)
     test_model: bool = False   # a free sandbox model answered by OneKey itself
+    translated_endpoints: tuple[str, ...] = ()  # the routes served by translating to a native one
 
 
 @dataclass(frozen=True)
@@ -259,7 +260,8 @@ class CoreClient:
         return [ModelInfo(id=m.id, provider=m.provider, name=m.display_name, input_price=m.input_price,
                           output_price=m.output_price, cached_input_price=m.cached_input_price or m.input_price,
                           context_window=m.context_window, status=m.status,
-                          status_note=m.status_note, endpoints=tuple(m.endpoints), test_model=m.test_model)
+                          status_note=m.status_note, endpoints=tuple(m.endpoints), test_model=m.test_model,
+                          translated_endpoints=tuple(m.translated_endpoints))
                 for m in listing.models]
 
     def add_credit(self, project_id: str, amount_micro_usd: int, idempotency_key: str, reason: str) -> tuple[int, bool]:
