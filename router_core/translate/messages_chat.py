@@ -155,6 +155,10 @@ def chat_messages(body: dict, signed: bool = False) -> list[dict]:
             out.extend(_user_messages(message.get("content"), f"messages[{i}]"))
         else:
             raise TranslationError("A message's role must be user or assistant.", f"messages[{i}].role")
+    if messages and isinstance(messages[-1], dict) and messages[-1].get("role") == "assistant":
+        # Anthropic continues a final assistant message (a prefill); chat answers after it instead.
+        raise TranslationError("A final assistant message (prefill) cannot be continued by this model's provider.",
+                               f"messages[{len(messages) - 1}]")
     return out
 
 
@@ -505,15 +509,19 @@ class ChatToMessagesStream:
         """Upstream bytes (split anywhere) in; the Anthropic events they complete, out."""
         if self._ended:
             return b""  # after [DONE] or an error event nothing more goes to the client
-        self._buf += data
+        buf = self._buf + data if self._buf else data
         out: list[bytes] = []
+        start, scan = 0, self._scanned
         while not self._ended:
-            end = _EVENT_END.search(self._buf, self._scanned)
+            end = _EVENT_END.search(buf, scan)
             if end is None:
-                self._scanned = max(0, len(self._buf) - 3)  # an end may straddle the next read
                 break
-            event, self._buf, self._scanned = self._buf[:end.start()], self._buf[end.end():], 0
-            self._event(event, out)
+            self._event(buf[start:end.start()], out)
+            start = scan = end.end()
+        # Only the unfinished event is kept; its first bytes need no second look, but an event's
+        # end may straddle this read and the next.
+        self._buf = buf[start:]
+        self._scanned = max(0, len(self._buf) - 3)
         return b"".join(out)
 
     def finish(self) -> bytes:

@@ -204,6 +204,7 @@ def test_structured_output_as_response_format(fields: dict) -> None:
     ("messages[1].content[0].type", {"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": [
         {"type": "server_tool_use", "id": "srvtoolu_1", "name": "web_search", "input": {}}]}]}),
     ("output_config.format", {"output_config": {"format": {"type": "xml"}}}),
+    ("messages[1]", {"messages": [{"role": "user", "content": "JSON please"}, {"role": "assistant", "content": "{"}]}),
 ])
 def test_untranslatable_fields_are_refused_by_name(param: str, fields: dict) -> None:
     refused(param, **fields)
@@ -554,5 +555,7 @@ def test_unsigned_ids_and_foreign_marks_stay_as_they_are() -> None:
     assert answer({"content": None, "tool_calls": [
         {"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]})["content"][0]["id"] == "call_1"
     body = {"max_tokens": 8, "messages": [
-        {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu__thought__%%", "name": "f", "input": {}}]}]}
-    assert T.request(body, "gemini-2.5-pro")["messages"][0]["tool_calls"][0]["id"] == "toolu__thought__%%"
+        {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu__thought__%%", "name": "f", "input": {}}]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu__thought__%%", "content": "ok"}]}]}
+    sent = T.request(body, "gemini-2.5-pro")["messages"]
+    assert sent[0]["tool_calls"][0]["id"] == sent[1]["tool_call_id"] == "toolu__thought__%%"
