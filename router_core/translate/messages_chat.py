@@ -602,11 +602,12 @@ class ChatToMessagesStream:
 
     def _delta(self, kind: str, delta: dict, out: list[bytes]) -> None:
         """A text or thinking delta, in the open block of its kind or a new one."""
-        if self._open is None or self._open[0] != kind:
+        if self._open is not None and self._open[0] == kind:
+            index = self._open[1]
+        else:
             block = {"type": "text", "text": ""} if kind == "text" else {"type": "thinking", "thinking": "", "signature": ""}
-            self._open_block(kind, block, out)
-        assert self._open is not None
-        out.append(sse("content_block_delta", {"type": "content_block_delta", "index": self._open[1], "delta": delta}))
+            index = self._open_block(kind, block, out)
+        out.append(sse("content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta}))
 
     def _tool_delta(self, call: dict, out: list[bytes]) -> None:
         """A tool call fragment: a new tool_use block when its id (or index) is new, else its arguments."""
