@@ -5,8 +5,10 @@ import json
 
 import pytest
 from anthropic._streaming import SSEDecoder
+from anthropic.types import Message, RawMessageStreamEvent
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import TypeAdapter
 from anthropic.lib.streaming._messages import accumulate_event
 
 from router_core.translate.base import TranslationError
@@ -14,6 +16,7 @@ from router_core.translate.messages_chat import MessagesToChat
 from router_core.usage import Usage
 
 T = MessagesToChat()
+STREAM_EVENT: TypeAdapter[RawMessageStreamEvent] = TypeAdapter(RawMessageStreamEvent)
 
 
 def request(**fields: object) -> dict:
@@ -230,6 +233,7 @@ def completion(message: dict, finish: str | None = "stop", usage: dict | None = 
 
 def answer(message: dict, finish: str | None = "stop", usage: dict | None = None) -> dict:
     result: dict = json.loads(T.response(completion(message, finish, usage), "claude-sonnet-4-5"))
+    Message.model_validate(result)  # the Anthropic SDK's own model of a Message takes it
     return result
 
 
@@ -322,6 +326,8 @@ def events(data: bytes) -> list[tuple[str, dict]]:
     for sse in SSEDecoder().iter_bytes(iter([data])):
         body = sse.json()
         assert sse.event == body["type"]
+        if sse.event != "error":
+            STREAM_EVENT.validate_python(body)  # the SDK's own models of the events take each one
         out.append((sse.event, body))
     return out
 
