@@ -340,11 +340,17 @@ def _response_object(resp_id: str, created: int, model: str, status: str, output
     reason = _INCOMPLETE_REASONS.get(finish_reason or "")
     if status == "completed" and reason:
         status = "incomplete"
+    if status != "in_progress" and usage is None:
+        # A finished Response always has usage (the AI SDK refuses one without): zero when the
+        # upstream sent none; metering estimates on its own then.
+        usage = Usage()
     return {
         "id": resp_id, "object": "response", "created_at": created, "status": status,
         "completed_at": int(time.time()) if status == "completed" else None,
         "background": False, "error": None,
-        "incomplete_details": {"reason": reason} if status == "incomplete" else None,
+        # Clients read a reason as a string when the object is there (the AI SDK insists): an
+        # answer cut for no known reason says nothing rather than null.
+        "incomplete_details": {"reason": reason} if status == "incomplete" and reason else None,
         "instructions": None, "max_output_tokens": None, "model": model, "output": output,
         "parallel_tool_calls": True, "previous_response_id": None, "reasoning": None,
         "store": False,  # nothing is kept: the answer cannot be retrieved later
