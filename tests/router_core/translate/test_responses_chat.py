@@ -58,8 +58,7 @@ def events(raw: bytes) -> list[dict]:
         assert name_line.startswith("event: ") and data_line.startswith("data: ")
         data = json.loads(data_line[6:])
         assert data["type"] == name_line[7:]
-        if data["type"] != "error":
-            EVENT.validate_python(data)
+        EVENT.validate_python(data)
         out.append(data)
     assert [e["sequence_number"] for e in out] == list(range(len(out)))
     return out
