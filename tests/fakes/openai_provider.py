@@ -73,8 +73,9 @@ def chat_images(body: dict) -> list[str]:
     for m in body.get("messages") or ():
         content = m.get("content") if isinstance(m, dict) else None
         for part in content if isinstance(content, list) else ():
-            if isinstance(part, dict) and part.get("type") == "image_url":
-                url = (part.get("image_url") or {}).get("url", "")
+            image = part.get("image_url") if isinstance(part, dict) and part.get("type") == "image_url" else None
+            if isinstance(image, dict):  # odd shapes (a fuzzer's) are an image of unknown kind
+                url = image.get("url") if isinstance(image.get("url"), str) else ""
                 found.append(url.split(";", 1)[0].removeprefix("data:") if url.startswith("data:") else "url")
     return found
 
