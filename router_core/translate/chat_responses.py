@@ -198,6 +198,7 @@ def responses_request(body: dict, upstream_model: str) -> dict:
             out["tool_choice"] = _tool_choice(body["tool_choice"])
         if isinstance(body.get("parallel_tool_calls"), bool):
             out["parallel_tool_calls"] = body["parallel_tool_calls"]
+    # seed is dropped: Responses has none, and chat promises only best-effort determinism with it.
     limit = body.get("max_completion_tokens", body.get("max_tokens"))
     if limit is not None:
         out["max_output_tokens"] = limit
@@ -284,6 +285,7 @@ class ChatStream:
         self._started = False
         self._ended = False
         self._calls: dict[str, int] = {}  # a function_call item's id -> its chat tool call index
+        self._streamed: set[str] = set()  # function_call items whose arguments went out
 
     def feed(self, data: bytes) -> bytes:
         """Upstream bytes (split anywhere) in; the chat chunks they complete, out."""
@@ -349,7 +351,9 @@ class ChatStream:
         if kind == "response.output_item.added":
             return self._call_added(event.get("item"))
         if kind == "response.function_call_arguments.delta":
-            return self._arguments(event)
+            return self._arguments(event, str(event.get("delta") or ""))
+        if kind == "response.function_call_arguments.done" and str(event.get("item_id")) not in self._streamed:
+            return self._arguments(event, str(event.get("arguments") or ""))  # arguments sent whole
         if kind in ("response.completed", "response.incomplete"):
             return self._start() + self._end(event.get("response"))
         if kind in ("response.failed", "error"):
@@ -360,15 +364,19 @@ class ChatStream:
         if not isinstance(item, dict) or item.get("type") != "function_call":
             return b""
         index = self._calls[str(item.get("id"))] = len(self._calls)
+        if item.get("arguments"):
+            self._streamed.add(str(item.get("id")))
         call = {"index": index, "id": item.get("call_id") or f"call_{uuid.uuid4().hex}", "type": "function",
                 "function": {"name": item.get("name") or "", "arguments": item.get("arguments") or ""}}
         return self._start() + self._chunk({"tool_calls": [call]})
 
-    def _arguments(self, event: dict) -> bytes:
-        index = self._calls.get(str(event.get("item_id")))
-        if index is None:
+    def _arguments(self, event: dict, arguments: str) -> bytes:
+        item_id = str(event.get("item_id"))
+        index = self._calls.get(item_id)
+        if index is None or not arguments:
             return b""  # arguments of an item never announced: no call to add them to
-        return self._chunk({"tool_calls": [{"index": index, "function": {"arguments": str(event.get("delta") or "")}}]})
+        self._streamed.add(item_id)
+        return self._chunk({"tool_calls": [{"index": index, "function": {"arguments": arguments}}]})
 
     def _end(self, response: object) -> bytes:
         """The finish_reason chunk, the usage chunk if the client asked for it, and [DONE]."""

@@ -247,6 +247,15 @@ def test_split_anywhere_gives_the_same_deltas(piece):
     assert split == whole
 
 
+def test_arguments_sent_only_whole_still_reach_the_client():
+    body = upstream_stream()
+    body = b"".join(block + b"\n\n" for block in body.split(b"\n\n")
+                    if block and b"function_call_arguments.delta" not in block)
+    out = chunks(run(body, include_usage=False)[0])
+    calls = [c["choices"][0]["delta"]["tool_calls"][0] for c in out[:-1] if c["choices"][0]["delta"].get("tool_calls")]
+    assert "".join(call["function"]["arguments"] for call in calls) == "{\"city\":\"Oslo\"}"
+
+
 def test_incomplete_stream_finishes_with_length():
     body = upstream_stream("response.incomplete").replace(
         b'"status": "completed", "error": null, "incomplete_details": null',
