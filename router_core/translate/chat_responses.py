@@ -29,6 +29,11 @@ def _dumps(obj: dict) -> bytes:
     return json.dumps(obj, separators=(",", ":")).encode()
 
 
+def _obj(value: object) -> dict:
+    """`value` if it is a JSON object, else an empty one."""
+    return value if isinstance(value, dict) else {}
+
+
 def _string(value: object, param: str) -> str:
     if not isinstance(value, str):
         raise TranslationError(f"{param} must be a string", param)
@@ -59,7 +64,9 @@ def _text(content: object, where: str) -> str:
 
 def _user_part(part: object, where: str) -> dict:
     """A user content part as a Responses input part."""
-    kind = part.get("type") if isinstance(part, dict) else None
+    if not isinstance(part, dict):
+        raise TranslationError("a content part must be an object", where)
+    kind = part.get("type")
     if kind == "text":
         return {"type": "input_text", "text": _string(part.get("text"), f"{where}.text")}
     if kind == "image_url":
@@ -158,9 +165,9 @@ def _text_param(body: dict) -> dict | None:
     """response_format and verbosity as the Responses `text` parameter."""
     text: dict = {}
     fmt = body.get("response_format")
-    kind = fmt.get("type") if isinstance(fmt, dict) else None
-    if kind == "json_schema" and isinstance(fmt.get("json_schema"), dict):
-        schema = fmt["json_schema"]
+    kind = _obj(fmt).get("type")
+    if kind == "json_schema" and isinstance(_obj(fmt).get("json_schema"), dict):
+        schema = _obj(fmt)["json_schema"]
         name = _string(schema.get("name"), "response_format.json_schema.name")
         text["format"] = {"type": "json_schema", "name": name, "schema": schema.get("schema") or {}}
         for key in ("description", "strict"):
@@ -393,13 +400,12 @@ class ChatStream:
 
     def _failed(self, event: dict) -> bytes:
         """response.failed or an error event: the client's stream ends with the error chunk."""
-        response = event.get("response") if isinstance(event.get("response"), dict) else {}
+        response = _obj(event.get("response"))
         self.usage = parse_usage(response.get("usage")) or self.usage
-        error = response.get("error") if isinstance(response.get("error"), dict) else event
-        nested = error.get("error")
-        if isinstance(nested, dict):
-            error = nested
-        code = error.get("code") if isinstance(error.get("code"), str) else "upstream_error"
+        error: dict = _obj(response.get("error")) or event
+        if isinstance(error.get("error"), dict):
+            error = error["error"]
+        code = error["code"] if isinstance(error.get("code"), str) else "upstream_error"
         self.failure_status = 429 if code == "rate_limit_exceeded" else 502
         return self.error(str(error.get("message") or "The upstream failed mid-answer."), code)
 

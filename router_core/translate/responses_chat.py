@@ -54,6 +54,16 @@ def _dumps(obj: dict) -> bytes:
     return json.dumps(obj, separators=(",", ":")).encode()
 
 
+def _obj(value: object) -> dict:
+    """`value` if it is a JSON object, else an empty one."""
+    return value if isinstance(value, dict) else {}
+
+
+def _text_or(value: object, default: str) -> str:
+    """`value` if it is a string, else `default`."""
+    return value if isinstance(value, str) else default
+
+
 # ---- request: Responses -> chat ---------------------------------------------------------------
 
 def _text_of_parts(parts: list, where: str, allow_images: bool) -> list[dict]:
@@ -412,7 +422,7 @@ def _output_items(message: dict) -> list[dict]:
     for call in message.get("tool_calls") or []:
         if not isinstance(call, dict):
             continue
-        fn = call.get("function") if isinstance(call.get("function"), dict) else {}
+        fn = _obj(call.get("function"))
         call_id = _client_call_id(call, call.get("id") or _new_id("call"))
         output.append(_call_item(_new_id("fc"), call_id, fn.get("name") or "", fn.get("arguments") or ""))
     if not output:  # an empty answer is still an answer: clients read output[0]
@@ -425,7 +435,7 @@ def responses_answer(body: bytes, client_model: str) -> bytes:
     obj = json_object(body) or {}
     choices = obj.get("choices")
     choice = choices[0] if isinstance(choices, list) and choices and isinstance(choices[0], dict) else {}
-    message = choice.get("message") if isinstance(choice.get("message"), dict) else {}
+    message = _obj(choice.get("message"))
     created = obj["created"] if type(obj.get("created")) is int else int(time.time())
     response = _response_object(_new_id("resp"), created, client_model, "completed",
                                 _output_items(message), parse_usage(obj.get("usage")),
@@ -552,7 +562,7 @@ class ResponsesStream:
         # readers report it): 529 for an overload, else 502.
         overloaded = error.get("type") == "overloaded_error" or error.get("code") == "provider_overloaded"
         self.failure_status = 529 if overloaded else 502
-        code = error.get("code") if isinstance(error.get("code"), str) else "server_error"
+        code = _text_or(error.get("code"), "server_error")
         return self.error(str(error.get("message") or "The upstream failed mid-answer."), code)
 
     # -- events
@@ -600,7 +610,7 @@ class ResponsesStream:
             return b""
         choice = choices[0]
         out = []
-        delta = choice.get("delta") if isinstance(choice.get("delta"), dict) else {}
+        delta = _obj(choice.get("delta"))
         reasoning = _reasoning_text(delta)
         if reasoning:
             out.append(self._reasoning_delta(reasoning))
@@ -656,10 +666,10 @@ class ResponsesStream:
             self._call_indexes[index] = item
         if _SIGNATURE_SEP not in item.call_id:
             item.call_id = _client_call_id(call, item.call_id)
-        fn = call.get("function") if isinstance(call.get("function"), dict) else {}
+        fn = _obj(call.get("function"))
         if isinstance(fn.get("name"), str) and fn["name"] and not item.name:
             item.name = fn["name"]
-        args = fn.get("arguments") if isinstance(fn.get("arguments"), str) else ""
+        args = _text_or(fn.get("arguments"), "")
         item.text.append(args)
         if not item.open and item.name:
             # The arguments that came before the name went nowhere yet: they go out with it.
