@@ -344,3 +344,75 @@ def test_sandbox_answers_on_messages_and_a_responses_only_model_is_refused_there
         client.messages.create(model="openai/gpt-5.3-codex", max_tokens=64, messages=[{"role": "user", "content": "x"}])
     assert "/v1/responses" in info.value.body["error"]["message"]
     assert fakes["openai"].received == []
+
+
+# -- the openai SDK's chat completions on a Responses-only model -------------------------------
+
+CODEX = "openai/gpt-5.3-codex"
+
+
+def chat(client: openai.OpenAI, stream: bool, **kw) -> tuple[str, list[dict], str, object]:
+    """(text, tool calls, finish_reason, usage) of a chat completion, whole or streamed."""
+    if not stream:
+        reply = client.chat.completions.create(**kw)
+        message = reply.choices[0].message
+        calls = [{"id": c.id, "name": c.function.name, "arguments": c.function.arguments}
+                 for c in message.tool_calls or ()]
+        return message.content or "", calls, reply.choices[0].finish_reason, reply.usage
+    text, calls, finish, usage = "", {}, None, None
+    for chunk in client.chat.completions.create(stream=True, stream_options={"include_usage": True}, **kw):
+        usage = chunk.usage or usage
+        for choice in chunk.choices:
+            text += choice.delta.content or ""
+            finish = choice.finish_reason or finish
+            for call in choice.delta.tool_calls or ():
+                got = calls.setdefault(call.index, {"id": "", "name": "", "arguments": ""})
+                got["id"] = call.id or got["id"]
+                got["name"] += (call.function.name or "") if call.function else ""
+                got["arguments"] += (call.function.arguments or "") if call.function else ""
+    return text, list(calls.values()), finish, usage
+
+
+def assert_billed_as_responses_reported(event, reported: dict, model: str) -> None:
+    assert (event.usage.input_tokens, event.usage.output_tokens) == (
+        reported["input_tokens"], reported["output_tokens"])
+    assert not event.usage.estimated
+    assert event.cost_micro_usd == event.charged_micro_usd == price(event.usage, model) > 0
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])
+def test_chat_on_a_responses_only_model(world, stream):
+    fakes, stack, project_id, key = world
+    client = openai_sdk(stack, key)
+    text, calls, finish, usage = chat(client, stream, model=CODEX, messages=[
+        {"role": "system", "content": "be brief"}, {"role": "user", "content": "hello there"}])
+    assert (text, calls, finish) == ("hello there", [], "stop")
+    sent = fakes["openai"].received[-1]
+    assert sent.path == "/v1/responses" and sent.body["store"] is False
+    reported = fakes["openai"].usages[-1]
+    assert (usage.prompt_tokens, usage.completion_tokens) == (reported["input_tokens"], reported["output_tokens"])
+    event = usage_events(stack, project_id, 1)[0]
+    assert (event.endpoint, event.status, event.stream) == ("chat/completions", 200, stream)
+    assert_billed_as_responses_reported(event, reported, CODEX)
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])
+def test_chat_tool_round_trip_and_image_on_a_responses_only_model(world, stream):
+    fakes, stack, project_id, key = world
+    client = openai_sdk(stack, key)
+    tools = [{"type": "function", "function": {"name": "get_weather", "description": "The weather in a city.",
+                                               "parameters": WEATHER_SCHEMA}}]
+    question = {"role": "user", "content": [{"type": "text", "text": "weather here?"}, {
+        "type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG}"}}]}
+    text, calls, finish, _ = chat(client, stream, model=CODEX, tools=tools, messages=[question])
+    assert finish == "tool_calls" and calls[0]["name"] == "get_weather"
+    assert json.loads(calls[0]["arguments"]) == {"city": "Paris"}
+    assert fakes["openai"].images == ["image/png"]
+    text, calls, finish, _ = chat(client, stream, model=CODEX, tools=tools, messages=[
+        question, {"role": "assistant", "content": None, "tool_calls": [
+            {"id": calls[0]["id"], "type": "function",
+             "function": {"name": "get_weather", "arguments": calls[0]["arguments"]}}]},
+        {"role": "tool", "tool_call_id": calls[0]["id"], "content": "22 degrees"}])
+    assert (text, finish) == ("The tool said: 22 degrees", "stop")
+    for event, reported in zip(usage_events(stack, project_id, 2), reversed(fakes["openai"].usages[-2:])):
+        assert_billed_as_responses_reported(event, reported, CODEX)

@@ -80,6 +80,19 @@ def chat_images(body: dict) -> list[str]:
     return found
 
 
+def responses_images(body: dict) -> list[str]:
+    """The media type (or "url") of each input_image part in a Responses request."""
+    found = []
+    items = body.get("input")
+    for item in items if isinstance(items, list) else ():
+        content = item.get("content") if isinstance(item, dict) else None
+        for part in content if isinstance(content, list) else ():
+            if isinstance(part, dict) and part.get("type") == "input_image":
+                url = part.get("image_url") if isinstance(part.get("image_url"), str) else ""
+                found.append(url.split(";", 1)[0].removeprefix("data:") if url.startswith("data:") else "url")
+    return found
+
+
 def example_of(schema: object) -> object:
     """A value that fits a JSON schema, as a model would make one up."""
     schema = schema if isinstance(schema, dict) else {}
@@ -356,6 +369,9 @@ class FakeOpenAI:
         if early is not None:
             return early
         body = got.body or {}
+        self.images += responses_images(body)
+        if self.agentic:
+            return await self._agent_responses(request, b, body)
         text = last_user_text(body)
         in_tokens = max(1, len(json.dumps(body.get("input", ""))) // 4)
         usage = b.usage or {"input_tokens": in_tokens, "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
@@ -377,6 +393,68 @@ class FakeOpenAI:
         for word in _words(text):
             events.append(("response.output_text.delta", {"item_id": "msg_fake", "output_index": 0,
                                                           "content_index": 0, "delta": word, "logprobs": []}))
+        events.append(("response.completed", {"response": response}))
+        data = [f"event: {name}\ndata: {json.dumps({'type': name, 'sequence_number': i, **payload})}\n\n".encode()
+                for i, (name, payload) in enumerate(events)]
+        return await self._stream(request, b, data)
+
+    async def _agent_responses(self, request: web.Request, b: Behaviour, body: dict) -> web.StreamResponse:
+        """A Responses answer as a model with tools and reasoning gives it (see `agentic`)."""
+        items = body.get("input") if isinstance(body.get("input"), list) else []
+        last = items[-1] if items and isinstance(items[-1], dict) else {}
+        tools = [t for t in body.get("tools") or () if isinstance(t, dict) and t.get("type") == "function"]
+        reasoning = REASONING if (body.get("reasoning") or {}).get("effort") else ""
+        output: list[dict] = []
+        if reasoning:
+            output.append({"type": "reasoning", "id": "rs_fake", "summary": [
+                {"type": "summary_text", "text": reasoning}]})
+        if tools and last.get("type") != "function_call_output":
+            args = json.dumps(example_of(tools[0].get("parameters")))
+            output.append({"type": "function_call", "id": "fc_fake", "call_id": f"call_{uuid.uuid4().hex[:12]}",
+                           "name": tools[0].get("name"), "arguments": args, "status": "completed"})
+            out_tokens = len(args) // 4
+        else:
+            text = f"The tool said: {last.get('output')}" if last.get("type") == "function_call_output" \
+                else last_user_text(body)
+            output.append({"type": "message", "id": "msg_fake", "status": "completed", "role": "assistant",
+                           "content": [{"type": "output_text", "text": text, "annotations": [], "logprobs": []}]})
+            out_tokens = len(_words(text))
+        in_tokens = max(1, len(json.dumps([body.get("input"), body.get("tools")])) // 4)
+        reasoning_tokens = len(_words(reasoning)) if reasoning else 0
+        usage = b.usage or {"input_tokens": in_tokens, "input_tokens_details": {"cached_tokens": 0},
+                            "output_tokens": out_tokens + reasoning_tokens,
+                            "output_tokens_details": {"reasoning_tokens": reasoning_tokens},
+                            "total_tokens": in_tokens + out_tokens + reasoning_tokens}
+        self.usages.append(usage)
+        response = {"id": f"resp_{uuid.uuid4().hex}", "object": "response", "created_at": int(time.time()),
+                    "status": "completed", "model": body.get("model"), "output": output, "usage": usage,
+                    "error": None, "incomplete_details": None, "instructions": None, "metadata": {},
+                    "parallel_tool_calls": True, "temperature": 1.0, "tool_choice": "auto", "tools": tools,
+                    "top_p": 1.0}
+        if not body.get("stream"):
+            return web.json_response(response)
+        pending = {k: v for k, v in response.items() if k != "usage"} | {"status": "in_progress", "output": []}
+        events: list[tuple[str, dict]] = [("response.created", {"response": pending})]
+        for i, item in enumerate(output):
+            # As OpenAI announces an item: empty, then filled by the deltas that follow.
+            empty = {"function_call": {"arguments": "", "status": "in_progress"},
+                     "message": {"content": [], "status": "in_progress"}}.get(item["type"], {})
+            events.append(("response.output_item.added", {"output_index": i, "item": {**item, **empty}}))
+            if item["type"] == "message":
+                for word in _words(item["content"][0]["text"]):
+                    events.append(("response.output_text.delta", {"item_id": item["id"], "output_index": i,
+                                                                  "content_index": 0, "delta": word, "logprobs": []}))
+            elif item["type"] == "function_call":
+                args = item["arguments"]
+                events += [("response.function_call_arguments.delta", {"item_id": item["id"], "output_index": i,
+                                                                       "delta": args[j:j + 8]})
+                           for j in range(0, len(args), 8)]
+                events.append(("response.function_call_arguments.done", {"item_id": item["id"], "output_index": i,
+                                                                         "arguments": args}))
+            elif item["type"] == "reasoning":
+                events.append(("response.reasoning_summary_text.delta", {"item_id": item["id"], "output_index": i,
+                                                                         "summary_index": 0, "delta": reasoning}))
+            events.append(("response.output_item.done", {"output_index": i, "item": item}))
         events.append(("response.completed", {"response": response}))
         data = [f"event: {name}\ndata: {json.dumps({'type': name, 'sequence_number': i, **payload})}\n\n".encode()
                 for i, (name, payload) in enumerate(events)]
