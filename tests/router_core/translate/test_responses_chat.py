@@ -632,3 +632,29 @@ def test_a_streamed_signed_call_keeps_its_signature():
     added = next(e for e in evs if e["type"] == "response.output_item.added")
     assert added["item"]["call_id"] == "function-call-1~sig~" + SIGNATURE
     assert evs[-1]["response"]["output"][0]["call_id"] == "function-call-1~sig~" + SIGNATURE
+
+
+def test_a_streamed_answer_goes_back_as_the_next_requests_history():
+    """What an SDK user does: the finished output items, then the tools' outputs, as the next input."""
+    raw, _ = run(sse(chunk({"reasoning_content": "Two cities."}), chunk({"content": "Checking both."}),
+                     *[chunk(c) for c in [
+                         {"tool_calls": [{"index": 0, "id": "call_A", "type": "function",
+                                          "function": {"name": "get_weather", "arguments": "{\"city\":"}}]},
+                         {"tool_calls": [{"index": 1, "id": "call_B", "type": "function",
+                                          "function": {"name": "get_weather", "arguments": "{\"city\":\"Rome\"}"}}]},
+                         {"tool_calls": [{"index": 0, "function": {"arguments": "\"Oslo\"}"}}]}]],
+                     chunk(finish="tool_calls")), splits=11)
+    with sdk_client(raw).responses.stream(model="m", input="weather?") as stream:
+        final = stream.get_final_response()
+    history = [item.model_dump(exclude_none=True) for item in final.output]
+    calls = [item for item in final.output if item.type == "function_call"]
+    outputs = [{"type": "function_call_output", "call_id": c.call_id, "output": f"{i}°C"} for i, c in enumerate(calls)]
+    messages = T.request({"input": [{"role": "user", "content": "weather?"}, *history, *outputs]}, "m")["messages"]
+    assert messages == [
+        {"role": "user", "content": "weather?"},
+        {"role": "assistant", "content": "Checking both.", "tool_calls": [
+            {"id": "call_A", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\":\"Oslo\"}"}},
+            {"id": "call_B", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\":\"Rome\"}"}}]},
+        {"role": "tool", "tool_call_id": "call_A", "content": "0°C"},
+        {"role": "tool", "tool_call_id": "call_B", "content": "1°C"},
+    ]
