@@ -9,6 +9,7 @@ provider's own usage exactly as a native request; refusals in the client's shape
 from __future__ import annotations
 
 import base64
+import time
 import json
 import urllib.error
 import urllib.request
@@ -416,3 +417,41 @@ def test_chat_tool_round_trip_and_image_on_a_responses_only_model(world, stream)
     assert (text, finish) == ("The tool said: 22 degrees", "stop")
     for event, reported in zip(usage_events(stack, project_id, 2), reversed(fakes["openai"].usages[-2:])):
         assert_billed_as_responses_reported(event, reported, CODEX)
+
+
+# -- cut streams and clients that leave --------------------------------------------------------
+
+def test_a_client_leaving_a_translated_stream_cancels_upstream_and_is_billed_once(world):
+    fakes, stack, project_id, key = world
+    fake = fakes["google"]
+    fake.queue(Behaviour(chunk_delay=0.05))
+    stream = messages_sdk(stack, key).messages.create(
+        model="google/gemini-2.5-flash", max_tokens=1024, stream=True,
+        messages=[{"role": "user", "content": " ".join(f"word{i}" for i in range(200))}])
+    it = iter(stream)
+    got = [next(it) for _ in range(5)]
+    request_id = stream.response.headers["x-onekey-request-id"]
+    stream.close()
+    cut_at = time.monotonic()
+    while fake.cancelled == 0:
+        assert time.monotonic() - cut_at < 5.0, "the upstream call outlived the client"
+        time.sleep(0.01)
+    assert got[0].type == "message_start"
+    events = usage_events(stack, project_id, 1)
+    assert [e.request_id for e in events] == [request_id], "billed once"
+    event = events[0]
+    assert (event.status, event.error_code, event.endpoint) == (499, "client_closed", "messages")
+    assert event.usage.estimated and event.usage.input_tokens > 0 and 0 < event.usage.output_tokens < 200
+    assert event.charged_micro_usd == event.cost_micro_usd > 0
+
+
+def test_a_cut_translated_responses_stream_ends_in_an_error_the_sdk_raises(world):
+    fakes, stack, project_id, key = world
+    fakes["anthropic"].queue(Behaviour(kind="reset_mid_body"))
+    with pytest.raises(openai.APIError):
+        with openai_sdk(stack, key).responses.stream(model=RESPONSES_MODELS["anthropic"],
+                                                     input="one two three four five six") as events:
+            list(events)
+    event = usage_events(stack, project_id, 1)[0]
+    assert event.endpoint == "responses" and event.status >= 500
+    assert event.usage.estimated and event.cost_micro_usd > 0
