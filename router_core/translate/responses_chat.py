@@ -4,7 +4,8 @@ Codex CLI, the Vercel AI SDK's `openai(model)` and the openai SDK's `client.resp
 /v1/responses; Anthropic's and Google's OpenAI-compatible endpoints speak only chat completions.
 Translated models keep nothing between requests: `store` is accepted and ignored (the answer is
 not retrievable), and what needs server-side state (`previous_response_id`, `conversation`,
-`background`, prompt templates, item references) is refused with the field named.
+`background`, prompt templates, references to stored items other than reasoning) is refused
+with the field named.
 
 The Response object echoes the defaults for the request's own settings (tools, tool_choice,
 temperature…): the Translator interface hands the answer over without the request it answers.
@@ -194,6 +195,10 @@ def _input_messages(items: list) -> list[dict]:
         elif kind == "reasoning":
             # Chat upstreams take no reasoning in their input (and the encrypted content belongs
             # to the provider that wrote it): the conversation goes on without it.
+            continue
+        elif kind == "item_reference" and str(item.get("id")).startswith("rs_"):
+            # A reasoning item, which would be dropped if sent whole: the AI SDK (store on by
+            # default) refers to earlier reasoning this way, and nothing is lost by skipping it.
             continue
         elif kind == "item_reference":
             raise TranslationError("item_reference needs stored items; translated models keep none: send "

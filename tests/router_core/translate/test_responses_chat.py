@@ -95,6 +95,12 @@ def test_instructions_and_a_string_input():
                      {"role": "user", "content": "Are semicolons optional in JavaScript?"}]}
 
 
+def test_a_reference_to_reasoning_is_skipped_as_the_reasoning_would_be():
+    body = {"input": [{"role": "user", "content": "x"}, {"type": "item_reference", "id": "rs_6806bfca0b2481918a57"},
+                      {"type": "function_call", "call_id": "call_1", "name": "f", "arguments": "{}"}]}
+    assert [m["role"] for m in T.request(body, "m")["messages"]] == ["user", "assistant"]
+
+
 def test_multi_turn_messages_with_developer_and_parts():
     body = {"model": "m", "input": [
         {"role": "developer", "content": "Answer in French."},
