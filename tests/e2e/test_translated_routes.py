@@ -455,3 +455,23 @@ def test_a_cut_translated_responses_stream_ends_in_an_error_the_sdk_raises(world
     event = usage_events(stack, project_id, 1)[0]
     assert event.endpoint == "responses" and event.status >= 500
     assert event.usage.estimated and event.cost_micro_usd > 0
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])
+def test_native_messages_tool_round_trip_and_image_stay_native(world, stream):
+    """The same round trip on an Anthropic model goes to its own Messages API, untranslated."""
+    fakes, stack, project_id, key = world
+    client, model = messages_sdk(stack, key), RESPONSES_MODELS["anthropic"]
+    tools = [{"name": "get_weather", "description": "The weather in a city.", "input_schema": WEATHER_SCHEMA}]
+    question = {"role": "user", "content": [
+        {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": PNG}},
+        {"type": "text", "text": "weather here?"}]}
+    first = create_message(client, stream, model=model, max_tokens=64, tools=tools, messages=[question])
+    call = next(b for b in first.content if b.type == "tool_use")
+    assert first.stop_reason == "tool_use" and call.input == {"city": "Paris"}
+    answer = create_message(client, stream, model=model, max_tokens=64, tools=tools, messages=[
+        question, {"role": "assistant", "content": [b.model_dump(exclude_none=True) for b in first.content]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": call.id, "content": "22 degrees"}]}])
+    assert answer.content[-1].text == "The tool said: 22 degrees"
+    assert [r.path for r in fakes["anthropic"].received] == ["/v1/messages"] * 2
+    assert fakes["anthropic"].images == ["image/png", "image/png"]
