@@ -7,8 +7,9 @@ not retrievable), and what needs server-side state (`previous_response_id`, `con
 `background`, prompt templates, references to stored items other than reasoning) is refused
 with the field named.
 
-The Response object echoes the defaults for the request's own settings (tools, tool_choice,
-temperature…): the Translator interface hands the answer over without the request it answers.
+The Response object echoes the request's own settings (instructions, tools, tool_choice,
+temperature, metadata…) as OpenAI's does: one ResponsesToChat serves one request (translator_for
+makes a new one each time) and keeps them from request() for the answer; defaults without it.
 """
 from __future__ import annotations
 
@@ -349,9 +350,19 @@ def _usage_object(usage: Usage | None) -> dict | None:
             "total_tokens": usage.input_tokens + usage.output_tokens}
 
 
+# The request's settings a Response repeats, as the client sent them.
+_ECHOED = ("instructions", "max_output_tokens", "metadata", "parallel_tool_calls", "prompt_cache_key", "reasoning",
+           "safety_identifier", "temperature", "text", "tool_choice", "tools", "top_p", "user")
+
+
+def echoed_settings(body: dict) -> dict:
+    """What of a request its Response repeats (those given and not null)."""
+    return {key: body[key] for key in _ECHOED if body.get(key) is not None}
+
+
 def _response_object(resp_id: str, created: int, model: str, status: str, output: list,
-                     usage: Usage | None, finish_reason: str | None = None) -> dict:
-    """A whole Response object; the request's own settings as their defaults (see module doc)."""
+                     usage: Usage | None, finish_reason: str | None = None, echo: dict | None = None) -> dict:
+    """A whole Response object, repeating the request's settings (`echo`) over their defaults."""
     reason = _INCOMPLETE_REASONS.get(finish_reason or "")
     if status == "completed" and reason:
         status = "incomplete"
@@ -371,7 +382,7 @@ def _response_object(resp_id: str, created: int, model: str, status: str, output
         "store": False,  # nothing is kept: the answer cannot be retrieved later
         "temperature": None, "text": {"format": {"type": "text"}}, "tool_choice": "auto",
         "tools": [], "top_p": None, "truncation": "disabled", "usage": _usage_object(usage),
-        "user": None, "metadata": {},
+        "user": None, "metadata": {}, **(echo or {}),
     }
 
 
@@ -435,7 +446,7 @@ def _output_items(message: dict) -> list[dict]:
     return output
 
 
-def responses_answer(body: bytes, client_model: str) -> bytes:
+def responses_answer(body: bytes, client_model: str, echo: dict | None = None) -> bytes:
     """A whole chat completion as a whole Response."""
     obj = json_object(body) or {}
     choices = obj.get("choices")
@@ -444,7 +455,7 @@ def responses_answer(body: bytes, client_model: str) -> bytes:
     created = obj["created"] if type(obj.get("created")) is int else int(time.time())
     response = _response_object(_new_id("resp"), created, client_model, "completed",
                                 _output_items(message), parse_usage(obj.get("usage")),
-                                choice.get("finish_reason"))
+                                choice.get("finish_reason"), echo)
     return _dumps(response)
 
 
@@ -498,8 +509,9 @@ class _Item:
 class ResponsesStream:
     """Chat completion chunks in, Responses stream events out, one upstream event at a time."""
 
-    def __init__(self, client_model: str) -> None:
+    def __init__(self, client_model: str, echo: dict | None = None) -> None:
         self.usage: Usage | None = None
+        self._echo = echo
         self.failure_status: int | None = None
         self._model = client_model
         self._id = _new_id("resp")
@@ -581,7 +593,7 @@ class ResponsesStream:
         opened = sorted((item for item in self._items if item.open), key=lambda item: item.index)
         output = [self._item_object(item) for item in opened]
         return _response_object(self._id, self._created, self._model, status, output, self.usage,
-                                self._finish_reason if status == "completed" else None)
+                                self._finish_reason if status == "completed" else None, self._echo)
 
     def _start(self) -> bytes:
         if self._started:
@@ -789,17 +801,22 @@ class ResponsesToChat:
     client = "responses"
     upstream = "chat/completions"
 
+    def __init__(self) -> None:
+        self._echo: dict = {}  # the request's settings its Response repeats
+
     def request(self, body: dict, upstream_model: str) -> dict:
         """The chat completions request; TranslationError for what can't go."""
-        return chat_request(body, upstream_model)
+        out = chat_request(body, upstream_model)
+        self._echo = echoed_settings(body)
+        return out
 
     def response(self, body: bytes, client_model: str) -> bytes:
         """A whole chat completion as a Response object."""
-        return responses_answer(body, client_model)
+        return responses_answer(body, client_model, self._echo)
 
     def stream(self, client_model: str) -> ResponsesStream:
         """A translator for one streamed answer."""
-        return ResponsesStream(client_model)
+        return ResponsesStream(client_model, self._echo)
 
     def error(self, status: int, body: bytes) -> tuple[int, bytes]:
         """An upstream error, OpenAI-shaped, same status."""

@@ -362,6 +362,29 @@ def test_refusal_answer():
     assert resp.output[0].content[0].type == "refusal"
 
 
+ECHO_REQUEST = {"model": "claude-sonnet-4-5", "instructions": "Be brief.", "input": "weather?", "tools": [WEATHER],
+                "tool_choice": "auto", "temperature": 0.3, "top_p": 0.9, "max_output_tokens": 500,
+                "metadata": {"ticket": "42"}, "reasoning": {"effort": "low", "summary": "auto"},
+                "text": {"format": {"type": "json_object"}}, "parallel_tool_calls": False,
+                "safety_identifier": "hash-1", "store": True}
+
+
+def test_the_response_repeats_the_requests_settings():
+    translator = ResponsesToChat()  # one per request, as translator_for makes them
+    translator.request(ECHO_REQUEST, "claude-sonnet-4-5-20250929")
+    whole = Response.model_validate(json.loads(translator.response(completion({"content": "{}"}), "m")))
+    stream = translator.stream("claude-sonnet-4-5")
+    streamed = events(stream.feed(TEXT_STREAM) + stream.finish())
+    for resp in [whole, *(Response.model_validate(e["response"]) for e in (streamed[0], streamed[-1]))]:
+        assert resp.instructions == "Be brief." and resp.tools[0].name == "get_weather"
+        assert (resp.temperature, resp.top_p, resp.max_output_tokens) == (0.3, 0.9, 500)
+        assert resp.metadata == {"ticket": "42"} and resp.reasoning.effort == "low"
+        assert resp.text.format.type == "json_object" and resp.parallel_tool_calls is False
+        assert resp.safety_identifier == "hash-1" and resp.store is False  # kept nowhere, whatever was asked
+    unseen = ResponsesToChat().response(completion({"content": "x"}), "m")  # no request: the defaults
+    assert Response.model_validate(json.loads(unseen)).tools == []
+
+
 def test_the_sdk_reads_a_whole_answer():
     body = T.response(completion({"content": "Hi!"}), "claude-sonnet-4-5")
 
@@ -659,8 +682,10 @@ def test_a_streamed_answer_goes_back_as_the_next_requests_history():
     assert messages == [
         {"role": "user", "content": "weather?"},
         {"role": "assistant", "content": "Checking both.", "tool_calls": [
-            {"id": "call_A", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\":\"Oslo\"}"}},
-            {"id": "call_B", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\":\"Rome\"}"}}]},
+            {"id": "call_A", "type": "function",
+             "function": {"name": "get_weather", "arguments": "{\"city\":\"Oslo\"}"}},
+            {"id": "call_B", "type": "function",
+             "function": {"name": "get_weather", "arguments": "{\"city\":\"Rome\"}"}}]},
         {"role": "tool", "tool_call_id": "call_A", "content": "0°C"},
         {"role": "tool", "tool_call_id": "call_B", "content": "1°C"},
     ]
