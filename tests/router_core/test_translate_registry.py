@@ -74,3 +74,31 @@ def test_the_wire_streams_through_the_translator_and_ends_in_its_error_event():
     assert reader.usage == Usage(3, 1) and reader.partial is None and reader.failure_status is None
     # A break after the first byte: the client's stream ends in its own error event.
     assert b"event: error" in wire.stream_error("gone", "upstream_timeout")
+
+
+def test_resolve_model_accepts_translated_endpoints_and_refuses_the_rest():
+    import asyncio
+
+    import pytest
+
+    from onekey.v1 import router_pb2
+    from router_core.errors import InvalidRequest
+    from router_core.servicers.router import RouterServicer
+
+    class _Pool:
+        def has_provider(self, provider: str) -> bool:
+            return True
+
+        def serving(self, model) -> list:
+            return []  # no channels: the model's status says so, which is not what is tested here
+
+    servicer = RouterServicer(forwarder=None, catalog=CATALOG, keys=None, pool=_Pool())  # type: ignore[arg-type]
+
+    def resolve(model: str, endpoint: str):
+        return asyncio.run(servicer.ResolveModel.__wrapped__(  # type: ignore[attr-defined]
+            servicer, router_pb2.ResolveModelRequest(model=model, endpoint=endpoint), None))
+
+    assert resolve("google/gemini-2.5-flash", "messages").model.translated_endpoints == ["responses", "messages"]
+    assert resolve("openai/gpt-5.3-codex", "messages/count_tokens").model.id == "openai/gpt-5.3-codex"
+    with pytest.raises(InvalidRequest):
+        resolve("openai/gpt-5.3-codex", "messages")
