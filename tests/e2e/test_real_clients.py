@@ -203,18 +203,28 @@ def codex_call(tools: dict[str, dict]) -> ToolCall | None:
     return None
 
 
+# Codex's own defaults offer, beside function tools, a `namespace` tool (multi_agent_v1, from the
+# deprecated `multi_agent` feature) and the hosted `web_search`; `function-tools` turns those off.
+CODEX_TOOLS = {"default-tools": "", "function-tools": 'web_search = "disabled"\n'}
+CODEX_FUNCTION_TOOLS_ONLY = "multi_agent = false\ngoals = false\n"
+
+
+@pytest.mark.parametrize("tools", list(CODEX_TOOLS))
 @pytest.mark.parametrize("provider, model", pairings("codex"))
-def test_codex_exec_runs_a_tool(clients, onekey, sink, tmp_path, provider, model):
+def test_codex_exec_runs_a_tool(clients, onekey, sink, tmp_path, provider, model, tools):
     fake, stack, key = onekey(provider)
     fake.script = tool_then_text(codex_call, lambda result: f"The command printed: {MARKER}"
                                  if MARKER in result else f"no marker in: {result}")
     codex_home, work = tmp_path / "codex-home", tmp_path / "work"
     codex_home.mkdir()
     work.mkdir()
+    # Off even with a custom provider: the plugin marketplace's sync (github.com, api.github.com,
+    # chatgpt.com) and analytics (ab.chatgpt.com).
     (codex_home / "config.toml").write_text(textwrap.dedent(f"""\
         model = "{model}"
         model_provider = "onekey"
         check_for_update_on_startup = false
+        """) + CODEX_TOOLS[tools] + textwrap.dedent(f"""\
 
         [model_providers.onekey]
         name = "OneKey"
@@ -224,7 +234,10 @@ def test_codex_exec_runs_a_tool(clients, onekey, sink, tmp_path, provider, model
 
         [analytics]
         enabled = false
-        """))
+
+        [features]
+        plugins = false
+        """) + (CODEX_FUNCTION_TOOLS_ONLY if tools == "function-tools" else ""))
     env = client_env(tmp_path, sink, CODEX_HOME=str(codex_home), ONEKEY_API_KEY=key)
     proc = run([str(npm_clients.bin_path(clients, "codex")), "exec", "--skip-git-repo-check", "--ephemeral",
                 "--dangerously-bypass-approvals-and-sandbox", "--color", "never", "--json", "-C", str(work),
@@ -235,6 +248,7 @@ def test_codex_exec_runs_a_tool(clients, onekey, sink, tmp_path, provider, model
              and e["item"].get("type") == "agent_message"]
     assert texts and texts[-1] == f"The command printed: {MARKER}", describe(fake, sink, proc)
     assert bodies_with_results(fake), "the tool's output reached the model: " + describe(fake, sink, proc)
+    assert not sink.attempts, describe(fake, sink, proc)
 
 
 # -- Vercel AI SDK -------------------------------------------------------------------------
