@@ -13,6 +13,7 @@ import os
 import pathlib
 import shutil
 import subprocess
+import tempfile
 
 # The current releases named by issue 21; zod is the AI SDK's peer dependency, pinned too.
 PINS = {
@@ -70,6 +71,13 @@ def install() -> pathlib.Path:
         if proc.returncode != 0:
             raise NpmUnavailable(f"npm install of {', '.join(f'{k}@{v}' for k, v in PINS.items())} failed "
                                  f"(exit {proc.returncode}):\n{(proc.stderr or proc.stdout)[-2000:]}")
+        for name in ("claude", "codex"):  # each runs a native binary from a platform package
+            with tempfile.TemporaryDirectory() as home:
+                ran = subprocess.run([str(bin_path(folder, name)), "--version"], capture_output=True, text=True,
+                                     timeout=60, env={**npm_env(), "HOME": home, "CODEX_HOME": home})
+            if ran.returncode != 0:
+                raise NpmUnavailable(f"{name} was installed but does not run here (its platform package "
+                                     f"may be missing):\n{(ran.stderr or ran.stdout)[-2000:]}")
         done.write_text(json.dumps(PINS) + "\n")
     return folder
 

@@ -187,6 +187,7 @@ def test_claude_code_runs_a_tool(clients, onekey, sink, tmp_path, provider, mode
     result = json.loads(proc.stdout)
     assert result["is_error"] is False and result["result"] == f"The command printed: {MARKER}", describe(fake, sink, proc)
     assert bodies_with_results(fake), "the tool's output reached the model: " + describe(fake, sink, proc)
+    assert not sink.attempts, describe(fake, sink, proc)
 
 
 # -- Codex CLI -----------------------------------------------------------------------------
