@@ -475,3 +475,44 @@ def test_native_messages_tool_round_trip_and_image_stay_native(world, stream):
     assert answer.content[-1].text == "The tool said: 22 degrees"
     assert [r.path for r in fakes["anthropic"].received] == ["/v1/messages"] * 2
     assert fakes["anthropic"].images == ["image/png", "image/png"]
+
+
+# -- odd bodies: a 400 in the client's shape, or an answer; never a 500 ------------------------
+
+ODD_MESSAGES = [
+    {"messages": [{"role": "user", "content": 42}]},
+    {"messages": [{"role": "user", "content": [7, "x"]}]},
+    {"messages": [{"role": "user", "content": [{"type": "image"}]}]},
+    {"messages": [{"role": "user", "content": [{"type": "tool_result", "content": {"a": 1}}]}]},
+    {"messages": [{"role": "robot", "content": "hi"}]},
+    {"messages": [{"role": "assistant", "content": [{"type": "tool_use", "input": "x"}]}]},
+    {"messages": [{"role": "user", "content": "hi"}], "tools": "x"},
+    {"messages": [{"role": "user", "content": "hi"}], "tools": [{"name": 1, "input_schema": 2}]},
+    {"messages": [{"role": "user", "content": "hi"}], "system": 5},
+    {"messages": [{"role": "user", "content": "hi"}], "thinking": "yes"},
+    {"messages": [{"role": "user", "content": "hi"}], "thinking": {"type": "enabled", "budget_tokens": "x"}},
+    {"messages": [{"role": "user", "content": "hi"}], "tool_choice": "any"},
+    {"messages": [{"role": "user", "content": "hi"}], "metadata": "x", "stop_sequences": "x"},
+    {"messages": [{"role": "user", "content": "hi"}], "output_config": {"effort": 3}},
+]
+ODD_RESPONSES = [
+    {"input": 5}, {"input": [1]}, {"input": []}, {"input": [{"type": "function_call"}]},
+    {"input": [{"role": "user", "content": [{"type": "input_image"}]}]},
+    {"input": "hi", "tools": [{"type": "function"}]}, {"input": "hi", "tools": "x"},
+    {"input": "hi", "text": {"format": 1}}, {"input": "hi", "reasoning": "high"},
+    {"input": "hi", "instructions": 5}, {"input": "hi", "tool_choice": 3}, {"input": "hi", "include": "x"},
+]
+
+
+def test_odd_bodies_on_translated_routes_are_400s_in_the_clients_shape(world):
+    fakes, stack, project_id, key = world
+    for body in ODD_MESSAGES:
+        status, answer = post(stack, "/messages", {"model": "openai/gpt-4.1", "max_tokens": 16, **body}, key)
+        assert status in (200, 400), (body, status, answer)
+        if status == 400:
+            assert answer["type"] == "error" and answer["error"]["type"] == "invalid_request_error", body
+    for body in ODD_RESPONSES:
+        status, answer = post(stack, "/responses", {"model": "anthropic/claude-haiku-4-5", **body}, key)
+        assert status in (200, 400), (body, status, answer)
+        if status == 400:
+            assert set(answer["error"]) >= {"message", "type", "param", "code"}, body
