@@ -34,6 +34,11 @@ def _obj(value: object) -> dict:
     return value if isinstance(value, dict) else {}
 
 
+def _list(value: object) -> list:
+    """`value` if it is a JSON array, else an empty one."""
+    return value if isinstance(value, list) else []
+
+
 def _string(value: object, param: str) -> str:
     if not isinstance(value, str):
         raise TranslationError(f"{param} must be a string", param)
@@ -103,7 +108,10 @@ def _assistant(message: dict, where: str) -> list[dict]:
     text = _text(message.get("content"), f"{where}.content")
     if text:
         items.append({"role": "assistant", "content": text})
-    for j, call in enumerate(message.get("tool_calls") or []):
+    calls = message.get("tool_calls") or []
+    if not isinstance(calls, list):
+        raise TranslationError("tool_calls must be a list", f"{where}.tool_calls")
+    for j, call in enumerate(calls):
         at = f"{where}.tool_calls[{j}]"
         fn = call.get("function") if isinstance(call, dict) else None
         if not isinstance(fn, dict) or call.get("type", "function") != "function":
@@ -200,6 +208,8 @@ def responses_request(body: dict, upstream_model: str) -> dict:
     _refuse_untranslatable(body)
     out: dict = {"model": upstream_model, "input": _input(body.get("messages")), "store": False}
     if body.get("tools"):
+        if not isinstance(body["tools"], list):
+            raise TranslationError("tools must be a list", "tools")
         out["tools"] = [_tool(tool, i) for i, tool in enumerate(body["tools"])]
         if body.get("tool_choice") is not None:
             out["tool_choice"] = _tool_choice(body["tool_choice"])
@@ -237,7 +247,7 @@ def chat_usage(usage: Usage | None) -> dict | None:
 def _finish_reason(response: dict, has_calls: bool) -> str:
     details = response.get("incomplete_details")
     reason = details.get("reason") if isinstance(details, dict) else None
-    if response.get("status") == "incomplete" and reason in _FINISH_REASONS:
+    if response.get("status") == "incomplete" and isinstance(reason, str) and reason in _FINISH_REASONS:
         return _FINISH_REASONS[reason]
     return "tool_calls" if has_calls else "stop"
 
@@ -249,7 +259,7 @@ def _message(output: object) -> dict:
         if not isinstance(item, dict):
             continue
         if item.get("type") == "message":
-            for part in item.get("content") or []:
+            for part in _list(item.get("content")):
                 if isinstance(part, dict) and part.get("type") == "output_text":
                     texts.append(str(part.get("text") or ""))
                 elif isinstance(part, dict) and part.get("type") == "refusal":

@@ -66,6 +66,11 @@ def _text_or(value: object, default: str) -> str:
     return value if isinstance(value, str) else default
 
 
+def _list(value: object) -> list:
+    """`value` if it is a JSON array, else an empty one."""
+    return value if isinstance(value, list) else []
+
+
 # ---- request: Responses -> chat ---------------------------------------------------------------
 
 def _text_of_parts(parts: list, where: str, allow_images: bool) -> list[dict]:
@@ -277,7 +282,7 @@ def _refuse_stateful(body: dict) -> None:
         raise TranslationError("top_logprobs cannot be used with this model", "top_logprobs")
     include = body.get("include") or []
     for i, name in enumerate(include if isinstance(include, list) else [include]):
-        if name not in _HARMLESS_INCLUDES:
+        if not isinstance(name, str) or name not in _HARMLESS_INCLUDES:
             raise TranslationError(f"include {name!r} cannot be produced by this model", f"include[{i}]")
 
 
@@ -350,20 +355,23 @@ def _usage_object(usage: Usage | None) -> dict | None:
             "total_tokens": usage.input_tokens + usage.output_tokens}
 
 
-# The request's settings a Response repeats, as the client sent them.
-_ECHOED = ("instructions", "max_output_tokens", "metadata", "parallel_tool_calls", "prompt_cache_key", "reasoning",
-           "safety_identifier", "temperature", "text", "tool_choice", "tools", "top_p", "user")
+# The request's settings a Response repeats, as the client sent them, with the JSON types they have.
+_ECHOED: dict[str, type | tuple[type, ...]] = {
+    "instructions": str, "max_output_tokens": int, "metadata": dict, "parallel_tool_calls": bool,
+    "prompt_cache_key": str, "reasoning": dict, "safety_identifier": str, "temperature": (int, float),
+    "text": dict, "tool_choice": (str, dict), "tools": list, "top_p": (int, float), "user": str}
 
 
 def echoed_settings(body: dict) -> dict:
-    """What of a request its Response repeats (those given and not null)."""
-    return {key: body[key] for key in _ECHOED if body.get(key) is not None}
+    """What of a request its Response repeats (those given, of their type: never a client's oddity)."""
+    return {key: body[key] for key, kind in _ECHOED.items()
+            if isinstance(body.get(key), kind) and (kind is bool or not isinstance(body[key], bool))}
 
 
 def _response_object(resp_id: str, created: int, model: str, status: str, output: list,
-                     usage: Usage | None, finish_reason: str | None = None, echo: dict | None = None) -> dict:
+                     usage: Usage | None, finish_reason: object = None, echo: dict | None = None) -> dict:
     """A whole Response object, repeating the request's settings (`echo`) over their defaults."""
-    reason = _INCOMPLETE_REASONS.get(finish_reason or "")
+    reason = _INCOMPLETE_REASONS.get(finish_reason) if isinstance(finish_reason, str) else None
     if status == "completed" and reason:
         status = "incomplete"
     if status != "in_progress" and usage is None:
@@ -435,7 +443,7 @@ def _output_items(message: dict) -> list[dict]:
         parts.append({"type": "refusal", "refusal": message["refusal"]})
     if parts:
         output.append(_message_item(_new_id("msg"), parts))
-    for call in message.get("tool_calls") or []:
+    for call in _list(message.get("tool_calls")):
         if not isinstance(call, dict):
             continue
         fn = _obj(call.get("function"))
@@ -634,10 +642,10 @@ class ResponsesStream:
         text = _content_text(delta.get("content"))
         if text:
             out.append(self._text_delta(text))
-        for call in delta.get("tool_calls") or []:
+        for call in _list(delta.get("tool_calls")):
             if isinstance(call, dict):
                 out.append(self._call_delta(call))
-        if choice.get("finish_reason"):
+        if isinstance(choice.get("finish_reason"), str) and choice["finish_reason"]:
             self._finish_reason = choice["finish_reason"]
         return b"".join(out)
 

@@ -6,6 +6,7 @@ openai SDK itself (its chat types, and its stream reader over a mock transport).
 from __future__ import annotations
 
 import json
+import random
 
 import httpx2
 import openai
@@ -285,3 +286,46 @@ def test_errors_stay_openai_shaped():
     body = json.dumps({"error": {"message": "Unsupported parameter: 'temperature'", "type": "invalid_request_error",
                                  "param": "temperature", "code": "unsupported_parameter"}}).encode()
     assert ChatToResponses().error(400, body) == (400, json.dumps(json.loads(body), separators=(",", ":")).encode())
+
+
+def test_odd_values_anywhere_never_crash_the_translator():
+    """Whatever a client or the upstream sends, nothing but TranslationError comes out."""
+    rng = random.Random(21)
+    odd = (None, 0, -1, 1.5, "", "x", [], {}, [{}], {"a": 1}, True, "\ud800")
+
+    def mutated(obj: object) -> object:
+        obj = json.loads(json.dumps(obj))
+        for _ in range(rng.randint(1, 3)):
+            node = obj
+            while isinstance(node, (dict, list)) and node:
+                key = rng.choice(list(node)) if isinstance(node, dict) else rng.randrange(len(node))
+                if rng.random() < 0.4 or not isinstance(node[key], (dict, list)):
+                    node[key] = json.loads(json.dumps(rng.choice(odd)))
+                    break
+                node = node[key]
+        return obj
+
+    body = {"messages": [
+        {"role": "system", "content": "x"},
+        {"role": "user", "content": [{"type": "text", "text": "x"}, {"type": "image_url", "image_url": {"url": "u"}},
+                                     {"type": "file", "file": {"file_data": "d", "filename": "f"}}]},
+        {"role": "assistant", "content": "x", "tool_calls": [
+            {"id": "c", "type": "function", "function": {"name": "f", "arguments": "{}"}}]},
+        {"role": "tool", "tool_call_id": "c", "content": "x"}],
+        "tools": [WEATHER], "tool_choice": {"type": "function", "function": {"name": "f"}},
+        "response_format": {"type": "json_schema", "json_schema": {"name": "n", "schema": {}}},
+        "stream": True, "stream_options": {"include_usage": True}}
+    upstream = [json.loads(block.split(b"\ndata: ")[1]) for block in upstream_stream().split(b"\n\n") if block]
+    whole = json.loads(response([REASONING, MESSAGE, CALL]))
+    for _ in range(300):
+        try:
+            ChatToResponses().request(mutated(body), "m")  # type: ignore[arg-type]
+        except TranslationError:
+            pass
+        translator = ChatToResponses()
+        translator.request(body, "m")
+        stream = translator.stream("m")
+        raw = b"".join(b"data: " + json.dumps(mutated(e) if rng.random() < 0.3 else e).encode() + b"\n\n"
+                       for e in upstream)
+        chunks(stream.feed(raw) + stream.finish())
+        ChatCompletion.model_validate(json.loads(translator.response(json.dumps(mutated(whole)).encode(), "m")))

@@ -689,3 +689,47 @@ def test_a_streamed_answer_goes_back_as_the_next_requests_history():
         {"role": "tool", "tool_call_id": "call_A", "content": "0°C"},
         {"role": "tool", "tool_call_id": "call_B", "content": "1°C"},
     ]
+
+
+# ---- whatever a client or an upstream sends, nothing but TranslationError comes out ----------------
+
+ODD_VALUES: tuple[object, ...] = (None, 0, -1, 1.5, "", "x", [], {}, [{}], {"a": 1}, True, "\ud800")
+
+
+def mutated(obj: object, rng: random.Random) -> object:
+    """A copy of a JSON value with one to three values somewhere inside it replaced by odd ones."""
+    obj = json.loads(json.dumps(obj))
+    for _ in range(rng.randint(1, 3)):
+        node = obj
+        while isinstance(node, (dict, list)) and node:
+            key = rng.choice(list(node)) if isinstance(node, dict) else rng.randrange(len(node))
+            if rng.random() < 0.4 or not isinstance(node[key], (dict, list)):
+                node[key] = json.loads(json.dumps(rng.choice(ODD_VALUES)))
+                break
+            node = node[key]
+    return obj
+
+
+def test_odd_values_anywhere_never_crash_the_translator():
+    rng = random.Random(21)
+    requests = [ECHO_REQUEST, {"input": [
+        {"role": "user", "content": [{"type": "input_text", "text": "x"},
+                                     {"type": "input_image", "image_url": "data:x", "detail": "low"}]},
+        {"type": "function_call", "call_id": "c~sig~s", "name": "f", "arguments": "{}"},
+        {"type": "function_call_output", "call_id": "c", "output": [{"type": "input_text", "text": "x"}]}],
+        "tools": [WEATHER], "tool_choice": {"type": "function", "name": "f"},
+        "text": {"format": {"type": "json_schema", "name": "n", "schema": {}}}}]
+    upstream = [json.loads(b[6:]) for b in PARALLEL.split(b"\n\n") if b.startswith(b"data: {")]
+    whole = json.loads(completion({"content": "x", "reasoning_content": "r", "tool_calls": [
+        {"id": "c", "type": "function", "function": {"name": "f", "arguments": "{}"},
+         "extra_content": {"google": {"thought_signature": "s"}}}]}))
+    for _ in range(300):
+        try:
+            ResponsesToChat().request(mutated(rng.choice(requests), rng), "m")  # type: ignore[arg-type]
+        except TranslationError:
+            pass
+        translator = ResponsesToChat()
+        translator.request(rng.choice(requests), "m")
+        stream = translator.stream("m")
+        events(stream.feed(sse(*(mutated(c, rng) if rng.random() < 0.3 else c for c in upstream))) + stream.finish())
+        Response.model_validate(json.loads(translator.response(json.dumps(mutated(whole, rng)).encode(), "m")))
