@@ -516,3 +516,20 @@ def test_odd_bodies_on_translated_routes_are_400s_in_the_clients_shape(world):
         assert status in (200, 400), (body, status, answer)
         if status == 400:
             assert set(answer["error"]) >= {"message", "type", "param", "code"}, body
+
+
+def test_a_providers_error_chunk_mid_stream_ends_the_translated_stream_in_the_clients_error(world):
+    fakes, stack, project_id, key = world
+    fakes["openai"].queue(Behaviour(kind="stream_error"))
+    with pytest.raises(anthropic.APIStatusError) as info:
+        with messages_sdk(stack, key).messages.stream(model="openai/gpt-4.1", max_tokens=64,
+                                                      messages=[{"role": "user", "content": "one two three"}]) as s:
+            list(s)
+    assert info.value.body["type"] == "error" and info.value.body["error"]["type"] in ("overloaded_error", "api_error")
+    fakes["google"].queue(Behaviour(kind="stream_error"))
+    with pytest.raises(openai.APIError):
+        with openai_sdk(stack, key).responses.stream(model="google/gemini-2.5-flash", input="one two") as events:
+            list(events)
+    events = usage_events(stack, project_id, 2)
+    assert sorted(e.provider for e in events) == ["google", "openai"]
+    assert all(e.status >= 500 for e in events), [e.status for e in events]

@@ -334,7 +334,11 @@ class FakeOpenAI:
             for chunk in chunks:
                 chunk["usage"] = None
         chunks += self.chat_usage_events(base, usage, with_usage)
-        data = [f"data: {json.dumps(e)}\n\n".encode() for e in chunks] + [b"data: [DONE]\n\n"]
+        if b.kind == "stream_error":  # the provider's own error chunk after the first words
+            chunks = chunks[:2] + [{"error": {"message": "The server is overloaded.", "type": "server_error",
+                                              "code": "overloaded", "param": None}}]
+        data = [f"data: {json.dumps(e)}\n\n".encode() for e in chunks]
+        data += [b"data: [DONE]\n\n"] if b.kind != "stream_error" else []
         return await self._stream(request, b, data)
 
     async def _stream(self, request: web.Request, b: Behaviour, data: list[bytes]) -> web.StreamResponse:
@@ -441,9 +445,13 @@ class FakeOpenAI:
                      "message": {"content": [], "status": "in_progress"}}.get(item["type"], {})
             events.append(("response.output_item.added", {"output_index": i, "item": {**item, **empty}}))
             if item["type"] == "message":
-                for word in _words(item["content"][0]["text"]):
-                    events.append(("response.output_text.delta", {"item_id": item["id"], "output_index": i,
-                                                                  "content_index": 0, "delta": word, "logprobs": []}))
+                part = item["content"][0]
+                at = {"item_id": item["id"], "output_index": i, "content_index": 0}
+                events.append(("response.content_part.added", {**at, "part": {**part, "text": ""}}))
+                for word in _words(part["text"]):
+                    events.append(("response.output_text.delta", {**at, "delta": word, "logprobs": []}))
+                events.append(("response.output_text.done", {**at, "text": part["text"], "logprobs": []}))
+                events.append(("response.content_part.done", {**at, "part": part}))
             elif item["type"] == "function_call":
                 args = item["arguments"]
                 events += [("response.function_call_arguments.delta", {"item_id": item["id"], "output_index": i,
