@@ -39,9 +39,29 @@ PAIRINGS = {
     "ai-sdk": [("native", "openai", "openai/gpt-4.1"), ("translated", "anthropic", "anthropic/claude-haiku-4-5")],
 }
 
+# Known gaps of the translation, found by these clients: (client, pairing, variant) -> why.
+GAPS = {
+    ("claude", "translated", ""): (
+        "Claude Code 2.1.328 sends a model it does not know its environment block as a mid-conversation "
+        "`role: system` message (messages[1]); the Messages->chat translation refuses every role but user "
+        "and assistant (400, `messages[1].role`)"),
+    ("codex", "translated", "default-tools"): (
+        "Codex 0.169.0 offers a `namespace` tool (multi_agent_v1) and the hosted `web_search` beside its "
+        "function tools; the Responses->chat translation refuses every tool that is not a function "
+        "(400, `tools[4].type`)"),
+}
 
-def pairings(client: str) -> list:
-    return [pytest.param(provider, model, id=f"{pairing}-{model}") for pairing, provider, model in PAIRINGS[client]]
+
+def pairings(client: str, variants: tuple[str, ...] = ("",)) -> list:
+    """The client's pairings (x its variants) as params, a known gap marked xfail (strict: a fix shows)."""
+    params = []
+    for pairing, provider, model in PAIRINGS[client]:
+        for variant in variants:
+            gap = GAPS.get((client, pairing, variant))
+            marks = [pytest.mark.xfail(strict=True, reason=gap)] if gap else []
+            values = (provider, model, variant) if variant else (provider, model)
+            params.append(pytest.param(*values, marks=marks, id="-".join(filter(None, (pairing, model, variant)))))
+    return params
 
 
 # -- fixtures ------------------------------------------------------------------------------
@@ -210,8 +230,7 @@ CODEX_TOOLS = {"default-tools": "", "function-tools": 'web_search = "disabled"\n
 CODEX_FUNCTION_TOOLS_ONLY = "multi_agent = false\ngoals = false\n"
 
 
-@pytest.mark.parametrize("tools", list(CODEX_TOOLS))
-@pytest.mark.parametrize("provider, model", pairings("codex"))
+@pytest.mark.parametrize("provider, model, tools", pairings("codex", tuple(CODEX_TOOLS)))
 def test_codex_exec_runs_a_tool(clients, onekey, sink, tmp_path, provider, model, tools):
     fake, stack, key = onekey(provider)
     fake.script = tool_then_text(codex_call, lambda result: f"The command printed: {MARKER}"
