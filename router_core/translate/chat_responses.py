@@ -22,6 +22,7 @@ from router_core.usage import Usage, json_object, parse_usage
 _REFUSED_WHEN_SET = ("stop", "logit_bias", "audio", "prediction", "web_search_options", "functions",
                      "function_call", "logprobs", "top_logprobs")
 _REFUSED_WHEN_NONZERO = ("frequency_penalty", "presence_penalty")
+_PARAGRAPH = "\n\n"  # between the texts of two message items
 _FINISH_REASONS = {"max_output_tokens": "length", "content_filter": "content_filter"}
 
 
@@ -191,6 +192,7 @@ def _text_param(body: dict) -> dict | None:
 
 
 def _refuse_untranslatable(body: dict) -> None:
+    """Chat settings with no Responses counterpart, refused by name when they would matter."""
     for key in _REFUSED_WHEN_SET:
         if body.get(key):
             raise TranslationError(f"{key} cannot be used with this model (served through the Responses API)", key)
@@ -259,15 +261,18 @@ def _message(output: object) -> dict:
         if not isinstance(item, dict):
             continue
         if item.get("type") == "message":
-            for part in _list(item.get("content")):
-                if isinstance(part, dict) and part.get("type") == "output_text":
-                    texts.append(str(part.get("text") or ""))
-                elif isinstance(part, dict) and part.get("type") == "refusal":
+            parts = [p for p in _list(item.get("content")) if isinstance(p, dict)]
+            text = "".join(str(p.get("text") or "") for p in parts if p.get("type") == "output_text")
+            if text:
+                texts.append(text)
+            for part in parts:
+                if part.get("type") == "refusal":
                     refusals.append(str(part.get("refusal") or ""))
         elif item.get("type") == "function_call":
             calls.append({"id": item.get("call_id") or f"call_{uuid.uuid4().hex}", "type": "function",
                           "function": {"name": item.get("name") or "", "arguments": item.get("arguments") or ""}})
-    message: dict = {"role": "assistant", "content": "".join(texts) if texts or not calls else None,
+    # Separate message items (a preamble, then the answer) read as paragraphs in one chat message.
+    message: dict = {"role": "assistant", "content": _PARAGRAPH.join(texts) if texts or not calls else None,
                      "refusal": "".join(refusals) or None, "annotations": []}
     if calls:
         message["tool_calls"] = calls
@@ -303,6 +308,7 @@ class ChatStream:
         self._ended = False
         self._calls: dict[str, int] = {}  # a function_call item's id -> its chat tool call index
         self._streamed: set[str] = set()  # function_call items whose arguments went out
+        self._text_item: str | None = None  # the message item text last came from
 
     def feed(self, data: bytes) -> bytes:
         """Upstream bytes (split anywhere) in; the chat chunks they complete, out."""
@@ -362,7 +368,7 @@ class ChatStream:
             return b""  # a comment, a keep-alive, or not JSON
         kind = event.get("type")
         if kind == "response.output_text.delta":
-            return self._start() + self._chunk({"content": str(event.get("delta") or "")})
+            return self._start() + self._text_delta(str(event.get("item_id")), str(event.get("delta") or ""))
         if kind == "response.refusal.delta":
             return self._start() + self._chunk({"refusal": str(event.get("delta") or "")})
         if kind == "response.output_item.added":
@@ -376,6 +382,15 @@ class ChatStream:
         if kind in ("response.failed", "error"):
             return self._failed(event)
         return self._start() if kind == "response.created" else b""
+
+    def _text_delta(self, item_id: str, delta: str) -> bytes:
+        """A text delta; the first of a new message item after another's text opens a paragraph."""
+        if not delta:
+            return b""
+        if self._text_item is not None and item_id != self._text_item:
+            delta = _PARAGRAPH + delta
+        self._text_item = item_id
+        return self._chunk({"content": delta})
 
     def _call_added(self, item: object) -> bytes:
         if not isinstance(item, dict) or item.get("type") != "function_call":

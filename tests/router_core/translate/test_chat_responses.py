@@ -142,6 +142,22 @@ def test_tool_call_answer():
     assert choice.message.tool_calls[0].function.arguments == "{\"city\":\"Oslo\"}"
 
 
+PREAMBLE = {"type": "message", "id": "msg_0", "status": "completed", "role": "assistant", "phase": "commentary",
+            "content": [{"type": "output_text", "text": "Let me look.", "annotations": []}]}
+
+
+def test_two_message_items_read_as_two_paragraphs():
+    """gpt-5.x codex models may say a preamble in its own message item before the answer."""
+    assert chat(response([PREAMBLE, MESSAGE])).choices[0].message.content == (
+        "Let me look.\n\nThe image depicts a boardwalk.")
+    raw = (ev("response.output_text.delta", 0, item_id="msg_0", output_index=0, content_index=0, delta="Let me ")
+           + ev("response.output_text.delta", 1, item_id="msg_0", output_index=0, content_index=0, delta="look.")
+           + ev("response.output_text.delta", 2, item_id="msg_1", output_index=1, content_index=0, delta="Done.")
+           + ev("response.completed", 3, response=json.loads(response([PREAMBLE, MESSAGE]))))
+    out = chunks(run(raw, include_usage=False)[0])
+    assert "".join(c["choices"][0]["delta"].get("content") or "" for c in out[:-1]) == "Let me look.\n\nDone."
+
+
 def test_incomplete_answer_is_length():
     out = chat(response([MESSAGE], status="incomplete", incomplete={"reason": "max_output_tokens"}))
     assert out.choices[0].finish_reason == "length"
