@@ -328,8 +328,10 @@ def chat_request(body: dict, upstream_model: str) -> dict:
         out["tools"] = _tools(body["tools"])
         if body.get("tool_choice") is not None:
             out["tool_choice"] = _tool_choice(body["tool_choice"])
-        if isinstance(body.get("parallel_tool_calls"), bool):
-            out["parallel_tool_calls"] = body["parallel_tool_calls"]
+        if body.get("parallel_tool_calls") is False:
+            # Only the restriction goes: true is chat's default too, and Gemini's endpoint has
+            # answered an explicit true with 400 "Parallel tool calls are not supported".
+            out["parallel_tool_calls"] = False
     response_format = _response_format(body.get("text"))
     if response_format is not None:
         out["response_format"] = response_format
