@@ -25,7 +25,8 @@ import pytest
 
 from tests import npm_clients
 from tests.e2e.conftest import channel_to
-from tests.fakes.scripted import Reply, ScriptedAnthropic, ScriptedOpenAI, ToolCall, offered_tools, tool_results
+from tests.fakes.scripted import (Reply, ScriptedAnthropic, ScriptedGemini, ScriptedOpenAI, ScriptedXAI, ToolCall,
+                                  offered_tools, tool_results)
 
 pytestmark = pytest.mark.slow
 
@@ -34,10 +35,14 @@ RUN_TIMEOUT = 180
 
 # client -> [(pairing id, provider of the model, model)]
 PAIRINGS = {
-    "claude": [("native", "anthropic", "anthropic/claude-sonnet-4-6"), ("translated", "openai", "openai/gpt-4.1")],
-    "codex": [("native", "openai", "openai/gpt-4.1"), ("translated", "anthropic", "anthropic/claude-haiku-4-5")],
-    "ai-sdk": [("native", "openai", "openai/gpt-4.1"), ("translated", "anthropic", "anthropic/claude-haiku-4-5")],
+    "claude": [("native", "anthropic", "anthropic/claude-sonnet-4-6"), ("translated", "openai", "openai/gpt-4.1"),
+               ("translated", "google", "google/gemini-3-flash"), ("translated", "xai", "xai/grok-4")],
+    "codex": [("native", "openai", "openai/gpt-4.1"), ("native", "xai", "xai/grok-4"),
+              ("translated", "anthropic", "anthropic/claude-haiku-4-5"), ("translated", "google", "google/gemini-3-flash")],
+    "ai-sdk": [("native", "openai", "openai/gpt-4.1"), ("translated", "anthropic", "anthropic/claude-haiku-4-5"),
+               ("translated", "google", "google/gemini-3-flash")],
 }
+SCRIPTED = {"openai": ScriptedOpenAI, "anthropic": ScriptedAnthropic, "google": ScriptedGemini, "xai": ScriptedXAI}
 
 # Known gaps of the translation, found by these clients: (client, pairing, variant) -> why.
 GAPS = {
@@ -120,7 +125,8 @@ def onekey(loop_thread, make_stack):
     """onekey(provider) -> (fake, stack, key): a scripted fake of that provider behind a stack."""
 
     def start(provider: str):
-        fake = ScriptedAnthropic() if provider == "anthropic" else ScriptedOpenAI()
+        fake = SCRIPTED[provider]()
+        fake.models = [*fake.models, "gemini-3-flash-preview"] if provider == "google" else fake.models
         loop_thread.run(fake.start())
         started.append(fake)
         stack = make_stack([channel_to(fake, provider, f"{provider}-a")])
@@ -207,6 +213,7 @@ def test_claude_code_runs_a_tool(clients, onekey, sink, tmp_path, provider, mode
     result = json.loads(proc.stdout)
     assert result["is_error"] is False and result["result"] == f"The command printed: {MARKER}", describe(fake, sink, proc)
     assert bodies_with_results(fake), "the tool's output reached the model: " + describe(fake, sink, proc)
+    assert not isinstance(fake, ScriptedGemini) or not fake.unsigned_calls(), "Gemini's signatures went back"
     assert not sink.attempts, describe(fake, sink, proc)
 
 
@@ -268,6 +275,7 @@ def test_codex_exec_runs_a_tool(clients, onekey, sink, tmp_path, provider, model
              and e["item"].get("type") == "agent_message"]
     assert texts and texts[-1] == f"The command printed: {MARKER}", describe(fake, sink, proc)
     assert bodies_with_results(fake), "the tool's output reached the model: " + describe(fake, sink, proc)
+    assert not isinstance(fake, ScriptedGemini) or not fake.unsigned_calls(), "Gemini's signatures went back"
     assert not sink.attempts, describe(fake, sink, proc)
 
 
@@ -322,4 +330,5 @@ def test_ai_sdk_runs_a_tool(clients, onekey, sink, tmp_path, provider, model, st
     assert out == {"text": f"The forecast: {MARKER}", "executed": ["Paris"], "steps": ["tool-calls", "stop"]}, \
         describe(fake, sink, proc)
     assert bodies_with_results(fake), "the tool's output reached the model: " + describe(fake, sink, proc)
+    assert not isinstance(fake, ScriptedGemini) or not fake.unsigned_calls(), "Gemini's signatures went back"
     assert not sink.attempts

@@ -19,7 +19,7 @@ from aiohttp import web
 
 from tests.fakes.anthropic_messages import _sse, _text_of
 from tests.fakes.openai_provider import FakeOpenAI, _words, last_user_text
-from tests.fakes.providers import FakeAnthropic
+from tests.fakes.providers import FakeAnthropic, FakeGemini, FakeXAI
 
 
 @dataclass
@@ -88,6 +88,11 @@ class ScriptedReplies:
     """Mixed in before a fake provider: its chat, responses and messages answers come from a script."""
 
     script: Script = staticmethod(lambda endpoint, body: None)
+    tool_finish_reason = "tool_calls"  # a chat answer's finish_reason when it calls a tool
+
+    def call_extra(self, call: ToolCall) -> dict:
+        """Fields a dialect adds to a chat tool call (Gemini: its thought signature)."""
+        return {}
 
     def scripted(self, endpoint: str, body: dict) -> Reply:
         """The script's reply, or an echo of the last user text where it has none."""
@@ -113,9 +118,9 @@ class ScriptedReplies:
         base = {"id": f"chatcmpl-{uuid.uuid4().hex[:12]}", "created": int(time.time()), "model": body.get("model"),
                 "system_fingerprint": "fp_fake"}
         call = reply.tool_call
-        calls = [{"id": call.call_id, "type": "function",
+        calls = [{"id": call.call_id, "type": "function", **self.call_extra(call),
                   "function": {"name": call.name, "arguments": json.dumps(call.arguments)}}] if call else None
-        finish = "tool_calls" if call else "stop"
+        finish = self.tool_finish_reason if call else "stop"
         if not body.get("stream"):
             message = {"role": "assistant", "content": reply.text or None, "refusal": None}
             if calls:
@@ -128,7 +133,7 @@ class ScriptedReplies:
         deltas += [{"content": w} for w in _words(reply.text)] if reply.text else []
         if call:
             arguments = json.dumps(call.arguments)
-            deltas.append({"tool_calls": [{"index": 0, "id": call.call_id, "type": "function",
+            deltas.append({"tool_calls": [{"index": 0, "id": call.call_id, "type": "function", **self.call_extra(call),
                                            "function": {"name": call.name, "arguments": ""}}]})
             deltas += [{"tool_calls": [{"index": 0, "function": {"arguments": arguments[i:i + 16]}}]}
                        for i in range(0, len(arguments), 16)]
@@ -251,3 +256,33 @@ class ScriptedOpenAI(ScriptedReplies, FakeOpenAI):
 
 class ScriptedAnthropic(ScriptedMessages, FakeAnthropic):
     """The fake Anthropic, its Messages and OpenAI-compatible chat answers scripted."""
+
+
+class ScriptedGemini(ScriptedReplies, FakeGemini):
+    """The fake Gemini, scripted, with two of Gemini's tool-call quirks: a call ends with
+    `finish_reason: "stop"`, and each call is signed (`extra_content.google.thought_signature`,
+    which Gemini 3 wants back on the call in the next request's history)."""
+
+    tool_finish_reason = "stop"
+
+    def call_extra(self, call: ToolCall) -> dict:
+        return {"extra_content": {"google": {"thought_signature": self.signature(call.call_id)}}}
+
+    @staticmethod
+    def signature(call_id: str) -> str:
+        return f"CiQB+/sig={call_id}"  # opaque to a client; base64 characters that need care in an id
+
+    def unsigned_calls(self) -> list[str]:
+        """Ids of the calls sent back in a history without the signature they were given."""
+        lost = []
+        for got in self.received:
+            for m in (got.body or {}).get("messages") or ():
+                for call in (m.get("tool_calls") or ()) if isinstance(m, dict) else ():
+                    google = (call.get("extra_content") or {}).get("google") or {}
+                    if google.get("thought_signature") != self.signature(call.get("id", "")):
+                        lost.append(call.get("id", ""))
+        return lost
+
+
+class ScriptedXAI(ScriptedReplies, FakeXAI):
+    """The fake xAI, its chat and responses answers scripted."""
