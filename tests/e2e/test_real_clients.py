@@ -126,7 +126,6 @@ def onekey(loop_thread, make_stack):
 
     def start(provider: str):
         fake = SCRIPTED[provider]()
-        fake.models = [*fake.models, "gemini-3-flash-preview"] if provider == "google" else fake.models
         loop_thread.run(fake.start())
         started.append(fake)
         stack = make_stack([channel_to(fake, provider, f"{provider}-a")])
@@ -151,10 +150,9 @@ def client_env(tmp_path: pathlib.Path, sink: Sink, **extra: str) -> dict[str, st
     return {**env, **extra}
 
 
-def run(cmd: list[str], env: dict[str, str], cwd: pathlib.Path, stdin: str | None = None) -> subprocess.CompletedProcess:
-    proc = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True, timeout=RUN_TIMEOUT,
-                          input=stdin if stdin is not None else "")
-    return proc
+def run(cmd: list[str], env: dict[str, str], cwd: pathlib.Path) -> subprocess.CompletedProcess:
+    """A client run to its end, stdin closed (Codex reads a prompt from an open stdin)."""
+    return subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True, timeout=RUN_TIMEOUT, input="")
 
 
 def tool_then_text(pick: Callable[[dict[str, dict]], ToolCall | None], final: Callable[[str], str]):
@@ -171,9 +169,14 @@ def tool_then_text(pick: Callable[[dict[str, dict]], ToolCall | None], final: Ca
     return script
 
 
-def bodies_with_results(fake) -> list[dict]:
-    return [r.body for r in fake.received if r.body is not None and MARKER in json.dumps(tool_results(
-        _endpoint_of(r.path), r.body))]
+def assert_tool_ran_on_loopback(fake, sink: Sink, proc: subprocess.CompletedProcess) -> None:
+    """The tool's output reached the model, Gemini's signatures came back, nothing left loopback."""
+    with_result = [r for r in fake.received if r.body is not None
+                   and MARKER in json.dumps(tool_results(_endpoint_of(r.path), r.body))]
+    assert with_result, "the tool's output never reached the model: " + describe(fake, sink, proc)
+    if isinstance(fake, ScriptedGemini):
+        assert not fake.unsigned_calls(), "a Gemini tool call went back without its thought signature"
+    assert not sink.attempts, "a client tried to leave loopback: " + describe(fake, sink, proc)
 
 
 def _endpoint_of(path: str) -> str:
@@ -212,9 +215,7 @@ def test_claude_code_runs_a_tool(clients, onekey, sink, tmp_path, provider, mode
     assert proc.returncode == 0, describe(fake, sink, proc)
     result = json.loads(proc.stdout)
     assert result["is_error"] is False and result["result"] == f"The command printed: {MARKER}", describe(fake, sink, proc)
-    assert bodies_with_results(fake), "the tool's output reached the model: " + describe(fake, sink, proc)
-    assert not isinstance(fake, ScriptedGemini) or not fake.unsigned_calls(), "Gemini's signatures went back"
-    assert not sink.attempts, describe(fake, sink, proc)
+    assert_tool_ran_on_loopback(fake, sink, proc)
 
 
 # -- Codex CLI -----------------------------------------------------------------------------
@@ -231,13 +232,39 @@ def codex_call(tools: dict[str, dict]) -> ToolCall | None:
     return None
 
 
-# Codex's own defaults offer, beside function tools, a `namespace` tool (multi_agent_v1, from the
+# Codex's defaults offer, beside its function tools, a `namespace` tool (multi_agent_v1, from the
 # deprecated `multi_agent` feature) and the hosted `web_search`; `function-tools` turns those off.
-CODEX_TOOLS = {"default-tools": "", "function-tools": 'web_search = "disabled"\n'}
-CODEX_FUNCTION_TOOLS_ONLY = "multi_agent = false\ngoals = false\n"
+CODEX_TOOLS = ("default-tools", "function-tools")
 
 
-@pytest.mark.parametrize("provider, model, tools", pairings("codex", tuple(CODEX_TOOLS)))
+def codex_config(model: str, base_url: str, tools: str) -> str:
+    """~/.codex/config.toml: OneKey as the model provider over the Responses API, loopback only."""
+    function_tools_only = tools == "function-tools"
+    return textwrap.dedent(f"""\
+        model = "{model}"
+        model_provider = "onekey"
+        check_for_update_on_startup = false
+        {'web_search = "disabled"' if function_tools_only else ''}
+
+        [model_providers.onekey]
+        name = "OneKey"
+        base_url = "{base_url}"
+        env_key = "ONEKEY_API_KEY"
+        wire_api = "responses"
+
+        # Off even with a custom provider, or Codex calls out: analytics (ab.chatgpt.com) and
+        # the plugin marketplace's sync (github.com, api.github.com, chatgpt.com).
+        [analytics]
+        enabled = false
+
+        [features]
+        plugins = false
+        {'multi_agent = false' if function_tools_only else ''}
+        {'goals = false' if function_tools_only else ''}
+        """)
+
+
+@pytest.mark.parametrize("provider, model, tools", pairings("codex", CODEX_TOOLS))
 def test_codex_exec_runs_a_tool(clients, onekey, sink, tmp_path, provider, model, tools):
     fake, stack, key = onekey(provider)
     fake.script = tool_then_text(codex_call, lambda result: f"The command printed: {MARKER}"
@@ -245,26 +272,7 @@ def test_codex_exec_runs_a_tool(clients, onekey, sink, tmp_path, provider, model
     codex_home, work = tmp_path / "codex-home", tmp_path / "work"
     codex_home.mkdir()
     work.mkdir()
-    # Off even with a custom provider: the plugin marketplace's sync (github.com, api.github.com,
-    # chatgpt.com) and analytics (ab.chatgpt.com).
-    (codex_home / "config.toml").write_text(textwrap.dedent(f"""\
-        model = "{model}"
-        model_provider = "onekey"
-        check_for_update_on_startup = false
-        """) + CODEX_TOOLS[tools] + textwrap.dedent(f"""\
-
-        [model_providers.onekey]
-        name = "OneKey"
-        base_url = "{stack.base_url}"
-        env_key = "ONEKEY_API_KEY"
-        wire_api = "responses"
-
-        [analytics]
-        enabled = false
-
-        [features]
-        plugins = false
-        """) + (CODEX_FUNCTION_TOOLS_ONLY if tools == "function-tools" else ""))
+    (codex_home / "config.toml").write_text(codex_config(model, stack.base_url, tools))
     env = client_env(tmp_path, sink, CODEX_HOME=str(codex_home), ONEKEY_API_KEY=key)
     proc = run([str(npm_clients.bin_path(clients, "codex")), "exec", "--skip-git-repo-check", "--ephemeral",
                 "--dangerously-bypass-approvals-and-sandbox", "--color", "never", "--json", "-C", str(work),
@@ -274,9 +282,7 @@ def test_codex_exec_runs_a_tool(clients, onekey, sink, tmp_path, provider, model
     texts = [e["item"].get("text") for e in events if e.get("type") == "item.completed"
              and e["item"].get("type") == "agent_message"]
     assert texts and texts[-1] == f"The command printed: {MARKER}", describe(fake, sink, proc)
-    assert bodies_with_results(fake), "the tool's output reached the model: " + describe(fake, sink, proc)
-    assert not isinstance(fake, ScriptedGemini) or not fake.unsigned_calls(), "Gemini's signatures went back"
-    assert not sink.attempts, describe(fake, sink, proc)
+    assert_tool_ran_on_loopback(fake, sink, proc)
 
 
 # -- Vercel AI SDK -------------------------------------------------------------------------
@@ -329,6 +335,4 @@ def test_ai_sdk_runs_a_tool(clients, onekey, sink, tmp_path, provider, model, st
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out == {"text": f"The forecast: {MARKER}", "executed": ["Paris"], "steps": ["tool-calls", "stop"]}, \
         describe(fake, sink, proc)
-    assert bodies_with_results(fake), "the tool's output reached the model: " + describe(fake, sink, proc)
-    assert not isinstance(fake, ScriptedGemini) or not fake.unsigned_calls(), "Gemini's signatures went back"
-    assert not sink.attempts
+    assert_tool_ran_on_loopback(fake, sink, proc)

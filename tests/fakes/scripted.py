@@ -265,6 +265,10 @@ class ScriptedGemini(ScriptedReplies, FakeGemini):
 
     tool_finish_reason = "stop"
 
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.models = [*self.models, "gemini-3-flash-preview"]  # Gemini 3 signs its calls
+
     def call_extra(self, call: ToolCall) -> dict:
         return {"extra_content": {"google": {"thought_signature": self.signature(call.call_id)}}}
 
