@@ -89,6 +89,15 @@ class ScriptedReplies:
 
     script: Script = staticmethod(lambda endpoint, body: None)
     tool_finish_reason = "tool_calls"  # a chat answer's finish_reason when it calls a tool
+    # Models that are not reasoning models: their provider refuses `reasoning_effort` with a 400.
+    without_reasoning: frozenset[str] = frozenset()
+
+    def reasoning_refusal(self, model: str) -> web.Response:
+        """OpenAI's 400 for `reasoning_effort` on a model that does not reason."""
+        return web.json_response({"error": {
+            "message": "Unsupported parameter: 'reasoning_effort' is not supported with this model.",
+            "type": "invalid_request_error", "param": "reasoning_effort", "code": "unsupported_parameter"}},
+            status=400)
 
     def call_extra(self, call: ToolCall) -> dict:
         """Fields a dialect adds to a chat tool call (Gemini: its thought signature)."""
@@ -111,6 +120,8 @@ class ScriptedReplies:
         if early is not None:
             return early
         body = got.body or {}
+        if body.get("reasoning_effort") is not None and body.get("model") in self.without_reasoning:
+            return self.reasoning_refusal(str(body.get("model")))
         reply = self.scripted("chat", body)
         usage = {"prompt_tokens": max(1, len(got.raw) // 4), "completion_tokens": 7, "total_tokens": 0,
                  "prompt_tokens_details": {"cached_tokens": 0}, "completion_tokens_details": {"reasoning_tokens": 0}}
@@ -253,6 +264,8 @@ class ScriptedMessages(ScriptedReplies):
 class ScriptedOpenAI(ScriptedReplies, FakeOpenAI):
     """The fake OpenAI, its chat and responses answers scripted."""
 
+    without_reasoning = frozenset({"gpt-4.1", "gpt-4.1-mini", "gpt-4.1-nano"})
+
 
 class ScriptedAnthropic(ScriptedMessages, FakeAnthropic):
     """The fake Anthropic, its Messages and OpenAI-compatible chat answers scripted."""
@@ -290,3 +303,9 @@ class ScriptedGemini(ScriptedReplies, FakeGemini):
 
 class ScriptedXAI(ScriptedReplies, FakeXAI):
     """The fake xAI, its chat and responses answers scripted."""
+
+    without_reasoning = frozenset({"grok-4", "grok-3", "grok-4-0709"})
+
+    def reasoning_refusal(self, model: str) -> web.Response:
+        return web.json_response({"code": "Client specified an invalid argument",
+                                  "error": f"Model {model} does not support parameter reasoningEffort."}, status=400)
