@@ -128,8 +128,8 @@ def sink(loop_thread):
 
 
 @pytest.fixture
-def onekey(loop_thread, make_stack):
-    """onekey(provider) -> (fake, stack, key): a scripted fake of that provider behind a stack."""
+def gateway(loop_thread, make_stack):
+    """gateway(provider) -> (fake, stack, key): a scripted fake of that provider behind a stack."""
 
     def start(provider: str):
         fake = SCRIPTED[provider]()
@@ -201,8 +201,8 @@ def describe(fake, sink: Sink, proc: subprocess.CompletedProcess) -> str:
 
 
 @pytest.mark.parametrize("provider, model", pairings("claude"))
-def test_claude_code_runs_a_tool(clients, onekey, sink, tmp_path, provider, model):
-    fake, stack, key = onekey(provider)
+def test_claude_code_runs_a_tool(clients, gateway, sink, tmp_path, provider, model):
+    fake, stack, key = gateway(provider)
     fake.script = tool_then_text(
         lambda tools: ToolCall("Bash", {"command": f"echo {MARKER}", "description": "Print a marker"})
         if "Bash" in tools else None,
@@ -272,8 +272,8 @@ def codex_config(model: str, base_url: str, tools: str) -> str:
 
 
 @pytest.mark.parametrize("provider, model, tools", pairings("codex", CODEX_TOOLS))
-def test_codex_exec_runs_a_tool(clients, onekey, sink, tmp_path, provider, model, tools):
-    fake, stack, key = onekey(provider)
+def test_codex_exec_runs_a_tool(clients, gateway, sink, tmp_path, provider, model, tools):
+    fake, stack, key = gateway(provider)
     fake.script = tool_then_text(codex_call, lambda result: f"The command printed: {MARKER}"
                                  if MARKER in result else f"no marker in: {result}")
     codex_home, work = tmp_path / "codex-home", tmp_path / "work"
@@ -329,8 +329,8 @@ main().catch(err => { console.error(err); process.exit(1); });
 
 @pytest.mark.parametrize("stream", [False, True], ids=["generateText", "streamText"])
 @pytest.mark.parametrize("provider, model", pairings("ai-sdk"))
-def test_ai_sdk_runs_a_tool(clients, onekey, sink, tmp_path, provider, model, stream):
-    fake, stack, key = onekey(provider)
+def test_ai_sdk_runs_a_tool(clients, gateway, sink, tmp_path, provider, model, stream):
+    fake, stack, key = gateway(provider)
     fake.script = tool_then_text(lambda tools: ToolCall("weather", {"city": "Paris"}) if "weather" in tools else None,
                                  lambda result: f"The forecast: {json.loads(result)['forecast']}")
     script = tmp_path / "weather.cjs"
