@@ -107,9 +107,10 @@ class ModelInfo:
     context_window: int
     status: str
     status_note: str
-    endpoints: tuple[str, ...]
+    endpoints: tuple[str, ...]  # the routes its provider speaks (native)
     test_model: bool = False   # a free sandbox model answered by OneKey itself
     price_source: str = ""     # the price package and its version, or "operator file"
+    translated_endpoints: tuple[str, ...] = ()  # the routes served by translating to a native one
 
 
 @dataclass(frozen=True)
@@ -261,7 +262,8 @@ class CoreClient:
                           output_price=m.output_price, cached_input_price=m.cached_input_price or m.input_price,
                           context_window=m.context_window, status=m.status,
                           status_note=m.status_note, endpoints=tuple(m.endpoints), test_model=m.test_model,
-                          price_source=m.price_source)
+                          price_source=m.price_source,
+                          translated_endpoints=tuple(m.translated_endpoints))
                 for m in listing.models]
 
     def add_credit(self, project_id: str, amount_micro_usd: int, idempotency_key: str, reason: str) -> tuple[int, bool]:

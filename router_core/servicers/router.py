@@ -18,6 +18,7 @@ from router_core.forward import Forwarder, ForwardInput, Head, Trailer
 from router_core.keys import KeyValidator
 from router_core.servicers.common import abort_with, unary, where
 from router_core.stored_responses import StoredResponses, response_id_of
+from router_core.translate import translated_endpoints, upstream_for
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +31,7 @@ def model_proto(m: ModelInfo, state: Availability) -> common_pb2.Model:
         status=state.status, status_note=state.note, channels=sorted(state.channels), test_model=m.is_test,
         endpoints=sorted(m.endpoints), created=m.created, cache_write_input_price=m.cache_write_input_price,
         price_source=m.price_source,
+        translated_endpoints=translated_endpoints(m.endpoints),
     )
 
 
@@ -53,7 +55,10 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
 
     @unary
     async def ResolveModel(self, request, context):
-        model = self._catalog.resolve(request.model, request.endpoint or None)
+        model = self._catalog.resolve(request.model)
+        endpoint = request.endpoint  # served natively, translated, or (count_tokens) counted here
+        if endpoint and endpoint != "messages/count_tokens" and upstream_for(endpoint, model.endpoints) is None:
+            self._catalog.resolve(request.model, endpoint)  # the native check, and its refusal
         return router_pb2.ResolveModelResponse(model=model_proto(model, availability(model, self._pool)))
 
     async def ListModels(self, request, context):

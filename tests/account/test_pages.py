@@ -23,6 +23,10 @@ def test_models_page_lists_the_cores_catalog_with_prices_and_status(app, core):
     assert re.search(r"Prices come from\s+genai-prices \d", body), "the page names the price package and its version"
     listed = router_pb2_grpc.RouterServiceStub(core.channel).ListModels(router_pb2.ListModelsRequest()).models
     assert len(re.findall(r"<tr class=\"model-", body)) == len(listed)
+    # Each model's routes: native where its provider speaks the API, translated otherwise.
+    assert "native: /v1/chat/completions, /v1/responses · translated: /v1/messages" in row
+    google = re.search(r"<code>google/gemini-2\.5-flash</code>.*?</tr>", body, re.S).group(0)
+    assert "native: /v1/chat/completions · translated: /v1/responses, /v1/messages" in google
 
 
 def test_docs_page_has_base_url_and_examples_for_sdks_curl_and_tools(app, settings):

@@ -83,12 +83,15 @@ def test_responses_non_stream_and_stream(world, provider, model):
     assert event.endpoint == "responses" and event.usage.output_tokens == 3
 
 
-def test_responses_for_a_provider_without_it_is_a_clear_400(world):
+def test_responses_for_a_provider_without_it_is_translated_to_its_chat_route(world):
+    # Once a 400 naming the routes that serve the model; now every model answers on /v1/responses.
     fakes, stack, project_id, key, client = world
-    with pytest.raises(openai.BadRequestError) as info:
-        client.responses.create(model="anthropic/claude-opus-4-6", input="hi")
-    assert info.value.code == "unsupported_endpoint" and "/v1/chat/completions" in info.value.message
-    assert fakes["anthropic"].received == []
+    reply = client.responses.create(model="anthropic/claude-opus-4-6", input="hi")
+    assert reply.output_text == "hi" and reply.object == "response"
+    sent = fakes["anthropic"].received[-1]
+    assert sent.path == "/v1/chat/completions" and sent.body["messages"] == [{"role": "user", "content": "hi"}]
+    event = usage_events(stack, project_id, 1)[0]
+    assert event.endpoint == "responses" and event.provider == "anthropic" and event.status == 200
 
 
 @pytest.mark.parametrize("provider, model", [("openai", "openai/gpt-5.2"), ("xai", "xai/grok-4")])
