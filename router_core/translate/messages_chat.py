@@ -11,7 +11,8 @@ Wire quirks owned here:
   and xAI's grok-4 answer 400 to it, and Claude Code asks for effort on every request; effort on a
   model that does not reason changes nothing in Anthropic's own semantics.
 - A `system` message among the turns (Anthropic takes them mid-conversation; Claude Code sends its
-  environment block so to models it does not know) is a chat `system` message at the same place. Reasoning comes back (xAI, some compatible servers) as `reasoning_content`, shown as
+  environment block so to models it does not know) is a chat `system` message at the same place.
+- Reasoning comes back (xAI, some compatible servers) as `reasoning_content`, shown as
   a `thinking` block whose `signature` is "": the block did not come from Anthropic, so there is no
   signature to give, and an Anthropic SDK keeps "" when no `signature_delta` arrives.
 - Tool-call chunks: OpenAI sends a call's id and name once, then argument fragments by `index`;
@@ -159,7 +160,8 @@ def chat_messages(body: dict, signed: bool = False) -> list[dict]:
         elif message.get("role") == "user":
             out.extend(_user_messages(message.get("content"), f"messages[{i}]"))
         elif message.get("role") == "system":
-            out.append({"role": "system", "content": _system_text(message.get("content"), f"messages[{i}].content")})
+            text = _system_text(message.get("content"), f"messages[{i}].content")
+            out.append({"role": "system", "content": text})
         else:
             raise TranslationError("A message's role must be user, assistant or system.", f"messages[{i}].role")
     if messages and isinstance(messages[-1], dict) and messages[-1].get("role") == "assistant":
