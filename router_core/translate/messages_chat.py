@@ -7,7 +7,12 @@ Wire quirks owned here:
   `MessagesToChat(max_tokens_field="max_tokens")` serves an endpoint that knows only the old name.
 - Extended thinking has no budget on chat: `budget_tokens` becomes `reasoning_effort` (low up to
   4,096, medium up to 16,384, high above); `output_config.effort` (Anthropic's own effort levels)
-  wins over it. Reasoning comes back (xAI, some compatible servers) as `reasoning_content`, shown as
+  wins over it. It goes only to models that take it (`takes_reasoning_effort`): OpenAI's gpt-4.1
+  and xAI's grok-4 answer 400 to it, and Claude Code asks for effort on every request; effort on a
+  model that does not reason changes nothing in Anthropic's own semantics.
+- A `system` message among the turns (Anthropic takes them mid-conversation; Claude Code sends its
+  environment block so to models it does not know) is a chat `system` message at the same place.
+- Reasoning comes back (xAI, some compatible servers) as `reasoning_content`, shown as
   a `thinking` block whose `signature` is "": the block did not come from Anthropic, so there is no
   signature to give, and an Anthropic SDK keeps "" when no `signature_delta` arrives.
 - Tool-call chunks: OpenAI sends a call's id and name once, then argument fragments by `index`;
@@ -37,6 +42,7 @@ import uuid
 
 from router_core.providers.anthropic_messages import MESSAGES_WIRE, error_body, error_type
 from router_core.translate.base import TranslationError
+from router_core.translate.models import takes_reasoning_effort
 from router_core.usage import Usage, json_object, parse_usage
 
 # Chat's finish reasons as Anthropic's stop reasons (function_call: the legacy name of tool_calls).
@@ -87,8 +93,8 @@ class MessagesToChat:
         if isinstance(user, str) and user:
             out["user"] = _user_id(user)
         out.update(chat_tools(body))
-        effort = reasoning_effort(body)
-        if effort:
+        effort = reasoning_effort(body)  # validated whatever the model: a bad value is the client's fault
+        if effort and takes_reasoning_effort(upstream_model):
             out["reasoning_effort"] = effort
         response_format = chat_response_format(body)
         if response_format:
@@ -153,8 +159,11 @@ def chat_messages(body: dict, signed: bool = False) -> list[dict]:
             out.extend(_assistant_messages(message.get("content"), f"messages[{i}]", signed))
         elif message.get("role") == "user":
             out.extend(_user_messages(message.get("content"), f"messages[{i}]"))
+        elif message.get("role") == "system":
+            text = _system_text(message.get("content"), f"messages[{i}].content")
+            out.append({"role": "system", "content": text})
         else:
-            raise TranslationError("A message's role must be user or assistant.", f"messages[{i}].role")
+            raise TranslationError("A message's role must be user, assistant or system.", f"messages[{i}].role")
     if messages and isinstance(messages[-1], dict) and messages[-1].get("role") == "assistant":
         # Anthropic continues a final assistant message (a prefill); chat answers after it instead.
         raise TranslationError("A final assistant message (prefill) cannot be continued by this model's provider.",
@@ -162,16 +171,16 @@ def chat_messages(body: dict, signed: bool = False) -> list[dict]:
     return out
 
 
-def _system_text(system: object) -> str:
-    """`system` (a string or text blocks) as one string."""
+def _system_text(system: object, where: str = "system") -> str:
+    """A system prompt (a string or text blocks; `where` it is in the request) as one string."""
     if system is None or isinstance(system, str):
         return system or ""
     if not isinstance(system, list):
-        raise TranslationError("`system` must be a string or a list of text blocks.", "system")
+        raise TranslationError(f"`{where}` must be a string or a list of text blocks.", where)
     texts = []
     for j, block in enumerate(system):
         if not isinstance(block, dict) or block.get("type") != "text":
-            raise TranslationError("Only text blocks can go in `system` here.", f"system[{j}].type")
+            raise TranslationError(f"Only text blocks can go in `{where}` here.", f"{where}[{j}].type")
         texts.append(str(block.get("text") or ""))
     return "\n\n".join(texts)
 

@@ -10,6 +10,13 @@ with the field named.
 The Response object echoes the request's own settings (instructions, tools, tool_choice,
 temperature, metadata…) as OpenAI's does: one ResponsesToChat serves one request (translator_for
 makes a new one each time) and keeps them from request() for the answer; defaults without it.
+
+Namespace tools (`{"type": "namespace", "name": ns, "tools": [functions]}`; Codex offers its
+multi-agent tools so) are flattened: each inner function is a chat function named
+`<ns>__<name>` (Codex's own flat spelling), and a call of it comes back as OpenAI returns one, a
+function_call item with `name` the inner name and `namespace` the namespace's; a call sent back
+in `input` with its `namespace` is flattened again. `reasoning.effort` goes on as
+`reasoning_effort` only to models that take it (`takes_reasoning_effort`).
 """
 from __future__ import annotations
 
@@ -19,6 +26,7 @@ import uuid
 from dataclasses import dataclass, field
 
 from router_core.translate.base import TranslationError
+from router_core.translate.models import takes_reasoning_effort
 from router_core.usage import Usage, json_object, parse_usage
 
 # Output that `include` may ask for and this translator can honour without producing anything:
@@ -40,6 +48,8 @@ _RESPONSE_ERROR_CODES = frozenset({
 # signature rides in the call_id, which every client sends back verbatim with the call and its
 # output: `<upstream id>~sig~<signature>`, split again on the way in.
 _SIGNATURE_SEP = "~sig~"
+# Between a namespace and a tool's name in the flat chat name (Codex's `canonical_flat_name`).
+_NAMESPACE_SEP = "__"
 _INCOMPLETE_REASONS = {"length": "max_output_tokens", "content_filter": "content_filter"}
 _ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
                 404: "not_found_error", 409: "conflict_error", 422: "invalid_request_error",
@@ -141,8 +151,11 @@ def _tool_call(item: dict, where: str) -> dict:
     """A function_call item as a chat tool call (with the signature its call_id carries)."""
     arguments = item.get("arguments")
     call_id, signature = _split_call_id(_string(item.get("call_id"), f"{where}.call_id"))
+    name = _string(item.get("name"), f"{where}.name")
+    if isinstance(item.get("namespace"), str) and item["namespace"]:
+        name = flat_name(item["namespace"], name)
     call: dict = {"id": call_id, "type": "function",
-                  "function": {"name": _string(item.get("name"), f"{where}.name"),
+                  "function": {"name": name,
                                "arguments": arguments if isinstance(arguments, str) else "{}"}}
     if signature:
         call["extra_content"] = {"google": {"thought_signature": signature}}
@@ -215,22 +228,62 @@ def _input_messages(items: list) -> list[dict]:
     return messages
 
 
-def _tools(tools: object) -> list[dict]:
-    """Function tools as chat tools; built-in tools have no chat equivalent."""
+def flat_name(namespace: str, name: str) -> str:
+    """A namespaced tool's chat name: `<namespace>__<name>`, as Codex flattens one."""
+    return f"{namespace.rstrip('_')}{_NAMESPACE_SEP}{name.lstrip('_')}"
+
+
+def _tools(tools: object) -> tuple[list[dict], dict[str, tuple[str, str]]]:
+    """Function tools (those in namespaces flattened) as chat tools, and each flat name's
+    (namespace, name); built-in tools have no chat equivalent."""
     if not isinstance(tools, list):
         raise TranslationError("tools must be a list", "tools")
-    out = []
+    out: list[dict] = []
+    namespaced: dict[str, tuple[str, str]] = {}
     for i, tool in enumerate(tools):
         kind = tool.get("type") if isinstance(tool, dict) else None
-        if kind != "function":
-            raise TranslationError(f"tool type {kind!r} is a built-in tool this model does not have; only "
-                                   "function tools can be used", f"tools[{i}].type")
-        fn = {"name": _string(tool.get("name"), f"tools[{i}].name")}
-        for key in ("description", "parameters", "strict"):
-            if tool.get(key) is not None:
-                fn[key] = tool[key]
-        out.append({"type": "function", "function": fn})
-    return out
+        if kind == "function":
+            out.append(_function(tool, f"tools[{i}]"))
+        elif kind == "namespace":
+            namespace = _string(tool.get("name"), f"tools[{i}].name")
+            inner = tool.get("tools")
+            if not isinstance(inner, list):
+                raise TranslationError("a namespace's tools must be a list", f"tools[{i}].tools")
+            for j, fn in enumerate(inner):
+                where = f"tools[{i}].tools[{j}]"
+                if not isinstance(fn, dict) or fn.get("type") != "function":
+                    raise TranslationError("only function tools can be used in a namespace with this model",
+                                           f"{where}.type")
+                function = _function(fn, where)
+                name = function["function"]["name"]
+                function["function"]["name"] = flat_name(namespace, name)
+                namespaced[function["function"]["name"]] = (namespace, name)
+                out.append(function)
+        else:
+            raise TranslationError(_builtin_tool_message(kind), f"tools[{i}].type")
+    names = [t["function"]["name"] for t in out]
+    for i, name in enumerate(names):
+        if name in names[:i]:  # a call of it could not be told apart
+            raise TranslationError(f"two tools are named {name!r} once namespaces are flattened", "tools")
+    return out, namespaced
+
+
+def _function(tool: dict, where: str) -> dict:
+    """A function tool as a chat tool."""
+    fn = {"name": _string(tool.get("name"), f"{where}.name")}
+    for key in ("description", "parameters", "strict"):
+        if tool.get(key) is not None:
+            fn[key] = tool[key]
+    return {"type": "function", "function": fn}
+
+
+def _builtin_tool_message(kind: object) -> str:
+    """Why a built-in (hosted) tool is refused, and what the client can do."""
+    message = (f"tool type {kind!r} is a built-in tool hosted by OpenAI; it cannot run on this model's provider. "
+               "Only function tools can be used: remove it from `tools`")
+    if kind in ("web_search", "web_search_preview"):
+        message += ' (Codex CLI: set `web_search = "disabled"` in ~/.codex/config.toml)'
+    return message
 
 
 def _tool_choice(choice: object) -> object:
@@ -238,7 +291,10 @@ def _tool_choice(choice: object) -> object:
     if choice in ("auto", "none", "required"):
         return choice
     if isinstance(choice, dict) and choice.get("type") == "function":
-        return {"type": "function", "function": {"name": _string(choice.get("name"), "tool_choice.name")}}
+        name = _string(choice.get("name"), "tool_choice.name")
+        if isinstance(choice.get("namespace"), str) and choice["namespace"]:
+            name = flat_name(choice["namespace"], name)
+        return {"type": "function", "function": {"name": name}}
     kind = choice.get("type") if isinstance(choice, dict) else choice
     raise TranslationError(f"tool_choice {kind!r} cannot be used with this model", "tool_choice")
 
@@ -312,7 +368,8 @@ def _sampling(body: dict, out: dict) -> None:
         if body.get(key) is not None:
             out[key] = body[key]
     reasoning = body.get("reasoning")
-    if isinstance(reasoning, dict) and reasoning.get("effort") is not None:
+    if isinstance(reasoning, dict) and reasoning.get("effort") is not None \
+            and takes_reasoning_effort(out["model"]):
         out["reasoning_effort"] = reasoning["effort"]
     user = body.get("safety_identifier") or body.get("user")
     if isinstance(user, str):
@@ -321,11 +378,17 @@ def _sampling(body: dict, out: dict) -> None:
 
 def chat_request(body: dict, upstream_model: str) -> dict:
     """The chat completions request for a Responses request body."""
+    return chat_request_and_names(body, upstream_model)[0]
+
+
+def chat_request_and_names(body: dict, upstream_model: str) -> tuple[dict, dict[str, tuple[str, str]]]:
+    """The chat completions request, and the (namespace, name) of each flattened tool's chat name."""
     _refuse_stateful(body)
     out: dict = {"model": upstream_model, "messages": _messages(body)}
+    namespaced: dict[str, tuple[str, str]] = {}
     if body.get("tools"):
         # tool_choice and parallel_tool_calls only with tools: chat refuses them on their own.
-        out["tools"] = _tools(body["tools"])
+        out["tools"], namespaced = _tools(body["tools"])
         if body.get("tool_choice") is not None:
             out["tool_choice"] = _tool_choice(body["tool_choice"])
         if body.get("parallel_tool_calls") is False:
@@ -340,7 +403,7 @@ def chat_request(body: dict, upstream_model: str) -> dict:
         # Responses streams always end with usage; chat ones only when asked.
         out["stream"] = True
         out["stream_options"] = {"include_usage": True}
-    return out
+    return out, namespaced
 
 
 # ---- answers: chat -> Responses -----------------------------------------------------------------
@@ -409,9 +472,14 @@ def _text_part(text: str) -> dict:
     return {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
 
 
-def _call_item(item_id: str, call_id: str, name: str, arguments: str, status: str = "completed") -> dict:
-    return {"id": item_id, "type": "function_call", "status": status, "call_id": call_id,
+def _call_item(item_id: str, call_id: str, name: str, arguments: str, status: str = "completed",
+               namespaced: dict[str, tuple[str, str]] | None = None) -> dict:
+    """A function_call item; a flattened namespace tool's call by its own name, with its `namespace`."""
+    item = {"id": item_id, "type": "function_call", "status": status, "call_id": call_id,
             "name": name, "arguments": arguments}
+    if namespaced and name in namespaced:
+        item["namespace"], item["name"] = namespaced[name]
+    return item
 
 
 def _reasoning_text(message: dict) -> str | None:
@@ -431,7 +499,7 @@ def _content_text(content: object) -> str:
     return ""
 
 
-def _output_items(message: dict) -> list[dict]:
+def _output_items(message: dict, namespaced: dict[str, tuple[str, str]] | None = None) -> list[dict]:
     """A chat answer's message as Responses output items: reasoning, message, function calls."""
     output: list[dict] = []
     reasoning = _reasoning_text(message)
@@ -450,13 +518,15 @@ def _output_items(message: dict) -> list[dict]:
             continue
         fn = _obj(call.get("function"))
         call_id = _client_call_id(call, call.get("id") or _new_id("call"))
-        output.append(_call_item(_new_id("fc"), call_id, fn.get("name") or "", fn.get("arguments") or ""))
+        output.append(_call_item(_new_id("fc"), call_id, fn.get("name") or "", fn.get("arguments") or "",
+                                 namespaced=namespaced))
     if not output:  # an empty answer is still an answer: clients read output[0]
         output.append(_message_item(_new_id("msg"), [_text_part("")]))
     return output
 
 
-def responses_answer(body: bytes, client_model: str, echo: dict | None = None) -> bytes:
+def responses_answer(body: bytes, client_model: str, echo: dict | None = None,
+                     namespaced: dict[str, tuple[str, str]] | None = None) -> bytes:
     """A whole chat completion as a whole Response."""
     obj = json_object(body) or {}
     choices = obj.get("choices")
@@ -464,7 +534,7 @@ def responses_answer(body: bytes, client_model: str, echo: dict | None = None) -
     message = _obj(choice.get("message"))
     created = obj["created"] if type(obj.get("created")) is int else int(time.time())
     response = _response_object(_new_id("resp"), created, client_model, "completed",
-                                _output_items(message), parse_usage(obj.get("usage")),
+                                _output_items(message, namespaced), parse_usage(obj.get("usage")),
                                 choice.get("finish_reason"), echo)
     return _dumps(response)
 
@@ -519,9 +589,11 @@ class _Item:
 class ResponsesStream:
     """Chat completion chunks in, Responses stream events out, one upstream event at a time."""
 
-    def __init__(self, client_model: str, echo: dict | None = None) -> None:
+    def __init__(self, client_model: str, echo: dict | None = None,
+                 namespaced: dict[str, tuple[str, str]] | None = None) -> None:
         self.usage: Usage | None = None
         self._echo = echo
+        self._namespaced = namespaced or {}
         self.failure_status: int | None = None
         self._model = client_model
         self._id = _new_id("resp")
@@ -744,7 +816,7 @@ class ResponsesStream:
             summary = [{"type": "summary_text", "text": text}] if status != "in_progress" or text else []
             return {"id": item.item_id, "type": "reasoning", "status": status, "summary": summary}
         return _call_item(item.item_id, item.call_id, item.name, text if status != "in_progress" or text else "",
-                          status)
+                          status, self._namespaced)
 
     def _close_text(self) -> bytes:
         item, self._text = self._text, None
@@ -778,8 +850,9 @@ class ResponsesStream:
                 continue  # a call whose name never came cannot be called: it is left out
             item.done = True
             args = "".join(item.text)
+            name = self._namespaced.get(item.name, ("", item.name))[1]  # the inner name, as in the item
             out.append(self._emit("response.function_call_arguments.done", {
-                "item_id": item.item_id, "output_index": item.index, "name": item.name, "arguments": args}))
+                "item_id": item.item_id, "output_index": item.index, "name": name, "arguments": args}))
             out.append(self._emit("response.output_item.done", {
                 "output_index": item.index, "item": self._item_object(item)}))
         return b"".join(out)
@@ -813,20 +886,21 @@ class ResponsesToChat:
 
     def __init__(self) -> None:
         self._echo: dict = {}  # the request's settings its Response repeats
+        self._namespaced: dict[str, tuple[str, str]] = {}  # a flattened tool's chat name -> (namespace, name)
 
     def request(self, body: dict, upstream_model: str) -> dict:
         """The chat completions request; TranslationError for what can't go."""
-        out = chat_request(body, upstream_model)
+        out, self._namespaced = chat_request_and_names(body, upstream_model)
         self._echo = echoed_settings(body)
         return out
 
     def response(self, body: bytes, client_model: str) -> bytes:
         """A whole chat completion as a Response object."""
-        return responses_answer(body, client_model, self._echo)
+        return responses_answer(body, client_model, self._echo, self._namespaced)
 
     def stream(self, client_model: str) -> ResponsesStream:
         """A translator for one streamed answer."""
-        return ResponsesStream(client_model, self._echo)
+        return ResponsesStream(client_model, self._echo, self._namespaced)
 
     def error(self, status: int, body: bytes) -> tuple[int, bytes]:
         """An upstream error, OpenAI-shaped, same status."""

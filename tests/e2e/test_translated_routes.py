@@ -169,7 +169,7 @@ def test_messages_thinking_on_a_reasoning_chat_model(world):
     fakes, stack, project_id, key = world
     client = messages_sdk(stack, key)
     for stream in (False, True):
-        reply = create_message(client, stream, model="openai/gpt-4.1", max_tokens=8192,
+        reply = create_message(client, stream, model="openai/o4-mini", max_tokens=8192,
                                thinking={"type": "enabled", "budget_tokens": 2048},
                                messages=[{"role": "user", "content": "think first"}])
         assert fakes["openai"].received[-1].body["reasoning_effort"] == "low"
@@ -178,7 +178,7 @@ def test_messages_thinking_on_a_reasoning_chat_model(world):
         assert reply.content[1].text == "think first"
     for event, reported in zip(usage_events(stack, project_id, 2), reversed(fakes["openai"].usages)):
         assert event.usage.reasoning_tokens == reported["completion_tokens_details"]["reasoning_tokens"] > 0
-        assert_billed_as_reported(event, reported, "openai/gpt-4.1")
+        assert_billed_as_reported(event, reported, "openai/o4-mini")
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])

@@ -177,6 +177,43 @@ def test_thinking_disabled_or_adaptive_adds_nothing_and_effort_wins() -> None:
     refused("output_config.effort", output_config={"effort": "extreme"})
 
 
+def test_effort_goes_only_to_models_that_take_it() -> None:
+    """Claude Code asks for effort on every request; gpt-4.1 and grok-4 answer 400 to reasoning_effort."""
+    body = {"max_tokens": 64, "messages": [{"role": "user", "content": "x"}],
+            "thinking": {"type": "adaptive"}, "output_config": {"effort": "high"}}
+    for model in ("gpt-4.1", "grok-4", "gemini-2.0-flash"):
+        assert "reasoning_effort" not in T.request(body, model)
+    for model in ("o4-mini", "gpt-5.2", "gemini-3-flash-preview", "grok-3-mini"):
+        assert T.request(body, model)["reasoning_effort"] == "high"
+    with pytest.raises(TranslationError) as info:  # a bad value is still the client's fault
+        T.request({**body, "output_config": {"effort": "extreme"}}, "gpt-4.1")
+    assert info.value.param == "output_config.effort"
+
+
+@pytest.mark.parametrize("content", [
+    "<env>cwd: /work</env>",
+    [{"type": "text", "text": "<env>cwd: /work</env>", "cache_control": {"type": "ephemeral"}}]])
+def test_mid_conversation_system_message_keeps_its_place(content: object) -> None:
+    """Claude Code 2.1.328 sends models it does not know their environment as messages[1], role system."""
+    out = request(system="You are Claude Code.", messages=[
+        {"role": "user", "content": "Run echo hi"}, {"role": "system", "content": content},
+        {"role": "user", "content": "and tell me"}])
+    assert out["messages"] == [{"role": "system", "content": "You are Claude Code."},
+                               {"role": "user", "content": "Run echo hi"},
+                               {"role": "system", "content": "<env>cwd: /work</env>"},
+                               {"role": "user", "content": "and tell me"}]
+
+
+@pytest.mark.parametrize(("param", "message"), [
+    ("messages[1].content[0].type", {"role": "system", "content": [
+        {"type": "image", "source": {"type": "url", "url": "https://x/y.png"}}]}),
+    ("messages[1].content", {"role": "system", "content": 7}),
+    ("messages[1].role", {"role": "tool", "content": "x"}),
+])
+def test_what_a_system_message_cannot_hold_is_refused_by_name(param: str, message: dict) -> None:
+    refused(param, messages=[{"role": "user", "content": "q"}, message, {"role": "user", "content": "q"}])
+
+
 SCHEMA = {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"],
           "additionalProperties": False}
 

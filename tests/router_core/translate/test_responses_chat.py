@@ -196,10 +196,18 @@ def test_settings_that_map_and_those_dropped():
             "reasoning": {"effort": "low", "summary": "auto"}, "safety_identifier": "user-hash",
             "metadata": {"k": "v"}, "store": True, "prompt_cache_key": "abc", "truncation": "disabled",
             "text": {"format": {"type": "text"}, "verbosity": "low"}, "service_tier": "auto"}
-    assert T.request(body, "m") == {"model": "m", "messages": [{"role": "user", "content": "x"}],
-                                    "max_tokens": 1024, "temperature": 0.2, "top_p": 0.9,
-                                    "reasoning_effort": "low", "user": "user-hash"}
+    assert T.request(body, "gemini-2.5-flash") == {
+        "model": "gemini-2.5-flash", "messages": [{"role": "user", "content": "x"}], "max_tokens": 1024,
+        "temperature": 0.2, "top_p": 0.9, "reasoning_effort": "low", "user": "user-hash"}
     assert T.request({"input": "x", "user": "u1"}, "m")["user"] == "u1"
+
+
+def test_reasoning_effort_goes_only_to_models_that_take_it():
+    """One rule with the Messages translation: Anthropic's compatible endpoint ignores it anyway."""
+    body = {"input": "x", "reasoning": {"effort": "high", "summary": "auto"}}
+    assert T.request(body, "gemini-3-flash-preview")["reasoning_effort"] == "high"
+    for model in ("claude-haiku-4-5", "gemini-2.0-flash", "m"):
+        assert "reasoning_effort" not in T.request(body, model)
 
 
 def test_structured_output_formats():
@@ -238,7 +246,7 @@ def test_a_codex_cli_request_goes_through():
                       {"type": "function_call_output", "call_id": "call_1", "output": "README.md"}]}
     out = T.request(body, "claude-sonnet-4-5")
     assert [m["role"] for m in out["messages"]] == ["system", "system", "user", "assistant", "tool"]
-    assert out["parallel_tool_calls"] is False and out["reasoning_effort"] == "medium"
+    assert out["parallel_tool_calls"] is False and "reasoning_effort" not in out  # Claude does not take it
     assert out["tools"][0]["function"]["strict"] is False
 
 
@@ -284,6 +292,83 @@ def test_built_in_tools_are_refused_naming_the_tool(tool):
         T.request({"input": "x", "tools": [WEATHER, tool]}, "m")
     assert raised.value.param == "tools[1].type"
     assert repr(tool["type"]) in raised.value.message
+
+
+def test_web_search_refusal_says_what_to_do():
+    """Codex offers the hosted web_search by default; its config line turns it off."""
+    with pytest.raises(TranslationError) as raised:
+        T.request({"input": "x", "tools": [WEATHER, {"type": "web_search", "external_web_access": False}]}, "m")
+    assert raised.value.param == "tools[1].type"
+    assert "remove it from `tools`" in raised.value.message and 'web_search = "disabled"' in raised.value.message
+
+
+# Codex 0.169.0's multi-agent tools, as it offers them beside its function tools.
+MULTI_AGENT = {"type": "namespace", "name": "multi_agent_v1", "description": "Sub-agents.", "tools": [
+    {"type": "function", "name": "spawn_agent", "description": "Start a sub-agent.", "strict": False,
+     "parameters": {"type": "object", "properties": {"task": {"type": "string"}}, "required": ["task"]}},
+    {"type": "function", "name": "wait", "parameters": {"type": "object", "properties": {}}}]}
+
+
+def test_namespace_tools_are_flattened_and_their_calls_sent_back_flat():
+    body = {"input": [{"role": "user", "content": "go"},
+                      {"type": "function_call", "call_id": "call_1", "name": "spawn_agent",
+                       "namespace": "multi_agent_v1", "arguments": "{\"task\":\"t\"}"},
+                      {"type": "function_call_output", "call_id": "call_1", "namespace": "multi_agent_v1",
+                       "output": "spawned"}],
+            "tools": [WEATHER, MULTI_AGENT],
+            "tool_choice": {"type": "function", "name": "wait", "namespace": "multi_agent_v1"}}
+    out = T.request(body, "claude-haiku-4-5")
+    assert [t["function"]["name"] for t in out["tools"]] == [
+        "get_weather", "multi_agent_v1__spawn_agent", "multi_agent_v1__wait"]
+    assert out["tools"][1]["function"] == {
+        "name": "multi_agent_v1__spawn_agent", "description": "Start a sub-agent.", "strict": False,
+        "parameters": MULTI_AGENT["tools"][0]["parameters"]}
+    assert out["messages"][1]["tool_calls"][0]["function"]["name"] == "multi_agent_v1__spawn_agent"
+    assert out["messages"][2] == {"role": "tool", "tool_call_id": "call_1", "content": "spawned"}
+    assert out["tool_choice"] == {"type": "function", "function": {"name": "multi_agent_v1__wait"}}
+
+
+@pytest.mark.parametrize(("tools", "param"), [
+    ([{**MULTI_AGENT, "tools": [{"type": "custom", "name": "x"}]}], "tools[0].tools[0].type"),
+    ([{**MULTI_AGENT, "tools": "x"}], "tools[0].tools"),
+    ([{"type": "function", "name": "multi_agent_v1__wait"}, MULTI_AGENT], "tools"),
+])
+def test_what_a_namespace_cannot_hold_is_refused_by_name(tools, param):
+    with pytest.raises(TranslationError) as raised:
+        T.request({"input": "x", "tools": tools}, "m")
+    assert raised.value.param == param
+
+
+def namespaced() -> ResponsesToChat:
+    translator = ResponsesToChat()
+    translator.request({"input": "x", "tools": [WEATHER, MULTI_AGENT]}, "claude-haiku-4-5")
+    return translator
+
+
+def test_a_call_of_a_namespace_tool_comes_back_with_its_namespace():
+    body = completion({"content": None, "tool_calls": [
+        {"id": "call_1", "type": "function", "function": {"name": "multi_agent_v1__spawn_agent",
+                                                          "arguments": "{\"task\":\"t\"}"}},
+        {"id": "call_2", "type": "function", "function": {"name": "get_weather", "arguments": "{}"}}]},
+        finish="tool_calls")
+    resp = Response.model_validate(json.loads(namespaced().response(body, "anthropic/claude-haiku-4-5")))
+    assert [(i.name, i.namespace) for i in resp.output] == [("spawn_agent", "multi_agent_v1"), ("get_weather", None)]
+    assert "namespace" not in json.loads(namespaced().response(body, "m"))["output"][1]
+
+
+def test_a_streamed_call_of_a_namespace_tool_comes_back_with_its_namespace():
+    raw = sse(chunk({"role": "assistant", "content": None, "tool_calls": [
+                  {"index": 0, "id": "call_1", "type": "function",
+                   "function": {"name": "multi_agent_v1__spawn_agent", "arguments": ""}}]}),
+              chunk({"tool_calls": [{"index": 0, "function": {"arguments": "{\"task\":\"t\"}"}}]}),
+              chunk(finish="tool_calls"))
+    stream = namespaced().stream("anthropic/claude-haiku-4-5")
+    evs = events(stream.feed(raw) + stream.finish())
+    items = [e["item"] for e in evs if e["type"] in ("response.output_item.added", "response.output_item.done")]
+    items.append(evs[-1]["response"]["output"][0])
+    assert [(i["name"], i["namespace"]) for i in items] == [("spawn_agent", "multi_agent_v1")] * 3
+    done = [e for e in evs if e["type"] == "response.function_call_arguments.done"]
+    assert done[0]["name"] == "spawn_agent" and json.loads(done[0]["arguments"]) == {"task": "t"}
 
 
 def test_previous_response_id_says_what_to_do_instead():
