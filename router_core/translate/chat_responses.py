@@ -16,6 +16,7 @@ import uuid
 
 from router_core.translate.base import TranslationError
 from router_core.translate.responses_chat import error_answer
+from router_core.translate.sse import SseEvents
 from router_core.usage import Usage, json_object, parse_usage
 
 # Chat fields Responses has no counterpart for: refused when they would change the answer.
@@ -303,7 +304,7 @@ class ChatStream:
         self._include_usage = include_usage
         self._id = f"chatcmpl-{uuid.uuid4().hex}"
         self._created = int(time.time())
-        self._buf = b""
+        self._events = SseEvents()
         self._started = False
         self._ended = False
         self._calls: dict[str, int] = {}  # a function_call item's id -> its chat tool call index
@@ -315,23 +316,17 @@ class ChatStream:
         if self._ended:
             return b""
         out = []
-        buf = self._buf + data if self._buf else data
-        pos, scan = 0, max(0, len(self._buf) - 3)  # an event end may straddle the previous read
-        while not self._ended:
-            lf, crlf = buf.find(b"\n\n", scan), buf.find(b"\r\n\r\n", scan)
-            end, sep = (crlf, 4) if crlf >= 0 and (lf < 0 or crlf < lf) else (lf, 2)
-            if end < 0:
+        for event in self._events.cut(data):
+            if self._ended:
                 break
-            out.append(self._event(buf[pos:end]))
-            pos = scan = end + sep
-        self._buf = b"" if self._ended else buf[pos:]
+            out.append(self._event(event))
         return b"".join(out)
 
     def finish(self) -> bytes:
         """At the upstream's end without response.completed: an error chunk, as the answer is cut."""
         if self._ended:
             return b""
-        rest, self._buf = self._buf, b""
+        rest = self._events.rest()
         out = self._event(rest) if rest.strip() else b""
         if self._ended:
             return out

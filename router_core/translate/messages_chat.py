@@ -43,6 +43,7 @@ import uuid
 from router_core.providers.anthropic_messages import MESSAGES_WIRE, error_body, error_type
 from router_core.translate.base import TranslationError
 from router_core.translate.models import takes_reasoning_effort
+from router_core.translate.sse import SseEvents
 from router_core.usage import Usage, json_object, parse_usage
 
 # Chat's finish reasons as Anthropic's stop reasons (function_call: the legacy name of tool_calls).
@@ -58,7 +59,6 @@ REFUSED_FIELDS = ("container", "mcp_servers")
 _USER_BLOCKS = frozenset({"text", "image", "document", "tool_result"})
 # Between a tool call's id and its Gemini thought signature, in the tool_use id a client sees.
 SIGNATURE_MARK = "__thought__"
-_EVENT_END = re.compile(rb"\r\n\r\n|\n\n|\r\r")
 _LINE_END = re.compile(rb"\r\n|\n|\r")
 
 
@@ -504,8 +504,7 @@ class ChatToMessagesStream:
         # Set when the upstream ended the stream with its own error chunk: the status it stands
         # for, for the usage event and the breaker (529 for an overload, else 502: the upstream's).
         self.failure_status: int | None = None
-        self._buf = b""  # the start of an event not yet complete
-        self._scanned = 0  # how much of _buf holds no event end
+        self._events = SseEvents()
         self._started = False
         self._ended = False
         self._finish_reason: str | None = None
@@ -518,26 +517,18 @@ class ChatToMessagesStream:
         """Upstream bytes (split anywhere) in; the Anthropic events they complete, out."""
         if self._ended:
             return b""  # after [DONE] or an error event nothing more goes to the client
-        buf = self._buf + data if self._buf else data
         out: list[bytes] = []
-        start, scan = 0, self._scanned
-        while not self._ended:
-            end = _EVENT_END.search(buf, scan)
-            if end is None:
+        for event in self._events.cut(data):
+            if self._ended:
                 break
-            self._event(buf[start:end.start()], out)
-            start = scan = end.end()
-        # Only the unfinished event is kept; its first bytes need no second look, but an event's
-        # end may straddle this read and the next.
-        self._buf = buf[start:]
-        self._scanned = max(0, len(self._buf) - 3)
+            self._event(event, out)
         return b"".join(out)
 
     def finish(self) -> bytes:
         """The closing events not yet sent (also when the upstream ended without [DONE])."""
         out: list[bytes] = []
-        if self._buf.strip() and not self._ended:  # a last event without its blank line
-            event, self._buf = self._buf, b""
+        event = self._events.rest()
+        if event.strip() and not self._ended:  # a last event without its blank line
             self._event(event, out)
         self._close(out)
         return b"".join(out)

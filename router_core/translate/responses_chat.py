@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 
 from router_core.translate.base import TranslationError
 from router_core.translate.models import takes_reasoning_effort
+from router_core.translate.sse import SseEvents
 from router_core.usage import Usage, json_object, parse_usage
 
 # Output that `include` may ask for and this translator can honour without producing anything:
@@ -598,7 +599,7 @@ class ResponsesStream:
         self._model = client_model
         self._id = _new_id("resp")
         self._created = int(time.time())
-        self._buf = b""
+        self._events = SseEvents()
         self._seq = 0
         self._started = False
         self._ended = False
@@ -615,15 +616,10 @@ class ResponsesStream:
         if self._ended:
             return b""  # after [DONE] or an error nothing more goes to the client
         out = [self._start()]
-        buf = self._buf + data if self._buf else data
-        pos, scan = 0, max(0, len(self._buf) - 3)  # an event end may straddle the previous read
-        while not self._ended:
-            end, sep = _event_end(buf, scan)
-            if end < 0:
+        for event in self._events.cut(data):
+            if self._ended:
                 break
-            out.append(self._event(buf[pos:end]))
-            pos = scan = end + sep
-        self._buf = b"" if self._ended else buf[pos:]
+            out.append(self._event(event))
         return b"".join(out)
 
     def finish(self) -> bytes:
@@ -631,7 +627,7 @@ class ResponsesStream:
         if self._ended:
             return b""
         out = [self._start()]
-        rest, self._buf = self._buf, b""
+        rest = self._events.rest()
         if rest.strip():
             out.append(self._event(rest))  # a last event the upstream did not terminate
         if not self._ended:
@@ -868,14 +864,6 @@ class ResponsesStream:
         name = "response.completed" if response["status"] == "completed" else "response.incomplete"
         out.append(self._emit(name, {"response": response}))
         return b"".join(out)
-
-
-def _event_end(buf: bytes, start: int) -> tuple[int, int]:
-    """Where the first SSE event end from `start` is, and the length of its blank line."""
-    lf, crlf = buf.find(b"\n\n", start), buf.find(b"\r\n\r\n", start)
-    if crlf >= 0 and (lf < 0 or crlf < lf):
-        return crlf, 4
-    return lf, 2
 
 
 class ResponsesToChat:
