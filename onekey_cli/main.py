@@ -99,7 +99,7 @@ def _main(argv: list[str] | None) -> int:
     words = sys.argv[1:] if argv is None else argv
     args = build_parser(components_only=bool(words) and words[0] in COMPONENTS).parse_args(argv)
     try:
-        config = config_module.load(args.config)
+        config = config_module.load(args.config, check_catalog=args.command in ("core", "router"))
     except config_module.ConfigError as exc:
         print(f"onekey: {exc}", file=sys.stderr)
         return 2

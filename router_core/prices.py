@@ -14,9 +14,10 @@ import importlib.metadata
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import ROUND_CEILING, Decimal
+from typing import TYPE_CHECKING
 
-from genai_prices import data_snapshot
-from genai_prices import types as gp
+if TYPE_CHECKING:  # the package (and pydantic under it) loads with the first PriceBook: only cores need it
+    from genai_prices import types as gp
 
 # OneKey's provider names -> the package's provider ids.
 PACKAGE_PROVIDERS = {"openai": "openai", "anthropic": "anthropic", "google": "google", "xai": "x-ai"}
@@ -84,6 +85,8 @@ class PackageModel:
     def package_cost(self, input_tokens: int, output_tokens: int, cache_read: int = 0, cache_write: int = 0,
                      reasoning: int = 0, at: datetime | None = None) -> Decimal:
         """The package's own calculation, in USD (slow: for tests and checks, not per request)."""
+        from genai_prices import types as gp
+
         usage = gp.Usage(input_tokens=input_tokens, output_tokens=output_tokens, cache_read_tokens=cache_read,
                          cache_write_tokens=cache_write, output_reasoning_tokens=reasoning)
         return self.info.calc_price(usage, self.provider, genai_request_timestamp=at).total_price
@@ -106,6 +109,8 @@ class PackageModel:
 
 def _compile(price: gp.ModelPrice) -> CompiledPrice:
     """Read the per-token rates off the package's calculation, one tier band at a time."""
+    from genai_prices import types as gp
+
     def cost(**counts: int) -> Decimal:
         return price.calc_price(gp.Usage(**counts))["total_price"]
 
@@ -130,6 +135,8 @@ class PriceBook:
     """The package's models of the four providers, found as the package matches ids."""
 
     def __init__(self) -> None:
+        from genai_prices import data_snapshot
+
         providers = {p.id: p for p in data_snapshot.get_snapshot().providers}
         self._providers = {ours: providers[theirs] for ours, theirs in PACKAGE_PROVIDERS.items() if theirs in providers}
         self._found: dict[tuple[str, str], PackageModel | None] = {}
@@ -150,5 +157,7 @@ class PriceBook:
 
 def _priced(info: gp.ModelInfo) -> bool:
     """A text model has input and output prices; embeddings and the like have no output price."""
+    from genai_prices import types as gp
+
     prices = info.prices if isinstance(info.prices, gp.ModelPrice) else (info.prices[-1].prices if info.prices else None)
     return prices is not None and prices.input_mtok is not None and prices.output_mtok is not None
