@@ -82,10 +82,14 @@ def _core_reloader(config):
     """What SIGHUP and `onekey reload` re-read: the same file and environment, the core's part."""
     from dataclasses import replace
 
-    from onekey_cli.config import load
+    from onekey_cli.config import ConfigError, load
+    from router_core.settings import ConfigError as CoreConfigError
 
     def reload_core():
-        fresh = load(str(config.path) if config.path else None, config.env).core
+        try:
+            fresh = load(str(config.path) if config.path else None, config.env).core
+        except ConfigError as exc:  # in the core's own terms: it refuses the reload and keeps serving
+            raise CoreConfigError(str(exc)) from None
         return replace(fresh, service_token=config.core.service_token)  # the running core's credential stays
     return reload_core
 
