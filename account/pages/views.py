@@ -7,6 +7,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, render_template, send_from_directory
 
 from account.core_client import CoreError
+from account.dashboard.quick_start import SANDBOX, served_model
 from account.web import context
 
 bp = Blueprint("pages", __name__)
@@ -47,7 +48,13 @@ def models():
 
 @bp.get("/docs")
 def docs():
-    return render_template("pages/docs.html", base_url=context().settings.api_base_url)
+    try:
+        model = served_model(context().core.models())
+    except CoreError:
+        model = SANDBOX  # the examples still read right; the sandbox is always there
+    base_url = context().settings.api_base_url
+    return render_template("pages/docs.html", base_url=base_url, model=model,
+                           anthropic_base_url=base_url.removesuffix("/").removesuffix("/v1"))
 
 
 @bp.get("/favicon.ico")
