@@ -97,8 +97,10 @@ def delete():
     user = _user()
     form = DeleteAccountForm()
     if not form.validate_on_submit() or form.email.data.strip().lower() != user.email:
-        flash("Type your e-mail address exactly to confirm. Nothing was deleted.")
-        return redirect(url_for("settings.delete_confirm"))
+        projects = ProjectRepository(db()).owned_by(user.id)
+        return render_template("user/delete.html", user=user, projects=projects, form=form,
+                               unspent=unspent_credit(context().core, projects),
+                               alerts=[f"Nothing was deleted: type {user.email} exactly to confirm."]), 400
     try:
         revoked = delete_account(db(), context().core, user)
     except CoreError as exc:
