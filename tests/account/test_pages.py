@@ -7,7 +7,7 @@ import re
 
 import openai
 
-from onekey.v1 import router_pb2, router_pb2_grpc
+from onekey.v1 import admin_pb2, router_pb2, router_pb2_grpc
 from tests.account.test_projects import create_key
 from tests.stack import usage_events
 
@@ -82,5 +82,25 @@ def test_billing_without_payments_shows_prices_and_a_statement_of_charges(browse
     usage_events(core, project_id, 1)
     body = browser.get(f"/projects/{project_id}/billing").get_data(as_text=True)
     assert 'id="payments-off"' in body and project_id in body and 'id="prices-link"' in body
-    statement = re.search(r'<table id="statement">(.*?)</table>', body, re.S).group(1)
-    assert dt.datetime.now(dt.timezone.utc).strftime("%Y-%m") in statement and '<td class="num">1</td>' in statement
+    statement = re.search(r'<table id="statement"[^>]*>(.*?)</table>', body, re.S).group(1)
+    assert dt.datetime.now(dt.timezone.utc).strftime("%Y-%m") in statement and '<td class="num" data-label="Requests">1</td>' in statement
+    assert 'class="stacked"' in body and 'data-label="Charged"' in statement, "stacks on a phone, no column cut"
+
+
+def test_credit_the_operator_adds_is_listed_on_billing(browser, core):
+    browser.sign_in_by_email("operatorcredit@example.com")
+    [project_id] = browser.project_ids()
+    page = f"/projects/{project_id}/billing"
+    assert "No credit added yet" in browser.get(page).get_data(as_text=True)
+    core.admin.AddCredit(admin_pb2.AddCreditRequest(project_id=project_id, amount_micro_usd=5_000_000,
+                                                    idempotency_key=f"op-{project_id}", reason="operator"),
+                         metadata=core.metadata)
+    core.admin.AddCredit(admin_pb2.AddCreditRequest(project_id=project_id, amount_micro_usd=-1_250_000,
+                                                    idempotency_key=f"op2-{project_id}", reason="operator"),
+                         metadata=core.metadata)
+    body = browser.get(page).get_data(as_text=True)
+    table = re.search(r'<table id="credits"[^>]*>(.*?)</table>', body, re.S).group(1)
+    rows = re.findall(r"<tr>(.*?)</tr>", table.split("<tbody>")[1], re.S)
+    assert len(rows) == 2
+    assert "−$1.25" in rows[0] and "Taken back by the operator" in rows[0], "newest first"
+    assert "$5.00" in rows[1] and "Added by the operator" in rows[1]
