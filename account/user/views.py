@@ -61,10 +61,12 @@ def end_all_sessions():
     if not ConfirmForm().validate_on_submit():
         abort(400)
     user_id = current_user.id
+    ended = len(WebSessionRepository(db()).for_user(user_id, utcnow()))
     WebSessionRepository(db()).delete_for_user(user_id)
     logout_user()
     session.end()
     logger.info("user %s signed out everywhere", user_id)
+    flash(f"Signed out everywhere: {ended} session{'s' if ended != 1 else ''} ended, this browser's included.")
     return redirect(url_for("auth.login"))
 
 

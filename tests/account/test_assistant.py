@@ -311,3 +311,19 @@ def test_a_brief_provider_outage_says_try_again(make_assistant_app, smtp, anthro
     assert reply.status_code == 503 and "briefly unavailable" in reply.get_json()["error"]
     page = browser.get(f"/projects/{project_id}/dashboard").get_data(as_text=True)
     assert 'id="assistant-form"' in page, "a passing outage does not hide the assistant"
+
+
+def test_after_sign_out_the_assistant_asks_the_user_to_sign_in(make_assistant_app, smtp, anthropic_core):
+    app = make_assistant_app()
+    browser = Browser(app, smtp)
+    browser.sign_in_by_email("signedout@example.com")
+    [project_id] = browser.project_ids()
+    page = f"/projects/{project_id}/dashboard"
+    token = browser.csrf(page)  # the page stays open in a tab while the user signs out in another
+    browser.submit("/projects", "/logout")
+    before = len(anthropic_core.fake.received)
+    reply = browser.client.post("/assistant", data={"csrf_token": token, "question": "hi", "project_id": project_id},
+                                headers={"Accept": "application/json"})
+    assert reply.status_code == 401
+    assert "signed out" in reply.json["error"] and "Sign in" in reply.json["error"] and reply.json["sign_in"] == "/login"
+    assert len(anthropic_core.fake.received) == before
