@@ -226,6 +226,12 @@ def expiry_of(day: dt.date | None) -> dt.datetime | None:
     return dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), dt.timezone.utc)
 
 
+@bp.app_template_filter("last_day")
+def last_day_text(expires_at: dt.datetime) -> str:
+    """A key's expiry as the day picked: stopping at 2027-02-01 00:00 UTC reads '2027-01-31'."""
+    return last_day(expires_at).isoformat()
+
+
 def last_day(expires_at: dt.datetime | None) -> dt.date | None:
     """The last day (UTC) a key works: the day before the midnight it stops at."""
     return (expires_at - dt.timedelta(days=1)).date() if expires_at else None
