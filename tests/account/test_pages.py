@@ -104,3 +104,33 @@ def test_credit_the_operator_adds_is_listed_on_billing(browser, core):
     assert len(rows) == 2
     assert "−$1.25" in rows[0] and "Taken back by the operator" in rows[0], "newest first"
     assert "$5.00" in rows[1] and "Added by the operator" in rows[1]
+
+
+def test_models_page_renders_notes_says_what_is_usable_puts_it_first_and_filters(app, core):
+    client = app.test_client()
+    body = client.get("/models").get_data(as_text=True)
+    assert "`" not in body, "Markdown code spans are rendered, not shown raw"
+    assert "Every model this OneKey lists" in body and "serves, with" not in body
+    listed = router_pb2_grpc.RouterServiceStub(core.channel).ListModels(router_pb2.ListModelsRequest()).models
+    usable = [m for m in listed if m.status in ("available", "preview", "degraded")]
+    assert 0 < len(usable) < len(listed)
+    assert f'<strong id="usable-count">{len(usable)} of {len(listed)}</strong>' in body
+    statuses = re.findall(r'<tr class="model-([a-z_]+)"', body)
+    first_unusable = next(i for i, s in enumerate(statuses) if s not in ("available", "preview", "degraded"))
+    assert set(statuses[:first_unusable]) <= {"available", "preview", "degraded"}
+    assert len(statuses[:first_unusable]) >= 2, "the providers with a channel here come first"
+
+    only = client.get("/models?usable=1").get_data(as_text=True)  # the plain GET form's query, no script needed
+    assert len(re.findall(r'<tr class="model-', only)) == len(usable)
+    assert "model-no_channel" not in only and 'id="usable-only" checked' in only
+    found = client.get("/models?q=GPT-4.1-MINI").get_data(as_text=True)
+    assert "<code>openai/gpt-4.1-mini</code>" in found and "<code>anthropic/claude-opus-4-6</code>" not in found
+    none = client.get("/models?q=no-such-model-here").get_data(as_text=True)
+    assert 'id="no-match"' in none
+
+
+def test_code_spans_escape_everything_else():
+    from account.pages.views import code_spans
+
+    assert str(code_spans("channel for `openai` <b>")) == "channel for <code>openai</code> &lt;b&gt;"
+    assert str(code_spans("odd ` tick")) == "odd ` tick"
