@@ -168,14 +168,30 @@ def logout():
     return redirect(url_for("auth.login"))
 
 
+_BROWSERS = (("Edg/", "Edge"), ("OPR/", "Opera"), ("Firefox/", "Firefox"), ("Chrome/", "Chrome"),
+             ("Chromium/", "Chromium"), ("Safari/", "Safari"))
+_SYSTEMS = (("iPhone", "iPhone"), ("iPad", "iPad"), ("Android", "Android"), ("Windows", "Windows"),
+            ("Mac OS X", "macOS"), ("CrOS", "ChromeOS"), ("Linux", "Linux"))
+
+
+def device_of(user_agent: str) -> str:
+    """'Firefox on Windows' from a User-Agent header: enough to tell one's sessions apart."""
+    browser = next((name for mark, name in _BROWSERS if mark in user_agent), "")
+    system = next((name for mark, name in _SYSTEMS if mark in user_agent), "")
+    if browser and system:
+        return f"{browser} on {system}"
+    return browser or system or "an unknown browser"
+
+
 def sign_in(user: User):
     """Start a fresh session for the user (new id: no fixation) and see them in."""
     session.clear()
     session.regenerate()
     end_other_links(db(), user.email)  # whichever way they came in, older links die now
     sweep_sign_in_mail(db(), context().mailer)
-    user.last_login_at = utcnow()
     login_user(SignedInUser(user.id, user.email))
-    ensure_first_project(db(), context(), user)
+    session["device"] = device_of(request.user_agent.string)  # so Settings can tell sessions apart
+    ensure_first_project(db(), context(), user)  # refreshes the user: set what follows after it
+    user.last_login_at = utcnow()
     logger.info("user %s signed in", user.id)
     return redirect(url_for("projects.home"))
