@@ -130,3 +130,18 @@ def test_request_pages_explain_failures_agree_on_ttfb_count_and_name_an_unknown_
     only_failed = browser.get(f"{base}/requests?status=error").get_data(as_text=True)
     assert '<span id="pager-count">1–2 of 2</span>' in only_failed
     assert "› requests</p>" in listing
+
+
+def test_a_request_refused_on_its_route_keeps_its_catalog_model(browser, core):
+    import requests as http
+
+    browser.sign_in_by_email("routes@example.com")
+    [project_id] = browser.project_ids()
+    secret, _ = create_key(browser, project_id, "ci")
+    # A Responses-only model has no chat route for the Messages API to be translated to.
+    refused = http.post(f"{core.base_url}/messages", headers={"x-api-key": secret}, timeout=30,
+                        json={"model": "openai/gpt-5.2-pro", "max_tokens": 16,
+                              "messages": [{"role": "user", "content": "hi"}]})
+    assert refused.status_code == 400 and "not served" in refused.text
+    [event] = usage_events(core, project_id, 1)
+    assert event.error_code == "unsupported_endpoint" and event.model == "openai/gpt-5.2-pro"
