@@ -43,6 +43,15 @@ class ProjectInfo:
 
 
 @dataclass(frozen=True)
+class CreditInfo:
+    """One entry of a project's credit ledger (negative: a debit, such as a refund)."""
+
+    time: dt.datetime
+    amount_micro_usd: int
+    reason: str
+
+
+@dataclass(frozen=True)
 class KeyInfo:
     id: str
     name: str
@@ -230,6 +239,13 @@ class CoreClient:
         b = self._call(self._metering.GetBalance, metering_pb2.GetBalanceRequest(project_id=project_id))
         return ProjectInfo(id=b.project_id, name="", balance_micro_usd=b.balance_micro_usd,
                            free_requests=b.free_requests)
+
+    def credits(self, project_id: str, limit: int = 100) -> list[CreditInfo]:
+        """The project's credit ledger, newest first: what raised (or lowered) its balance besides requests."""
+        listing = self._call(self._metering.ListCredits,
+                             metering_pb2.ListCreditsRequest(project_id=project_id, limit=limit))
+        return [CreditInfo(time=e.time.ToDatetime(tzinfo=dt.timezone.utc), amount_micro_usd=e.amount_micro_usd,
+                           reason=e.reason) for e in listing.entries]
 
     def usage(self, project_id: str, start: dt.datetime, end: dt.datetime, by: str) -> tuple[list[UsageRow], UsageRow]:
         """Usage rows grouped by 'day' or 'model' over [start, end), and their total."""

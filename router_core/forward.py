@@ -205,14 +205,15 @@ class Forwarder:
         req = decode(call.endpoint, call.body)
         refusal.stream = req.stream
         model = self.catalog.resolve(req.model_name)
+        # Only names the catalog knows are kept: `model` is free text a client controls. Kept
+        # before the route check, so a refusal on the route still names the model.
+        refusal.model, refusal.requested_model = model, req.model_name[:200]
         translator = None
         if req.catalog_endpoint not in model.endpoints:
             # Not the provider's own format: served through a translator (count_tokens: counted here).
             translator = translator_for(req.catalog_endpoint, model) if call.endpoint != COUNT_TOKENS else None
             if translator is None and call.endpoint != COUNT_TOKENS:
                 self.catalog.resolve(req.model_name, req.catalog_endpoint)  # its refusal, in its words
-        # Only names the catalog knows are kept: `model` is free text a client controls.
-        refusal.model, refusal.requested_model = model, req.model_name[:200]
         provider = self.providers.get(model.provider)
         prefer = None
         if call.endpoint == "responses" and self.owners is not None and translator is None:

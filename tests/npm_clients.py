@@ -82,6 +82,37 @@ def install() -> pathlib.Path:
     return folder
 
 
+def npm_project(name: str, script: str) -> pathlib.Path:
+    """A folder under the cache made once by running a shell `script` of npm commands in it
+    (`npm init -y`, `npm install openai`, as a page tells a user to): a new script, a new folder.
+
+    Raises NpmUnavailable when npm is missing or the script fails (no registry, say).
+    """
+    if shutil.which("npm") is None:
+        raise NpmUnavailable("npm is not on PATH (Node.js 18+ with npm is needed for this test)")
+    folder = CACHE / f"{name}-{hashlib.sha256(script.encode()).hexdigest()[:12]}"
+    done = folder / ".installed"
+    if done.exists():
+        return folder
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with open(CACHE / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if done.exists():
+            return folder
+        if folder.exists():
+            shutil.rmtree(folder)  # a half-made one from an interrupted run
+        folder.mkdir(parents=True)
+        try:
+            proc = subprocess.run(["bash", "-ec", script], cwd=folder, env=npm_env(), capture_output=True,
+                                  text=True, timeout=INSTALL_TIMEOUT)
+        except subprocess.TimeoutExpired as exc:
+            raise NpmUnavailable(f"{script!r} did not finish in {INSTALL_TIMEOUT} s") from exc
+        if proc.returncode != 0:
+            raise NpmUnavailable(f"{script!r} failed (exit {proc.returncode}):\n{(proc.stderr or proc.stdout)[-2000:]}")
+        done.write_text(script + "\n")
+    return folder
+
+
 def bin_path(folder: pathlib.Path, name: str) -> pathlib.Path:
     """An installed package's command (node_modules/.bin/NAME)."""
     return folder / "node_modules" / ".bin" / name

@@ -227,3 +227,14 @@ def test_a_sandbox_response_made_with_store_false_is_not_kept(make_stack):
     made = client.responses.create(model="sandbox/echo", input="forget this", store=False)
     with pytest.raises(openai.NotFoundError):
         client.responses.retrieve(made.id)
+
+
+def test_sandbox_models_answer_with_the_id_asked_for(make_stack):
+    stack = make_stack([])
+    _, key = stack.new_key()
+    client = openai.OpenAI(base_url=stack.base_url, api_key=key, max_retries=0)
+    for model in ("sandbox/echo", "sandbox/lorem"):
+        hi = [{"role": "user", "content": "hi"}]
+        assert client.chat.completions.create(model=model, messages=hi).model == model
+        assert {c.model for c in client.chat.completions.create(model=model, messages=hi, stream=True)} == {model}
+        assert client.responses.create(model=model, input="hi").model == model
