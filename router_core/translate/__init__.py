@@ -25,7 +25,8 @@ CLIENT_ENDPOINTS = ("chat/completions", "responses", "messages")
 # client endpoint -> the upstream endpoints it can be translated to, in order of preference,
 # each with the module and class of its translator.
 PAIRS: dict[str, tuple[tuple[str, str, str], ...]] = {
-    "messages": (("chat/completions", "router_core.translate.messages_chat", "MessagesToChat"),),
+    "messages": (("chat/completions", "router_core.translate.messages_chat", "MessagesToChat"),
+                 ("responses", "router_core.translate.chain", "MessagesToResponses")),
     "responses": (("chat/completions", "router_core.translate.responses_chat", "ResponsesToChat"),),
     "chat/completions": (("responses", "router_core.translate.chat_responses", "ChatToResponses"),),
 }

@@ -336,15 +336,38 @@ def test_models_list_each_route_as_native_or_translated(world):
     assert listing["openai/gpt-4.1"]["endpoints"] == ["/v1/chat/completions", "/v1/responses"], "native only"
 
 
-def test_sandbox_answers_on_messages_and_a_responses_only_model_is_refused_there(world):
+def test_sandbox_answers_on_messages(world):
     fakes, stack, project_id, key = world
     client = messages_sdk(stack, key)
     reply = client.messages.create(model="sandbox/echo", max_tokens=64, messages=[{"role": "user", "content": "hi you"}])
     assert reply.type == "message" and reply.content[0].type == "text" and reply.content[0].text
-    with pytest.raises(anthropic.BadRequestError) as info:  # no chat route to translate to
-        client.messages.create(model="openai/gpt-5.3-codex", max_tokens=64, messages=[{"role": "user", "content": "x"}])
-    assert "/v1/responses" in info.value.body["error"]["message"]
-    assert fakes["openai"].received == []
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])
+def test_messages_on_a_responses_only_model_go_through_chat_to_responses(world, stream):
+    """Messages -> chat -> Responses: Claude Code on GPT-5.x Codex, a tool round trip, billed as reported."""
+    fakes, stack, project_id, key = world
+    client = messages_sdk(stack, key)
+    tools = [{"name": "get_weather", "description": "The weather in a city.", "input_schema": WEATHER_SCHEMA}]
+    question = {"role": "user", "content": "weather in Paris?"}
+
+    def ask(messages):
+        kw = dict(model="openai/gpt-5.3-codex", max_tokens=256, tools=tools, messages=messages)
+        if not stream:
+            return client.messages.create(**kw)
+        with client.messages.stream(**kw) as events:
+            return events.get_final_message()
+
+    first = ask([question])
+    call = next(b for b in first.content if b.type == "tool_use")
+    assert first.stop_reason == "tool_use" and call.name == "get_weather" and call.input == {"city": "Paris"}
+    assert fakes["openai"].received[-1].path == "/v1/responses"
+    final = ask([question, {"role": "assistant", "content": [b.model_dump(exclude_none=True) for b in first.content]},
+                 {"role": "user", "content": [{"type": "tool_result", "tool_use_id": call.id, "content": "22 degrees"}]}])
+    assert final.stop_reason == "end_turn" and final.content[-1].text == "The tool said: 22 degrees"
+    for event, reported in zip(usage_events(stack, project_id, 2), reversed(fakes["openai"].usages[-2:])):
+        assert event.endpoint == "messages"
+        assert_billed_as_responses_reported(event, reported, "openai/gpt-5.3-codex")
 
 
 # -- the openai SDK's chat completions on a Responses-only model -------------------------------

@@ -8,6 +8,7 @@ from router_core.catalog import Catalog
 from router_core.providers.anthropic_messages import MESSAGES_WIRE
 from router_core.providers.base import OPENAI_WIRE, UpstreamFailure, openai_error
 from router_core.translate import PAIRS, translated_endpoints, translator_for, upstream_for
+from router_core.translate.chain import MessagesToResponses
 from router_core.translate.messages_chat import MessagesToChat
 from router_core.translate.responses_chat import ResponsesToChat
 from router_core.translate.wire import TranslatedWire
@@ -34,9 +35,10 @@ def test_each_foreign_endpoint_gets_its_pair():
     assert translated_endpoints(CATALOG.resolve("anthropic/claude-haiku-4-5").endpoints) == ["responses"]
 
 
-def test_a_model_with_no_upstream_a_pair_reaches_is_not_translated():
-    codex = CATALOG.resolve("openai/gpt-5.3-codex")  # Responses only: Messages has no pair to it
-    assert translator_for("messages", codex) is None
+def test_a_responses_only_model_is_reached_from_messages_through_chat_and_nothing_else_is_invented():
+    codex = CATALOG.resolve("openai/gpt-5.3-codex")  # Responses only: Messages -> chat -> Responses
+    chained = translator_for("messages", codex)
+    assert isinstance(chained, MessagesToResponses) and (chained.client, chained.upstream) == ("messages", "responses")
     assert translator_for("embeddings", codex) is None
 
 
@@ -100,5 +102,6 @@ def test_resolve_model_accepts_translated_endpoints_and_refuses_the_rest():
 
     assert resolve("google/gemini-2.5-flash", "messages").model.translated_endpoints == ["responses", "messages"]
     assert resolve("openai/gpt-5.3-codex", "messages/count_tokens").model.id == "openai/gpt-5.3-codex"
+    assert resolve("openai/gpt-5.3-codex", "messages").model.translated_endpoints == ["chat/completions", "messages"]
     with pytest.raises(InvalidRequest):
-        resolve("openai/gpt-5.3-codex", "messages")
+        resolve("openai/gpt-5.3-codex", "embeddings")
