@@ -5,8 +5,8 @@ import datetime as dt
 import logging
 
 import grpc
-from flask import Flask, g, jsonify, render_template, request, url_for
-from flask_login import LoginManager
+from flask import Flask, flash, g, jsonify, redirect, render_template, request, session, url_for
+from flask_login import LoginManager, current_user, login_url
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from sqlalchemy import Engine, text
 from werkzeug.exceptions import HTTPException
@@ -81,11 +81,31 @@ def create_app(settings: AccountSettings, *, core_channel: grpc.Channel | None =
     return app
 
 
+def wants_json() -> bool:
+    """A script's request (the assistant's), not a page's: it wants an answer it can show."""
+    return request.accept_mimetypes.best == "application/json"
+
+
+def signed_out_json():
+    return jsonify(answer=None, error="You are signed out. Sign in again to ask the assistant.",
+                   sign_in=url_for("auth.login")), 401
+
+
 def _login_manager(app: Flask) -> None:
     manager = LoginManager(app)
     manager.login_view = "auth.login"
     manager.login_message = "Sign in to see that page."
     manager.session_protection = "strong"
+
+    @manager.unauthorized_handler
+    def unauthorized():
+        # flask-login's own handler flashes on every redirect: unfollowed ones piled up dozens of
+        # identical notes. One is enough.
+        if wants_json():
+            return signed_out_json()
+        if manager.login_message not in (message for _, message in session.get("_flashes", [])):
+            flash(manager.login_message)
+        return redirect(login_url(manager.login_view, next_url=request.url))
 
     @manager.user_loader
     def load(user_id: str) -> SignedInUser | None:
@@ -145,6 +165,10 @@ def _pages(app: Flask, engine: Engine) -> None:
     def csrf_refused(exc: CSRFError):
         # The endpoint, not the path: a path may carry a sign-in token.
         logger.info("refused %s %s: %s", request.method, request.endpoint, exc.description)
+        if wants_json():  # the assistant's script: an answer it can show
+            if not current_user.is_authenticated:
+                return signed_out_json()
+            return jsonify(answer=None, error="This page has expired. Reload it and ask again."), 400
         return render_template("error.html", title="Form refused",
                                message="This form has expired or did not come from this site, so nothing was "
                                        "changed. Go back, reload the page and try again.",

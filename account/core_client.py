@@ -43,6 +43,15 @@ class ProjectInfo:
 
 
 @dataclass(frozen=True)
+class CreditInfo:
+    """One entry of a project's credit ledger (negative: a debit, such as a refund)."""
+
+    time: dt.datetime
+    amount_micro_usd: int
+    reason: str
+
+
+@dataclass(frozen=True)
 class KeyInfo:
     id: str
     name: str
@@ -107,8 +116,10 @@ class ModelInfo:
     context_window: int
     status: str
     status_note: str
-    endpoints: tuple[str, ...]
+    endpoints: tuple[str, ...]  # the routes its provider speaks (native)
     test_model: bool = False   # a free sandbox model answered by OneKey itself
+    price_source: str = ""     # the price package and its version, or "operator file"
+    translated_endpoints: tuple[str, ...] = ()  # the routes served by translating to a native one
 
 
 @dataclass(frozen=True)
@@ -235,6 +246,13 @@ class CoreClient:
         return ProjectInfo(id=b.project_id, name="", balance_micro_usd=b.balance_micro_usd,
                            free_requests=b.free_requests)
 
+    def credits(self, project_id: str, limit: int = 100) -> list[CreditInfo]:
+        """The project's credit ledger, newest first: what raised (or lowered) its balance besides requests."""
+        listing = self._call(self._metering.ListCredits,
+                             metering_pb2.ListCreditsRequest(project_id=project_id, limit=limit))
+        return [CreditInfo(time=e.time.ToDatetime(tzinfo=dt.timezone.utc), amount_micro_usd=e.amount_micro_usd,
+                           reason=e.reason) for e in listing.entries]
+
     def usage(self, project_id: str, start: dt.datetime, end: dt.datetime, by: str) -> tuple[list[UsageRow], UsageRow]:
         """Usage rows grouped by 'day' or 'model' over [start, end), and their total."""
         group = {"day": metering_pb2.GROUP_BY_DAY, "model": metering_pb2.GROUP_BY_MODEL,
@@ -265,7 +283,9 @@ class CoreClient:
         return [ModelInfo(id=m.id, provider=m.provider, name=m.display_name, input_price=m.input_price,
                           output_price=m.output_price, cached_input_price=m.cached_input_price or m.input_price,
                           context_window=m.context_window, status=m.status,
-                          status_note=m.status_note, endpoints=tuple(m.endpoints), test_model=m.test_model)
+                          status_note=m.status_note, endpoints=tuple(m.endpoints), test_model=m.test_model,
+                          price_source=m.price_source,
+                          translated_endpoints=tuple(m.translated_endpoints))
                 for m in listing.models]
 
     def add_credit(self, project_id: str, amount_micro_usd: int, idempotency_key: str, reason: str) -> tuple[int, bool]:

@@ -35,7 +35,8 @@ def _usd_or_blank(form, field) -> None:
         try:
             parse_usd(field.data)
         except ValueError:
-            raise ValidationError("A spend limit is an amount in dollars, such as 25 or 7.50.") from None
+            raise ValidationError("A spend limit is an amount in dollars, such as 25 or 7.50, "
+                                  "in whole cents: the smallest is $0.01.") from None
 
 
 class KeyLimitsForm(FlaskForm):

@@ -129,7 +129,7 @@ class AccountSettings:
     magic_link_ttl: float = 600.0
     magic_link_window: float = 3600.0
     magic_link_per_email: int = 5           # mails to one address in a window, whoever asks (then silent)
-    magic_link_per_email_ip: int = 3        # links one requester may ask for one address (then 429)
+    magic_link_per_email_ip: int = 5        # links one requester may ask for one address (then 429)
     magic_link_per_ip: int = 20             # links one requester may ask for, any addresses (then 429)
     first_project_free_requests: int = 20
     google: OAuthProviderSettings | None = None

@@ -31,6 +31,7 @@ class Target:
     request: bytes          # the whole non-stream request, head and body
     stream_request: bytes   # the same asking for a stream
     long_stream_request: bytes = b""  # a stream of LONG_EVENTS content events (asks that many tokens)
+    stream_end: bytes = b"data: [DONE]"  # what the last event of a whole stream holds
 
 
 # The long stream: the fake upstream answers a stream asking for this many tokens (or more) with
@@ -63,6 +64,18 @@ def target(name: str, host: str, port: int, prefix: str, key: str, model: str,
 
     return Target(name, host, port, build(body), build({**body, "stream": True}),
                   build({**body, "stream": True, "max_tokens": LONG_EVENTS}))
+
+
+def messages_target(name: str, host: str, port: int, key: str, model: str) -> Target:
+    """The same question as an Anthropic Messages client asks it (`/v1/messages`): on a model whose
+    provider speaks chat completions, OneKey translates it both ways."""
+    body = {"model": model, "max_tokens": 32, "temperature": 0.2, "system": "You are a helpful assistant.",
+            "messages": [{"role": "user", "content": "Say hello in one short sentence."}]}
+
+    def build(b: dict) -> bytes:
+        return build_request(host, port, "/v1/messages", key, b, {"anthropic-version": "2023-06-01"})
+
+    return Target(name, host, port, build(body), build({**body, "stream": True}), stream_end=b"message_stop")
 
 
 @dataclass(slots=True)
@@ -201,11 +214,11 @@ async def connect(t: Target) -> ClientProtocol:
     return proto
 
 
-def _check(sample: Sample, stream: bool, events: int = 0) -> None:
+def _check(sample: Sample, stream: bool, events: int = 0, end: bytes = b"data: [DONE]") -> None:
     if sample.status != 200:
         raise HttpError(f"HTTP {sample.status}: {sample.body[:300]!r}")
     if stream:
-        if not sample.body.rstrip().endswith(b"data: [DONE]"):
+        if end not in sample.body[-256:]:
             raise HttpError(f"stream did not end with [DONE]: {sample.body[-200:]!r}")
         got = sample.body.count(b'"content":') if events else 0
         if got < events:
@@ -249,7 +262,7 @@ async def run(t: Target, *, concurrency: int, requests: int, seconds: float, str
             remaining -= 1
             try:
                 sample = await conn.request(data)
-                _check(sample, stream, events)
+                _check(sample, stream, events, t.stream_end)
             except HttpError as exc:
                 result.errors += 1
                 if result.errors > 10:

@@ -22,6 +22,11 @@ def table(r: dict) -> str:
         if has_peer:
             line += f"{b['portkey'][key]:>13.3f}{b['added_portkey'][key]:>10.3f}"
         lines.append(line)
+    for label, b, key in (("translated (Messages on the model), c=1, p50 (ms)", c1, "p50_ms"),
+                          ("translated, stream c=1, first chunk p50 (ms)", fc, "p50_ms")):
+        if "added_translated" in b and b["added"][key] > 0:
+            lines.append(f"{label:{w}}{b['direct'][key]:>10.3f}{b['onekey_translated'][key]:>12.3f}"
+                         f"{b['added_translated'][key]:>10.3f}   {b['added_translated'][key] / b['added'][key]:.2f}x native")
     c = tp["concurrency"]
     for label, b in ((f"non-stream c={c}, requests/s", tp), (f"stream ({st['content_events']} chunks) c={c}, streams/s", st)):
         line = f"{label:{w}}{b['direct']['rps']:>10.0f}{b['onekey']['rps']:>12.0f}{'':>10}"

@@ -307,6 +307,8 @@ def block(results: list[RunResult], targets: list[Target], first: bool = False) 
     out["added"] = added(out["direct"], out["onekey"])
     if "portkey" in out:
         out["added_portkey"] = added(out["direct"], out["portkey"])
+    if "onekey_translated" in out:
+        out["added_translated"] = added(out["direct"], out["onekey_translated"])
     return out
 
 
@@ -370,6 +372,8 @@ async def measure(stack: Stack, plan: Plan, log) -> dict:
     direct = load.target("direct", HOST, stack.upstream_port, "/v1", stack.provider_key, MODEL.split("/", 1)[1])
     onekey = load.target("onekey", HOST, stack.edge_port, "/v1", stack.client_key, MODEL)
     targets = [direct, onekey] + ([portkey_target(stack)] if stack.portkey_port else [])
+    # The same model asked in Anthropic's Messages format: OneKey's translated route, at c=1 only.
+    translated = load.messages_target("onekey_translated", HOST, stack.edge_port, stack.client_key, MODEL)
     names = ", ".join(t.name for t in targets)
     groups = gateway_processes(stack)
     pids = {"upstream": stack.procs.procs["upstream"].pid,
@@ -382,13 +386,16 @@ async def measure(stack: Stack, plan: Plan, log) -> dict:
         await load.run(t, concurrency=1, requests=plan.warmup // 5, seconds=30, stream=True)
         await load.run(t, concurrency=plan.concurrency, requests=plan.warmup * 2, seconds=30)
         await load.run(t, concurrency=plan.concurrency, requests=plan.warmup, seconds=30, long_stream=True)
+    await load.run(translated, concurrency=1, requests=plan.warmup, seconds=30)
+    await load.run(translated, concurrency=1, requests=plan.warmup // 5, seconds=30, stream=True)
+    at_c1 = [*targets, translated]
 
     log(f"non-stream, c=1: {plan.c1_requests} requests to each, {plan.rounds} rounds taking turns")
-    c1 = block(await interleaved(targets, plan, plan.c1_requests, stream=False), targets)
+    c1 = block(await interleaved(at_c1, plan, plan.c1_requests, stream=False), at_c1)
 
     log(f"stream, c=1: {plan.stream_requests} streams to each, {plan.rounds} rounds taking turns")
-    runs = await interleaved(targets, plan, plan.stream_requests, stream=True)
-    first, whole = block(runs, targets, first=True), block(runs, targets)
+    runs = await interleaved(at_c1, plan, plan.stream_requests, stream=True)
+    first, whole = block(runs, at_c1, first=True), block(runs, at_c1)
 
     log(f"non-stream, c={plan.concurrency}: {plan.c32_seconds:g}s to each, {plan.rounds} rounds taking turns")
     tp, per_request = await throughput(targets, plan, pids)

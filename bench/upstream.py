@@ -83,6 +83,9 @@ LONG_WORDS = [WORDS[i % len(WORDS)] for i in range(LONG_CONTENT_EVENTS)]
 LONG_STREAM_EVENTS = {u: _events(u, LONG_WORDS, LONG_USAGE) for u in (False, True)}
 NOT_FOUND = _response("404 Not Found", b"application/json",
                       b'{"error":{"message":"not found","type":"invalid_request_error","param":null,"code":null}}')
+MODEL_LIST = _response("200 OK", b"application/json", json.dumps({"object": "list", "data": [
+    {"id": m, "object": "model", "created": 1767225600, "owned_by": "openai"}
+    for m in ("gpt-4.1", "gpt-4.1-mini", "gpt-4.1-nano", "gpt-5", "gpt-5-mini")]}).encode())
 BAD_REQUEST = _response("400 Bad Request", b"application/json",
                         b'{"error":{"message":"bad request","type":"invalid_request_error","param":null,"code":null}}')
 
@@ -161,6 +164,8 @@ class UpstreamProtocol(asyncio.Protocol):
                     self._stream(STREAM_EVENTS[with_usage], self._gap)
             else:
                 transport.write(COMPLETION)
+        elif line.startswith(b"GET /v1/models "):  # what the core reads at start: the model it is asked for
+            transport.write(MODEL_LIST)
         elif line.startswith(b"GET /stats "):
             transport.write(_response("200 OK", b"application/json",
                                       json.dumps({"served": self._counter.served,

@@ -104,7 +104,7 @@ ANTHROPIC = AnthropicShape()
 
 def is_anthropic_path(path: str) -> bool:
     """Whether a URL belongs to the Messages API (its errors are Anthropic-shaped)."""
-    return path.startswith(("/v1/messages", "/messages"))
+    return path.startswith(("/v1/messages", "/messages", "/v1/v1/messages"))
 
 
 async def messages(request: web.Request) -> web.StreamResponse:

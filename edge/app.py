@@ -85,6 +85,10 @@ def create_app(settings: EdgeSettings, core: Core | None = None) -> web.Applicat
     add_api_route(app, "DELETE", "/responses/{response_id}", handlers.stored_response)
     add_api_route(app, "POST", "/messages", anthropic.messages)  # Anthropic's Messages API
     add_api_route(app, "POST", "/messages/count_tokens", anthropic.count_tokens)
+    # Anthropic's clients append /v1/messages to their base URL themselves, so one given the
+    # OpenAI-style base URL (ending in /v1) asks /v1/v1/messages: answer it rather than 404.
+    app.router.add_post("/v1/v1/messages", anthropic.messages)
+    app.router.add_post("/v1/v1/messages/count_tokens", anthropic.count_tokens)
     add_api_route(app, "GET", "/models", handlers.list_models)
     add_api_route(app, "GET", "/models/{model_id:.+}", handlers.get_model)
     app.router.add_get("/healthz", handlers.healthz)

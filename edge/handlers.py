@@ -324,8 +324,11 @@ def _model_json(m: common_pb2.Model) -> dict:
         "id": m.id, "object": "model", "created": m.created, "owned_by": m.provider,
         "provider": m.provider, "upstream_id": m.upstream_id, "name": m.display_name,
         "context_window": m.context_window, "status": m.status, "status_note": m.status_note or None,
-        "test_model": m.test_model,
+        "test_model": m.test_model, "price_source": m.price_source or None,
         "endpoints": [f"/v1/{e}" for e in m.endpoints],
+        # Every route the model answers on, and how: natively, or translated to a native one.
+        "routes": {**{f"/v1/{e}": "translated" for e in m.translated_endpoints},
+                   **{f"/v1/{e}": "native" for e in m.endpoints}},
         "pricing": {
             "currency": "USD", "per": "1M tokens", "input": usd(m.input_price), "output": usd(m.output_price),
             "cached_input": usd(m.cached_input_price or m.input_price),

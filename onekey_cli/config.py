@@ -49,8 +49,13 @@ def config_path(cli_value: str | None, env: Mapping[str, str]) -> pathlib.Path |
     return pathlib.Path(value) if value else None
 
 
-def load(cli_value: str | None = None, env: Mapping[str, str] | None = None) -> Config:
-    """Read and check the whole configuration; raises ConfigError naming what is wrong."""
+def load(cli_value: str | None = None, env: Mapping[str, str] | None = None, check_catalog: bool = True) -> Config:
+    """Read and check the whole configuration; raises ConfigError naming what is wrong.
+
+    `check_catalog`: also build the catalog (the operator's file, the channels' model subsets).
+    That loads the price package (some 25 MiB): a process that runs no core (the launcher, the
+    account app, the edge, operator commands) leaves it to the core, which checks it at start.
+    """
     env = dict(os.environ if env is None else env)
     path = config_path(cli_value, env)
     raw: dict[str, Any] = {}
@@ -77,7 +82,8 @@ def load(cli_value: str | None = None, env: Mapping[str, str] | None = None) -> 
         if core.catalog_file and path is not None:
             # A relative catalog path is the config file's neighbour, wherever the command runs.
             core = replace(core, catalog_file=str(path.parent / core.catalog_file))
-        check_channel_models(list(core.channels), Catalog.load(core.catalog_file or None))
+        if check_catalog:
+            check_channel_models(list(core.channels), Catalog.load(core.catalog_file or None))
         edge = load_edge_settings(raw.get("edge", {}), core.listen)
     except CatalogError as exc:
         raise ConfigError(str(exc)) from None  # it names its own file and line

@@ -12,7 +12,7 @@ import asyncio
 import gc
 import logging
 import signal
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Callable, AsyncIterator, Sequence
 
 import grpc
 
@@ -71,11 +71,12 @@ class InProcessCore:
         return "ready"  # the core is this process: when the edge answers, so can it
 
 
-async def serve(core_settings: CoreSettings, edge_settings: EdgeSettings) -> None:
-    """Run a core and an edge wired in-process until SIGTERM or SIGINT; then drain both."""
+async def serve(core_settings: CoreSettings, edge_settings: EdgeSettings,
+                reload_settings: Callable[[], CoreSettings] | None = None) -> None:
+    """Run a core and an edge wired in-process until SIGTERM or SIGINT (SIGHUP: reload); then drain both."""
     from edge.app import create_app
 
-    core = await create_server(core_settings)
+    core = await create_server(core_settings, reload_settings=reload_settings)
     try:
         app = create_app(edge_settings, core=InProcessCore(core.router))
         runner, port = await start_edge(edge_settings, app)
@@ -92,6 +93,7 @@ async def serve(core_settings: CoreSettings, edge_settings: EdgeSettings) -> Non
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(core.reload()))
     await stop.wait()
     # The edge first: it stops taking requests and drains its open ones (their core calls run
     # here); then the core drains calls from elsewhere, writes usage and gives leases back.

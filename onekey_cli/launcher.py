@@ -10,6 +10,7 @@ import json
 import os
 import pathlib
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -57,6 +58,41 @@ def _one_shot(args: list[str], config: Config, stopping, module: str = "onekey_c
     return out
 
 
+def _listens(config: Config) -> list[tuple[str, str]]:
+    """What `onekey up` will listen on: (config setting, "host:port")."""
+    found = [("[core] listen", config.core.listen), ("[edge] listen", config.edge.listen)]
+    if _account_available():
+        found.append(("[account] listen", str(config.account_section.get("listen", "127.0.0.1:5000"))))
+    return found
+
+
+def _port_taken(address: str) -> bool:
+    """Whether something already listens on host:port (a bind would fail)."""
+    host, _, port = address.rpartition(":")
+    host = host.strip("[]") or "127.0.0.1"
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as servers bind: TIME_WAIT is no conflict
+        try:
+            probe.bind((host, int(port)))
+        except OSError:
+            return True
+    return False
+
+
+def check_ports(config: Config) -> None:
+    """Stop with one line naming a taken port and how to choose another, before anything starts
+    (else the components would talk to whatever holds it: another OneKey refuses this one's token)."""
+    for setting, address in _listens(config):
+        if _port_taken(address):
+            section = setting.split("]")[0] + "]"
+            host, _, port = address.rpartition(":")
+            raise SystemExit(
+                f"onekey: {address} ({setting}) is already in use, by another OneKey or another program: stop it, "
+                f"or pick another port in a config file ({section} listen = \"{host}:{int(port) + 1}\") "
+                "and run `onekey up --config FILE` (`make run CONFIG=FILE`)")
+
+
 def _upgrade_local_stores(config: Config, stopping) -> None:
     """Bring the SQLite stores to this release in a process of its own, before the components
     start: they then find their stores at head and never load Alembic, which would stay in their
@@ -96,9 +132,11 @@ def _banner(config: Config, base_url: str, local: dict, account_url: str | None,
         "OneKey is running.",
         f"  base URL     {base_url}",
         f"  API key      {local['key']}   (local project {local['project_id']})",
+        "               the local project belongs to no account: its traffic shows in",
+        f"               `onekey usage --project {local['project_id']}`, not on a dashboard",
     ]
     if account_url:
-        lines.append(f"  account      {account_url}")
+        lines.append(f"  account      {account_url}   (sign in for a project and keys of your own, with a dashboard)")
     if missing:
         lines.append(f"  no channel   {', '.join(missing)} (set {', '.join(_env_var(p) for p in missing)} or add [[channels]])")
         lines.append("               their models answer 404 model_not_available until then")
@@ -136,11 +174,14 @@ def up(config: Config) -> int:
 
     signal.signal(signal.SIGTERM, stop_all)
     signal.signal(signal.SIGINT, stop_all)
+    # SIGHUP reloads the catalog file and channels: the router's core does it, the rest ignore it.
+    signal.signal(signal.SIGHUP, lambda *_: procs and procs[0].poll() is None and procs[0].send_signal(signal.SIGHUP))
     ensure_state_dir()
 
     def stopped() -> bool:
         return stopping
 
+    check_ports(config)
     return_code = 0
     try:
         _upgrade_local_stores(config, stopped)

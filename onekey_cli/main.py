@@ -51,6 +51,7 @@ def build_parser(components_only: bool = False) -> argparse.ArgumentParser:
     operator.add_parsers(sub, common)
     db.add_parsers(sub, common)
     models.add_parser(sub, common)
+    models.add_reload_parser(sub, common)
     return parser
 
 
@@ -77,6 +78,22 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def _core_reloader(config):
+    """What SIGHUP and `onekey reload` re-read: the same file and environment, the core's part."""
+    from dataclasses import replace
+
+    from onekey_cli.config import ConfigError, load
+    from router_core.settings import ConfigError as CoreConfigError
+
+    def reload_core():
+        try:
+            fresh = load(str(config.path) if config.path else None, config.env).core
+        except ConfigError as exc:  # in the core's own terms: it refuses the reload and keeps serving
+            raise CoreConfigError(str(exc)) from None
+        return replace(fresh, service_token=config.core.service_token)  # the running core's credential stays
+    return reload_core
+
+
 def _main(argv: list[str] | None) -> int:
     from onekey_cli import config as config_module
 
@@ -86,7 +103,7 @@ def _main(argv: list[str] | None) -> int:
     words = sys.argv[1:] if argv is None else argv
     args = build_parser(components_only=bool(words) and words[0] in COMPONENTS).parse_args(argv)
     try:
-        config = config_module.load(args.config)
+        config = config_module.load(args.config, check_catalog=args.command in ("core", "router"))
     except config_module.ConfigError as exc:
         print(f"onekey: {exc}", file=sys.stderr)
         return 2
@@ -103,14 +120,15 @@ def _main(argv: list[str] | None) -> int:
         if args.command in ("core", "router"):
             from router_core.migrations import SchemaNotReady
 
+            reload_core = _core_reloader(config)
             if args.command == "core":
                 from router_core.server import serve
 
-                serving = serve(config.core)
+                serving = serve(config.core, reload_core)
             else:
                 from onekey_cli.inprocess import serve as serve_router
 
-                serving = serve_router(config.core, config.edge)
+                serving = serve_router(config.core, config.edge, reload_core)
             try:
                 _run_async(serving)
             except SchemaNotReady as exc:

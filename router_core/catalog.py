@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 import dataclasses
-import tomllib
-from dataclasses import dataclass
-from importlib import resources
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from router_core.errors import InvalidRequest, ModelNotFound
+
+if TYPE_CHECKING:
+    from router_core.prices import PackageModel
 
 # What a catalog entry may declare as its status. `test` marks OneKey's free sandbox models.
 LIFECYCLE = ("available", "preview", "retired", "test")
@@ -34,6 +37,12 @@ class ModelInfo:
     created: int
     status_note: str = ""   # the operator's or the catalog's own word on a status, e.g. a retirement
     cache_write_input_price: int = 0  # per 1M input tokens written to a prompt cache (0: as input)
+    # Where the prices come from: the price package (with its version), or the operator's file.
+    price_source: str = ""
+    # The package's model, when it prices this one: billing then follows the package's own
+    # rules (tiers, cache writes, prices by date), times `price_factor` (the markup).
+    priced_by: PackageModel | None = field(default=None, compare=False, repr=False)
+    price_factor: Decimal = Decimal(1)
 
     @property
     def is_test(self) -> bool:
@@ -47,29 +56,35 @@ PRICE_FIELDS = tuple(f.name for f in dataclasses.fields(ModelInfo) if f.name.end
 class Catalog:
     """Resolves the canonical `provider/model` id, its short name and the upstream id."""
 
-    def __init__(self, models: list[ModelInfo]) -> None:
+    def __init__(self, models: list[ModelInfo], extra_aliases: dict[str, str] | None = None) -> None:
         self._models = {m.id: m for m in models}
         aliases: dict[str, list[ModelInfo]] = {}
         for m in models:
             for alias in {m.id.split("/", 1)[1], m.upstream_id}:
                 aliases.setdefault(alias, []).append(m)
+        # Ids a provider lists beside a catalog model (its dated snapshots): each names that model.
+        for alias, model_id in (extra_aliases or {}).items():
+            if model_id in self._models and alias not in aliases:
+                aliases[alias] = [self._models[model_id]]
         # A bare id is accepted only where it names one model.
         self._aliases = {a: ms[0] for a, ms in aliases.items() if len(ms) == 1}
         self._ambiguous = {a for a, ms in aliases.items() if len(ms) > 1}
 
     @classmethod
     def load(cls, operator_file: str | None = None, include_test: bool = True) -> Catalog:
-        """The shipped catalog, with the operator's file (adds, overrides, hides, markup) applied.
+        """The shipped catalog priced by the package, with the operator's file applied (no listings).
 
         Raises router_core.catalog_file.CatalogError, naming the file and line, on a bad file.
         """
-        from router_core.catalog_file import apply_operator_file, parse_models
+        from router_core.catalog_build import build
+        from router_core.prices import PriceBook
 
-        shipped = resources.files("router_core").joinpath("catalog/models.toml").read_text()
-        models = parse_models(tomllib.loads(shipped), shipped, "the shipped catalog")
-        if operator_file:
-            models = apply_operator_file(models, operator_file)
-        return cls([m for m in models if include_test or not m.is_test])
+        catalog = build(PriceBook(), operator_file).catalog
+        return cls([m for m in catalog.all() if include_test or not m.is_test])
+
+    def replace_with(self, other: Catalog) -> None:
+        """Take another catalog's models at once (a sync or reload), for everyone holding this one."""
+        self._models, self._aliases, self._ambiguous = other._models, other._aliases, other._ambiguous
 
     def all(self) -> list[ModelInfo]:
         return list(self._models.values())

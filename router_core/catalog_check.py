@@ -14,6 +14,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from router_core.catalog import Catalog, ModelInfo
+from router_core.catalog_build import is_text_model
+from router_core.prices import PriceBook
 from router_core.providers.base import Provider, UpstreamError
 from router_core.settings import ChannelSettings
 
@@ -28,12 +30,13 @@ class ChannelCheck:
     provider: str
     listed: int = 0
     missing: list[str] = field(default_factory=list)   # canonical ids of catalog models not listed
-    unknown: list[str] = field(default_factory=list)   # provider ids the catalog lacks
+    unknown: list[str] = field(default_factory=list)   # provider ids the shipped catalog lacks (served if priced)
+    unpriced: list[str] = field(default_factory=list)  # listed text models no price is known for: not served
     error: str = ""                                      # the provider could not be asked
 
     @property
     def differs(self) -> bool:
-        return bool(self.missing or self.unknown or self.error)
+        return bool(self.missing or self.unpriced or self.error)
 
 
 def _same(upstream: str, listed: str) -> bool:
@@ -48,7 +51,9 @@ def compare(models: Sequence[ModelInfo], listed: Sequence[str]) -> tuple[list[st
     return missing, unknown
 
 
-async def check_channel(catalog: Catalog, channel: ChannelSettings, provider: Provider, http: object) -> ChannelCheck:
+async def check_channel(catalog: Catalog, channel: ChannelSettings, provider: Provider, http: object,
+                        book: PriceBook | None = None) -> ChannelCheck:
+    book = book or PriceBook()
     result = ChannelCheck(channel.name, channel.provider)
     try:
         listed = await provider.list_models(http, channel)
@@ -59,11 +64,15 @@ async def check_channel(catalog: Catalog, channel: ChannelSettings, provider: Pr
     own = [m for m in catalog.all() if m.provider == channel.provider]
     served = [m for m in own if not channel.models or m.id in channel.models or m.upstream_id in channel.models]
     result.missing, _ = compare(served, listed)
-    _, result.unknown = compare(own, listed)
+    _, unknown = compare(own, listed)
+    result.unknown = [i for i in unknown if is_text_model(i)]
+    result.unpriced = sorted(i for i in result.unknown if book.find(channel.provider, i) is None)
     return result
 
 
 async def check_channels(catalog: Catalog, channels: Sequence[ChannelSettings], providers: Mapping[str, Provider],
                          http: object) -> list[ChannelCheck]:
     """Ask every channel's provider at once; one channel's failure is its own line, not the end."""
-    return list(await asyncio.gather(*(check_channel(catalog, c, providers[c.provider], http) for c in channels)))
+    book = PriceBook()
+    return list(await asyncio.gather(*(check_channel(catalog, c, providers[c.provider], http, book)
+                                       for c in channels)))

@@ -32,11 +32,17 @@ from decimal import ROUND_CEILING, Decimal
 from typing import Any
 
 from router_core.catalog import LIFECYCLE, PRICE_FIELDS, ModelInfo
+from router_core.prices import PACKAGE, PriceBook
 from router_core.settings import PROVIDERS, ConfigError
+
+SHIPPED = "the shipped catalog"
 
 _FIELDS = {f.name: f for f in dataclasses.fields(ModelInfo)}
 _REQUIRED = tuple(name for name, f in _FIELDS.items()
                   if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING)
+# Fields the core fills in itself: never written in a file.
+_DERIVED = {"price_source", "priced_by", "price_factor"}
+_FILE_FIELDS = set(_FIELDS) - _DERIVED
 # What a new model of the operator's may leave out, and what it then gets.
 _NEW_MODEL_DEFAULTS = {"cached_input_price": 0, "status": "available", "created": 0}
 _OPERATOR_ONLY = {"hidden", "markup_percent"}
@@ -97,20 +103,38 @@ class _Source:
         return CatalogError(f"{self.name}, line {line}: {message}" if line else f"{self.name}: {message}")
 
 
-def parse_models(raw: Mapping[str, Any], text: str, name: str) -> list[ModelInfo]:
-    """The models of a complete catalog file (the shipped one): every field given, none unknown."""
+def package_facts(book: PriceBook, provider: str, upstream_id: str) -> dict[str, Any] | None:
+    """A model's prices (micro-USD per 1M tokens, base tier, now) and context from the package."""
+    found = book.find(provider, upstream_id)
+    if found is None:
+        return None
+    input_price, output_price, cached, write = found.list_prices()
+    return {"input_price": input_price, "output_price": output_price, "cached_input_price": cached,
+            "cache_write_input_price": write, "context_window": found.context_window or 128_000,
+            "price_source": PACKAGE, "priced_by": found}
+
+
+def parse_models(raw: Mapping[str, Any], text: str, name: str, book: PriceBook) -> list[ModelInfo]:
+    """The models of the shipped catalog: prices and context from the package unless given."""
     source = _Source(text, name)
     unknown = sorted(set(raw) - {"models"})
     if unknown:
         raise source.error(f"unknown key{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)}", None, unknown[0])
     models = []
     for index, entry in enumerate(_entries(raw, source)):
-        _check_keys(entry, set(_FIELDS), source, index)
-        models.append(_model(entry, source, index))
+        _check_keys(entry, _FILE_FIELDS, source, index)
+        facts = {}
+        if not any(k in entry for k in PRICE_FIELDS):
+            facts = package_facts(book, entry.get("provider", ""), entry.get("upstream_id", "")) or {}
+            if not facts:
+                raise source.error(f"`{entry.get('id')}`: the price package does not price this model, "
+                                   "and the entry gives no prices", index)
+        models.append(_model({**facts, **entry}, source, index))
     return models
 
 
-def apply_operator_file(models: list[ModelInfo], path: str | pathlib.Path) -> list[ModelInfo]:
+def apply_operator_file(models: list[ModelInfo], path: str | pathlib.Path,
+                        book: PriceBook | None = None) -> list[ModelInfo]:
     """The catalog after the operator's file: models added, overridden, hidden, marked up."""
     path = pathlib.Path(path)
     try:
@@ -122,6 +146,12 @@ def apply_operator_file(models: list[ModelInfo], path: str | pathlib.Path) -> li
     except tomllib.TOMLDecodeError as exc:
         raise CatalogError(f"{path}: {exc}") from None  # tomllib's message names the line
     source = _Source(text, str(path))
+    return apply_operator_entries(models, raw, source, book)
+
+
+def apply_operator_entries(models: list[ModelInfo], raw: Mapping[str, Any], source: _Source,
+                           book: PriceBook | None = None) -> list[ModelInfo]:
+    """The operator's parsed file applied: see apply_operator_file."""
     unknown = sorted(set(raw) - {"models", "markup"})
     if unknown:
         raise source.error(f"unknown key{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)} "
@@ -132,7 +162,7 @@ def apply_operator_file(models: list[ModelInfo], path: str | pathlib.Path) -> li
     per_model: dict[str, Decimal] = {}
     seen: dict[str, int] = {}
     for index, entry in enumerate(_entries(raw, source)):
-        _check_keys(entry, set(_FIELDS) | _OPERATOR_ONLY, source, index)
+        _check_keys(entry, _FILE_FIELDS | _OPERATOR_ONLY, source, index)
         model_id = entry.get("id")
         if not isinstance(model_id, str) or not model_id:
             raise source.error("a [[models]] entry needs an `id`", index)
@@ -147,8 +177,11 @@ def apply_operator_file(models: list[ModelInfo], path: str | pathlib.Path) -> li
             if entry["hidden"]:
                 hidden.add(model_id)
         fields = {k: v for k, v in entry.items() if k not in _OPERATOR_ONLY}
-        if model_id in by_id:
-            merged = {f: getattr(by_id[model_id], f) for f in _FIELDS}
+        if any(k in fields for k in PRICE_FIELDS):  # the operator's prices: billed flat, as written
+            fields.update(price_source="operator file", priced_by=None, price_factor=Decimal(1))
+        base = by_id.get(model_id) or (_package_model(book, model_id) if book is not None else None)
+        if base is not None:
+            merged = {f: getattr(base, f) for f in _FIELDS}
             merged["endpoints"] = sorted(merged["endpoints"])
             if "status" in fields and "status_note" not in fields:
                 merged["status_note"] = ""  # the shipped note spoke of the shipped status
@@ -193,6 +226,7 @@ def _model(entry: Mapping[str, Any], source: _Source, index: int) -> ModelInfo:
         return source.error(f"{label}: {key} {problem}", index, key)
 
     values = dict(entry)
+    values.setdefault("price_source", "operator file" if source.name != SHIPPED else "")
     for key in ("id", "provider", "upstream_id", "display_name", "status", "status_note"):
         if key in values and not isinstance(values[key], str):
             raise fail(key, f"must be a string, not {type(values[key]).__name__}")
@@ -243,5 +277,12 @@ def _marked_up(model: ModelInfo, percent: Decimal) -> ModelInfo:
     if not percent:
         return model
     factor = (Decimal(100) + percent) / Decimal(100)
-    return dataclasses.replace(model, **{
+    return dataclasses.replace(model, price_factor=model.price_factor * factor, **{
         f: int((getattr(model, f) * factor).to_integral_value(rounding=ROUND_CEILING)) for f in PRICE_FIELDS})
+
+
+def _package_model(book: PriceBook, model_id: str) -> ModelInfo | None:
+    """A model the price package knows but the catalog lacks now (no channel lists it), as a base."""
+    from router_core.catalog_build import discovered
+    provider, _, upstream = model_id.partition("/")
+    return discovered(book, provider, upstream) if provider in PROVIDERS and upstream else None

@@ -23,8 +23,22 @@ class ChannelPool:
         for channel in channels:
             self._by_provider.setdefault(channel.provider, []).append(channel)
         self._rng = rng or random.Random()
-        settings = breaker or BreakerSettings()
-        self._health = {c.name: Breaker(settings) for c in channels}
+        self._breaker = breaker or BreakerSettings()
+        self._health = {c.name: Breaker(self._breaker) for c in channels}
+        # model id -> the channels whose own model list names it (providers whose lists are known)
+        self._listed: dict[str, frozenset[str]] = {}
+
+    def replace(self, channels: Sequence[ChannelSettings]) -> None:
+        """Serve these channels from now on (a reload); a channel kept by name keeps its breaker."""
+        by_provider: dict[str, list[ChannelSettings]] = {}
+        for channel in channels:
+            by_provider.setdefault(channel.provider, []).append(channel)
+        self._health = {c.name: self._health.get(c.name) or Breaker(self._breaker) for c in channels}
+        self._by_provider = by_provider
+
+    def set_listed(self, listed: dict[str, frozenset[str]]) -> None:
+        """Which channels list which models: a channel serves only what its provider lists for its key."""
+        self._listed = listed
 
     @property
     def channels(self) -> list[ChannelSettings]:
@@ -42,9 +56,11 @@ class ChannelPool:
 
     def serving(self, model: ModelInfo) -> list[ChannelSettings]:
         """The channels that may serve this model: its provider's, within their `models` subset."""
+        listed = self._listed.get(model.id)
         return [
             c for c in self._by_provider.get(model.provider, ())
-            if not c.models or model.id in c.models or model.upstream_id in c.models
+            if (not c.models or model.id in c.models or model.upstream_id in c.models)
+            and (listed is None or c.name in listed)
         ]
 
     def candidates(self, model: ModelInfo, prefer: str | None = None) -> list[ChannelSettings]:

@@ -13,7 +13,7 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field, replace
 
@@ -27,6 +27,7 @@ from router_core.key_spend import KeySpend, SpendHold
 from router_core.keys import KeyIdentity, KeyValidator
 from router_core.metering import UsageRecorder
 from router_core.providers import REGISTRY, Provider, UpstreamCall, UpstreamError, UpstreamResponse
+from router_core.providers.anthropic_messages import COUNT_TOKENS, COUNT_TOKENS_WIRE, MESSAGES, MESSAGES_WIRE
 from router_core.providers.base import OPENAI_WIRE, UpstreamFailure, Wire, openai_error
 from router_core.response_owners import ResponseOwners
 from router_core.ratelimit import RateLimiter
@@ -34,6 +35,8 @@ from router_core.requests import ENDPOINTS, ClientRequest, decode, with_model
 from router_core.settings import ChannelSettings
 from router_core.tables import utcnow
 from router_core.tokens import TokenCounter
+from router_core.translate import TranslationError, Translator, translator_for
+from router_core.translate.wire import TranslatedWire
 from router_core.usage import Usage, cost_micro_usd, reservation_usage
 
 logger = logging.getLogger(__name__)
@@ -147,8 +150,10 @@ class Forwarder:
                  providers: Mapping[str, Provider] = REGISTRY, max_attempts: int = 3,
                  *, owners: ResponseOwners | None = None, max_retry_wait: float = 2.0,
                  limiter: RateLimiter | None = None, spend: KeySpend | None = None,
-                 durable_charges: bool = False, durable_wait: float = 10.0) -> None:
+                 durable_charges: bool = False, durable_wait: float = 10.0,
+                 on_model_gone: Callable[[ModelInfo, str], None] | None = None) -> None:
         self.catalog = catalog
+        self.on_model_gone = on_model_gone
         self.pool = pool
         self.keys = keys
         self.http = http
@@ -215,12 +220,19 @@ class Forwarder:
         client_headers = forwarded_headers(call.headers)
         req = decode(call.endpoint, call.body)
         refusal.stream = req.stream
-        model = self.catalog.resolve(req.model_name, req.catalog_endpoint)
-        # Only names the catalog knows are kept: `model` is free text a client controls.
+        model = self.catalog.resolve(req.model_name)
+        # Only names the catalog knows are kept: `model` is free text a client controls. Kept
+        # before the route check, so a refusal on the route still names the model.
         refusal.model, refusal.requested_model = model, req.model_name[:200]
+        translator = None
+        if req.catalog_endpoint not in model.endpoints:
+            # Not the provider's own format: served through a translator (count_tokens: counted here).
+            translator = translator_for(req.catalog_endpoint, model) if call.endpoint != COUNT_TOKENS else None
+            if translator is None and call.endpoint != COUNT_TOKENS:
+                self.catalog.resolve(req.model_name, req.catalog_endpoint)  # its refusal, in its words
         provider = self.providers.get(model.provider)
         prefer = None
-        if call.endpoint == "responses" and self.owners is not None:
+        if call.endpoint == "responses" and self.owners is not None and translator is None:
             # Provider-side state stays in its project; a continued response goes back to the
             # channel (provider account) that holds it.
             prefer = await self.owners.check(identity.project_id, model.provider, req.body)
@@ -231,6 +243,9 @@ class Forwarder:
             refuse_unservable(model, availability(model, self.pool))
             raise ModelNotFound(f"The model `{model.id}` is not available here.", param="model",
                                 code="model_not_available")  # no provider module for it
+        if req.catalog_endpoint not in model.endpoints:
+            return await self._admit_translated(call, req, model, provider, channels, translator, identity,
+                                                request_id, refusal, rate_headers)
         wire = provider.wire(call.endpoint)
         body = dict(req.body)
         body["model"] = model.upstream_id
@@ -261,6 +276,37 @@ class Forwarder:
             items = self.owners.bind(items, identity.project_id, model.provider)
         return meter, items
 
+    async def _admit_translated(self, call: ForwardInput, req: ClientRequest, model: ModelInfo, provider: Provider,
+                                channels: list[ChannelSettings], translator: Translator | None,
+                                identity: KeyIdentity, request_id: str, refusal: _Refusal, rate_headers: list
+                                ) -> tuple[_Meter, AsyncIterator[Head | bytes | Trailer]]:
+        """A model whose provider does not speak the client's format: the request translated to
+        one it does (or, for count_tokens, counted here), billed from the upstream's usage."""
+        if translator is None:  # count_tokens on a model Anthropic does not serve: free, local
+            reservation = await self.credits.reserve(identity.project_id, 0)
+            meter = _Meter(identity, model, call.endpoint, False, req.body, reservation, refusal.started,
+                           COUNT_TOKENS_WIRE, requested_model=refusal.requested_model, rate_headers=rate_headers)
+            return meter, self._count_locally(meter, request_id)
+        wire, upstream = _translated_call(call, req, model, provider, translator)
+        estimate = cost_micro_usd(model, reservation_usage(req.body, len(call.body)))
+        if estimate:
+            self.keys.check_spend(identity)
+        reservation = await self.credits.reserve(identity.project_id, estimate)
+        meter = _Meter(identity, model, call.endpoint, req.stream, req.body, reservation, refusal.started, wire,
+                       requested_model=refusal.requested_model, rate_headers=rate_headers)
+        return meter, self._exchange(provider, channels, upstream, meter, request_id, False)
+
+    async def _count_locally(self, meter: _Meter, request_id: str) -> AsyncIterator[Head | bytes | Trailer]:
+        """`{"input_tokens": N}` for the text of system, messages and tools, by the local tokenizer."""
+        await self.tokens.ready()
+        count = sum(self.tokens.count(t) for t in MESSAGES_WIRE.prompt_texts(meter.body))
+        meter.status, meter.answered, meter.usage = 200, True, Usage()
+        meter.ttfb = time.monotonic()
+        yield Head(status=200, headers=[("content-type", "application/json"), *meter.rate_headers],
+                   request_id=request_id, model=meter.model.id, provider=meter.model.provider,
+                   body=json.dumps({"input_tokens": count}).encode())
+        yield Trailer(usage=Usage(), cost_micro_usd=0, request_id=request_id)
+
     async def _exchange(self, provider: Provider, channels: list[ChannelSettings], upstream: UpstreamCall,
                         meter: _Meter, request_id: str, drop_usage_chunk: bool) -> AsyncIterator[Head | bytes | Trailer]:
         opened = await open_upstream(provider, self.pool, channels, self.http, upstream,
@@ -271,6 +317,11 @@ class Forwarder:
         head = Head(status=0, headers=[], request_id=request_id, model=meter.model.id,
                     provider=meter.model.provider, channel=meter.channel)
         if resp is None:
+            if opened.failure.status == 404 and upstream.method == "POST" and self.on_model_gone is not None:
+                # A 404 to a POST on a generation path the provider serves can only be the model:
+                # the provider has retired it, or never had it. Stop routing there until a list says so.
+                self.on_model_gone(meter.model, f"Retired: `{meter.model.provider}` answered that "
+                                                f"`{meter.model.upstream_id}` does not exist (HTTP 404).")
             failure = meter.wire.failure(opened.failure)
             head.status, head.body = failure.status, failure.body
             head.headers = [*failure.headers, *meter.rate_headers]
@@ -287,6 +338,8 @@ class Forwarder:
                 meter.ttfb = time.monotonic()
                 meter.output.append(head.body)
                 meter.usage = meter.wire.usage_of_body(head.body)
+                if type(meter.wire) is TranslatedWire:
+                    _translate_whole(meter.wire, head, meter)
                 meter.answered = True
                 yield head
             else:
@@ -417,6 +470,55 @@ class Forwarder:
 
 
 _ABSENT = object()
+
+
+# Client headers meant for the client's own API only: not sent to an upstream of another format.
+_FORMAT_HEADERS = ("anthropic-", "openai-")
+
+
+def _translated_call(call: ForwardInput, req: ClientRequest, model: ModelInfo, provider: Provider,
+                     translator: Translator) -> tuple[TranslatedWire, UpstreamCall]:
+    """The translated request's Wire and upstream call; InvalidRequest naming what cannot go."""
+    try:
+        body = translator.request(req.body, model.upstream_id)
+    except TranslationError as exc:
+        message = exc.message if exc.param in exc.message else f"{exc.message} (`{exc.param}`)"
+        raise InvalidRequest(message, param=exc.param, code="unsupported_parameter") from None
+    except Exception as exc:  # a body the translator cannot read: the client's, most likely
+        logger.warning("translation failed: endpoint=%s model=%s error=%s", call.endpoint, model.id,
+                       type(exc).__name__)
+        raise InvalidRequest(f"The request could not be translated for `{model.id}`; check its fields.",
+                             code="untranslatable_request") from None
+    body = dict(body)
+    body["model"] = model.upstream_id
+    upstream_endpoint = translator.upstream
+    if req.stream:
+        body["stream"] = True
+        if upstream_endpoint == "chat/completions":
+            # Usage is what the request is billed from: always asked for (the translator drops it).
+            body["stream_options"] = {**(body.get("stream_options") or {}), "include_usage": True}
+    else:
+        body.pop("stream_options", None)
+    prepared = provider.prepare(body, upstream_endpoint)
+    headers = {k: v for k, v in _client_headers(call.headers).items() if not k.lower().startswith(_FORMAT_HEADERS)}
+    upstream = UpstreamCall(endpoint=upstream_endpoint, body=json.dumps(prepared, ensure_ascii=False).encode(),
+                            model=model, stream=req.stream, headers=headers, parsed=prepared)
+    client_wire = MESSAGES_WIRE if call.endpoint == MESSAGES else OPENAI_WIRE
+    return TranslatedWire(translator, req.model_name, client_wire, provider.wire(upstream_endpoint)), upstream
+
+
+def _translate_whole(wire: TranslatedWire, head: Head, meter: _Meter) -> None:
+    """A whole upstream answer in the client's format (its usage was read before)."""
+    try:
+        head.body = wire.response(head.body or b"")
+    except Exception as exc:  # an upstream answer the translator cannot read: the provider's fault
+        logger.warning("answer translation failed: model=%s error=%s", meter.model.id, type(exc).__name__)
+        failure = wire.failure(UpstreamFailure(502, openai_error(
+            "The provider's answer could not be translated.", "api_error", "bad_upstream_response"), False))
+        head.status = meter.status = failure.status
+        meter.error_code = "bad_upstream_response"
+        head.body = failure.body
+        head.headers = [("content-type", "application/json"), *meter.rate_headers]
 
 
 def _upstream_body(raw: bytes, req: ClientRequest, prepared: dict, body: dict, upstream_id: str,

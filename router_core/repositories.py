@@ -174,6 +174,13 @@ class CreditRepository:
         )
         return True
 
+    async def recent(self, project_id: str, limit: int) -> list[tables.CreditEntry]:
+        """A project's ledger entries, newest first."""
+        rows = await self.session.scalars(
+            select(tables.CreditEntry).where(tables.CreditEntry.project_id == project_id)
+            .order_by(tables.CreditEntry.created_at.desc(), tables.CreditEntry.id.desc()).limit(limit))
+        return list(rows)
+
 
 class UsageRepository:
     def __init__(self, session: AsyncSession) -> None:

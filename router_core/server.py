@@ -5,7 +5,7 @@ import asyncio
 import gc
 import logging
 import signal
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -16,6 +16,7 @@ from onekey.v1 import admin_pb2_grpc, metering_pb2_grpc, router_pb2_grpc
 from router_core.admin import AdminService
 from router_core.auth import ServiceTokenInterceptor
 from router_core.catalog import Catalog
+from router_core.catalog_build import build
 from router_core.channels import ChannelPool, check_channel_models
 from router_core.credits import Credits
 from router_core.db import create_engine, session_factory
@@ -24,6 +25,8 @@ from router_core.key_spend import KeySpend
 from router_core.keys import KeyValidator
 from router_core.metering import UsageRecorder
 from router_core.migrations import prepare_engine
+from router_core.model_sync import ModelSync
+from router_core.prices import PriceBook
 from router_core.providers import Provider, registry
 from router_core.providers.http import HttpClient
 from router_core.ratelimit import RateLimiter, create_store
@@ -32,7 +35,7 @@ from router_core.stored_responses import StoredResponses
 from router_core.servicers.admin import AdminServicer
 from router_core.servicers.metering import MeteringServicer
 from router_core.servicers.router import RouterServicer
-from router_core.settings import ChannelSettings, CoreSettings, Secret
+from router_core.settings import ChannelSettings, ConfigError, CoreSettings, Secret
 from router_core.tokens import TokenCounter
 from router_core.usage_reports import UsageReports
 
@@ -71,10 +74,22 @@ class CoreServer:
     metrics_port: int = 0
     limiter: RateLimiter | None = None
     router: RouterServicer | None = None  # for an edge in this process (the launcher wires it)
+    sync: ModelSync | None = None  # the live catalog's keeper
+
+    async def reload(self) -> None:
+        """SIGHUP: re-read the catalog file and channels; a bad file is logged and changes nothing."""
+        if self.sync is None:
+            return
+        try:
+            await self.sync.reload()
+        except ConfigError as exc:
+            logger.error("reload refused, the catalog and channels are unchanged: %s", exc)
 
     async def stop(self, grace: float | None = None) -> None:
         """Drain in-flight calls, write every usage event and charge, give leases back."""
         await self.server.stop(self.settings.shutdown_grace if grace is None else grace)
+        if self.sync is not None:
+            await self.sync.stop()
         if self.owners is not None:
             await self.owners.stop()
         if self.metrics is not None:
@@ -88,8 +103,15 @@ class CoreServer:
 
 
 async def create_server(settings: CoreSettings, *, providers: Mapping[str, Provider] | None = None,
-                        catalog: Catalog | None = None) -> CoreServer:
-    """Build and start the core on settings.listen (port 0 picks a free port)."""
+                        catalog: Catalog | None = None,
+                        reload_settings: Callable[[], CoreSettings] | None = None) -> CoreServer:
+    """Build and start the core on settings.listen (port 0 picks a free port).
+
+    `catalog`, when given, is served as it is (no model lists read); otherwise the catalog is
+    the live one: the shipped file and the channels' model lists, priced by the package, the
+    operator's file on top, kept current by a ModelSync. `reload_settings` re-reads the
+    configuration for SIGHUP and the Reload RPC.
+    """
     providers = providers if providers is not None else registry()
     engine = create_engine(settings.database_url)
     try:
@@ -98,7 +120,9 @@ async def create_server(settings: CoreSettings, *, providers: Mapping[str, Provi
         await engine.dispose()
         raise
     sessions = session_factory(engine)
-    catalog = catalog or Catalog.load(settings.catalog_file or None)
+    fixed_catalog = catalog is not None
+    book = PriceBook()
+    catalog = catalog or build(book, settings.catalog_file or None).catalog
     channels = list(settings.channels)
     if settings.sandbox and not any(c.provider == "sandbox" for c in channels):
         channels.append(SANDBOX_CHANNEL)
@@ -109,6 +133,10 @@ async def create_server(settings: CoreSettings, *, providers: Mapping[str, Provi
     keys = KeyValidator(sessions, ttl=settings.key_cache_ttl)
     http = HttpClient(settings.timeouts)
     await http.start()
+    sync = ModelSync(catalog, pool, providers, http, book, settings, channels, reload_settings)
+    if not fixed_catalog:
+        await sync.sync()  # bounded by models_sync_timeout: a silent provider keeps the shipped statuses
+        sync.start()
     credits = Credits(sessions, renew_every=settings.lease_renew_interval, stale_after=settings.lease_stale_after)
     tokens = TokenCounter()  # its encoding is loaded by the first estimate that needs it
     spend = KeySpend(sessions, credits.holder, renew_every=settings.lease_renew_interval,
@@ -119,7 +147,7 @@ async def create_server(settings: CoreSettings, *, providers: Mapping[str, Provi
     limiter = RateLimiter(create_store(settings.redis_url.reveal(), settings.redis_timeout), settings.rate_limit_rpm)
     forwarder = Forwarder(catalog, pool, keys, http, recorder, credits, tokens, providers, settings.max_attempts,
                           owners=owners, max_retry_wait=settings.max_retry_wait, limiter=limiter, spend=spend,
-                          durable_charges=settings.durable_charges)
+                          durable_charges=settings.durable_charges, on_model_gone=sync.mark_gone)
 
     server = grpc.aio.server(
         interceptors=[ServiceTokenInterceptor(settings.service_token)],
@@ -128,7 +156,7 @@ async def create_server(settings: CoreSettings, *, providers: Mapping[str, Provi
     router = RouterServicer(forwarder, catalog, keys, pool,
                             StoredResponses(keys, owners, pool, providers, http, limiter), settings.max_in_flight)
     router_pb2_grpc.add_RouterServiceServicer_to_server(router, server)
-    admin_pb2_grpc.add_AdminServiceServicer_to_server(AdminServicer(AdminService(sessions, keys), pool), server)
+    admin_pb2_grpc.add_AdminServiceServicer_to_server(AdminServicer(AdminService(sessions, keys), pool, sync), server)
     metering_pb2_grpc.add_MeteringServiceServicer_to_server(
         MeteringServicer(UsageReports(sessions, recorder)), server)
     port = server.add_insecure_port(settings.listen)
@@ -145,12 +173,12 @@ async def create_server(settings: CoreSettings, *, providers: Mapping[str, Provi
         metrics, metrics_port = await start_metrics(pool, settings.metrics_listen, limiter, credits, recorder,
                                                      spend)
     return CoreServer(server, port, engine, http, recorder, credits, settings, owners, pool, metrics, metrics_port,
-                      limiter=limiter, router=router)
+                      limiter=limiter, router=router, sync=sync)
 
 
-async def serve(settings: CoreSettings) -> None:
-    """Run the core until SIGTERM or SIGINT, then drain and exit."""
-    core = await create_server(settings)
+async def serve(settings: CoreSettings, reload_settings: Callable[[], CoreSettings] | None = None) -> None:
+    """Run the core until SIGTERM or SIGINT, then drain and exit; SIGHUP reloads the catalog and channels."""
+    core = await create_server(settings, reload_settings=reload_settings)
     # Start-up objects (modules, protos, the catalog) live as long as the process: keep them
     # out of the collector, or each full collection walks them all while every call waits.
     gc.freeze()
@@ -160,6 +188,7 @@ async def serve(settings: CoreSettings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(core.reload()))
     await stop.wait()
     logger.info("core stopping: draining in-flight calls (grace %.0fs)", settings.shutdown_grace)
     await core.stop()

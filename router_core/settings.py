@@ -111,6 +111,10 @@ class CoreSettings:
     max_in_flight: int = 1024
     # The operator's catalog file (models added, overridden, hidden; markup); empty: none.
     catalog_file: str = ""
+    # How often each channel's model list is read again (seconds; 0: only at start and on
+    # `onekey models sync`), and how long one read may take.
+    models_sync_interval: float = 900.0
+    models_sync_timeout: float = 5.0
 
 
 _CORE_KEYS = {
@@ -121,6 +125,7 @@ _CORE_KEYS = {
     "breaker_failure_rate", "breaker_cooldown", "breaker_max_cooldown", "rate_limit_rpm",
     "redis_url", "redis_url_env", "redis_timeout",
     "lease_renew_interval", "lease_stale_after", "durable_charges", "max_in_flight", "catalog",
+    "models_sync_interval", "models_sync_timeout",
 }
 _CHANNEL_KEYS = {"name", "provider", "base_url", "api_key", "api_key_env", "priority", "weight", "models"}
 
@@ -240,6 +245,10 @@ def load_core_settings(
         max_retry_wait=float(_typed("[core]", "max_retry_wait", section.get("max_retry_wait", defaults.max_retry_wait), (int, float))),
         metrics_listen=_typed("[core]", "metrics_listen", section.get("metrics_listen", ""), str),
         catalog_file=_typed("[core]", "catalog", section.get("catalog", ""), str),
+        models_sync_interval=float(_typed("[core]", "models_sync_interval",
+                                          section.get("models_sync_interval", defaults.models_sync_interval), (int, float))),
+        models_sync_timeout=float(_typed("[core]", "models_sync_timeout",
+                                         section.get("models_sync_timeout", defaults.models_sync_timeout), (int, float))),
         listen=_typed("[core]", "listen", section.get("listen", defaults.listen), str),
         database_url=_typed("[core]", "database_url", section.get("database_url", defaults.database_url), str),
         service_token=Secret(token),

@@ -95,7 +95,14 @@ def usage_of_body(body: bytes) -> Usage | None:
 
 
 def cost_micro_usd(model: ModelInfo, usage: Usage) -> int:
-    """The price of the tokens in micro-USD, rounded up to a whole micro-dollar."""
+    """The price of the tokens in micro-USD, rounded up to a whole micro-dollar.
+
+    A model the price package prices is billed by the package's rules (tiers, cache writes,
+    prices by date) times the operator's markup; one the operator priced, at its flat rates.
+    """
+    if model.priced_by is not None:
+        return model.priced_by.cost_micro_usd(usage.input_tokens, usage.output_tokens, usage.cached_input_tokens,
+                                              usage.cache_write_tokens, usage.reasoning_tokens, model.price_factor)
     cached_price = model.cached_input_price or model.input_price
     write_price = model.cache_write_input_price or model.input_price
     uncached = usage.input_tokens - usage.cached_input_tokens - usage.cache_write_tokens

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from router_core import tables
 from router_core.errors import InvalidRequest, NotFound
 from router_core.metering import UsageRecorder
-from router_core.repositories import ProjectRepository, UsageRepository
+from router_core.repositories import CreditRepository, ProjectRepository, UsageRepository
 
 MAX_PAGE = 500
 
@@ -44,6 +44,12 @@ class UsageReports:
                                                        status, model, key_id)
         token = _encode_token(rows[size - 1]) if len(rows) > size else ""
         return rows[:size], token
+
+    async def credits(self, project_id: str, limit: int) -> list[tables.CreditEntry]:
+        """The project's ledger entries, newest first."""
+        async with self._sessions() as session:
+            await ProjectRepository(session).get(project_id)
+            return await CreditRepository(session).recent(project_id, min(max(limit or 100, 1), MAX_PAGE))
 
     async def request(self, request_id: str, project_id: str = "") -> tables.UsageEvent:
         async with self._sessions() as session:

@@ -25,7 +25,11 @@ class SignInRefused(Exception):
 
 
 class RateLimited(Exception):
-    """Too many sign-in links asked for; try later."""
+    """Too many sign-in links asked for; try again after `retry_after` seconds."""
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(f"try again in {retry_after:.0f} s")
+        self.retry_after = retry_after
 
 
 def token_hash(token: str) -> str:
@@ -89,6 +93,11 @@ def requester_of(client_ip: str) -> str:
     return str(address)
 
 
+def _as_utc(at: dt.datetime) -> dt.datetime:
+    """SQLite hands back naive datetimes: they were written in UTC."""
+    return at if at.tzinfo else at.replace(tzinfo=dt.timezone.utc)
+
+
 def issue_magic_link(db: Session, email: str, client_ip: str, limits: LinkLimits) -> str | None:
     """A new single-use sign-in token to mail for this email (only its hash is stored), or None.
 
@@ -107,8 +116,10 @@ def issue_magic_link(db: Session, email: str, client_ip: str, limits: LinkLimits
     email_key = token_hash(email)[:32]
     requester = requester_of(client_ip)
     asks = {f"magic:ip:{requester}": limits.per_ip, f"magic:email-ip:{email_key}:{requester}": limits.per_email_ip}
-    if any(rates.count(bucket, since) >= limit for bucket, limit in asks.items()):
-        raise RateLimited()
+    full = [bucket for bucket, limit in asks.items() if rates.count(bucket, since) >= limit]
+    if full:
+        frees = max(_as_utc(rates.oldest(bucket, since)) for bucket in full) + dt.timedelta(seconds=limits.window)
+        raise RateLimited(max((frees - now).total_seconds(), 1.0))
     for bucket in asks:
         rates.add(bucket, now)
     rates.purge(since)

@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import logging
+import math
 
-from flask import Blueprint, abort, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_user, logout_user
 
 from account.auth.oauth import LABELS, ProfileError, profile_from
@@ -44,6 +45,14 @@ def _link_spent():
                            action=(url_for("auth.login"), "Send me a new sign-in link")), 400
 
 
+def _link_spent_or_home():
+    """A spent link opened by someone already signed in: nothing to ask for, on to their page."""
+    if current_user.is_authenticated:
+        flash("That sign-in link was already used; you are signed in.")
+        return redirect(url_for("projects.home"))
+    return _link_spent()
+
+
 @bp.get("/login")
 def login():
     if current_user.is_authenticated:
@@ -63,13 +72,17 @@ def email_link():
                         per_ip=settings.magic_link_per_ip)
     try:
         token = issue_magic_link(db(), email, request.remote_addr or "", limits)
-    except RateLimited:
-        return refused("Too many sign-in links", "Too many sign-in links were asked for from here. Wait a "
-                       "while, then try again.", 429)
+    except RateLimited as exc:
+        minutes = max(1, math.ceil(exc.retry_after / 60))
+        page, status = refused("Too many sign-in links",
+                               f"Too many sign-in links were asked for from here. Try again in {minutes} "
+                               f"minute{'s' if minutes != 1 else ''}; a link already sent still works until "
+                               "it expires.", 429)
+        return page, status, {"Retry-After": str(math.ceil(exc.retry_after))}
     db().commit()  # the link must be usable before the mail that carries it leaves
     minutes = int(settings.magic_link_ttl // 60)
     if token is None:  # the address's mail cap: a link sent earlier still works; same page
-        return render_template("auth/check_email.html", minutes=minutes)
+        return render_template("auth/check_email.html", minutes=minutes, email=email)
     link = settings.public_url + url_for("auth.magic_link", token=token)
     text = (f"Sign in to OneKey by opening this link:\n\n{link}\n\nIt works once, for {minutes} minutes. "
             "If you did not ask to sign in, ignore this mail.\n")
@@ -82,7 +95,7 @@ def email_link():
         db().commit()
         return refused("Mail not sent", "We could not send the sign-in mail just now. Try again in a "
                        "minute.", 503)
-    return render_template("auth/check_email.html", minutes=minutes)
+    return render_template("auth/check_email.html", minutes=minutes, email=email)
 
 
 @bp.get("/login/email/<token>")
@@ -90,7 +103,7 @@ def magic_link(token: str):
     """Shows a confirm button only: mail scanners that open links must not sign anyone in."""
     row = LoginTokenRepository(db()).usable(token_hash(token), utcnow())
     if row is None:
-        return _link_spent()
+        return _link_spent_or_home()
     return render_template("auth/confirm.html", form=ConfirmForm(), email=row.email)
 
 
@@ -100,7 +113,7 @@ def magic_link_confirm(token: str):
         abort(400)
     email = LoginTokenRepository(db()).consume(token_hash(token), utcnow())
     if email is None:
-        return _link_spent()
+        return _link_spent_or_home()
     user, _ = user_for_email(db(), email)
     return sign_in(user)
 
@@ -155,14 +168,30 @@ def logout():
     return redirect(url_for("auth.login"))
 
 
+_BROWSERS = (("Edg/", "Edge"), ("OPR/", "Opera"), ("Firefox/", "Firefox"), ("Chrome/", "Chrome"),
+             ("Chromium/", "Chromium"), ("Safari/", "Safari"))
+_SYSTEMS = (("iPhone", "iPhone"), ("iPad", "iPad"), ("Android", "Android"), ("Windows", "Windows"),
+            ("Mac OS X", "macOS"), ("CrOS", "ChromeOS"), ("Linux", "Linux"))
+
+
+def device_of(user_agent: str) -> str:
+    """'Firefox on Windows' from a User-Agent header: enough to tell one's sessions apart."""
+    browser = next((name for mark, name in _BROWSERS if mark in user_agent), "")
+    system = next((name for mark, name in _SYSTEMS if mark in user_agent), "")
+    if browser and system:
+        return f"{browser} on {system}"
+    return browser or system or "an unknown browser"
+
+
 def sign_in(user: User):
     """Start a fresh session for the user (new id: no fixation) and see them in."""
     session.clear()
     session.regenerate()
     end_other_links(db(), user.email)  # whichever way they came in, older links die now
     sweep_sign_in_mail(db(), context().mailer)
-    user.last_login_at = utcnow()
     login_user(SignedInUser(user.id, user.email))
-    ensure_first_project(db(), context(), user)
+    session["device"] = device_of(request.user_agent.string)  # so Settings can tell sessions apart
+    ensure_first_project(db(), context(), user)  # refreshes the user: set what follows after it
+    user.last_login_at = utcnow()
     logger.info("user %s signed in", user.id)
     return redirect(url_for("projects.home"))

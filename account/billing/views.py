@@ -11,7 +11,7 @@ from account.billing.forms import BuyForm
 from account.billing.money import parse_usd
 from account.billing.payments import InvalidWebhook, Payments, PaymentsUnavailable
 from account.billing.service import CheckoutRefused, RetryLater, WebhookHandler, start_checkout
-from account.core_client import CoreError
+from account.core_client import CoreError, CreditInfo
 from account.store.repositories import PurchaseRepository
 from account.web import context, db, owned_project
 
@@ -38,10 +38,11 @@ def payments() -> Payments:
 
 def _page(project, form: BuyForm | None = None, error: str | None = None, status: int = 200):
     settings = context().settings.billing
-    balance, core_error, statement = None, None, []
+    balance, core_error, statement, credits = None, None, [], []
     try:
         balance = context().core.balance(project.id)
         statement = monthly_statement(project.id)
+        credits = [(c, credit_label(c)) for c in context().core.credits(project.id)]
     except CoreError as exc:
         core_error = str(exc)
     purchases = PurchaseRepository(db()).for_project(project.id)
@@ -49,7 +50,18 @@ def _page(project, form: BuyForm | None = None, error: str | None = None, status
                            purchases=purchases, packs=settings.packs_usd, min_usd=settings.min_usd,
                            max_usd=settings.max_usd, enabled=payments().enabled,
                            methods=payments().payment_methods(), form=form or BuyForm(),
-                           error=error, statement=statement), status, {"Content-Security-Policy": _csp()}
+                           error=error, statement=statement, credits=credits), status, {"Content-Security-Policy": _csp()}
+
+
+def credit_label(entry: CreditInfo) -> str:
+    """What a ledger entry was, in the user's words (the core records a short reason)."""
+    if entry.reason.startswith("stripe:"):
+        return "Card purchase" if entry.amount_micro_usd > 0 else "Refund of a purchase"
+    if entry.reason == "operator":
+        return "Added by the operator" if entry.amount_micro_usd > 0 else "Taken back by the operator"
+    if entry.reason == "initial credit":
+        return "Credit the project started with"
+    return entry.reason or "Adjustment"
 
 
 def monthly_statement(project_id: str, months: int = 12) -> list[dict]:

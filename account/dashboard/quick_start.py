@@ -33,3 +33,10 @@ def quick_start(models: list[ModelInfo], balance: ProjectInfo | None) -> QuickSt
         model = next((p for p in PREFERRED if p in ids), None) or min(
             priced, key=lambda m: (m.input_price + m.output_price, m.id)).id
     return QuickStart(model=model, no_provider=no_provider, out_of_credit=out_of_credit, free_models=free)
+
+
+def served_model(models: list[ModelInfo]) -> str:
+    """The model a page's examples call when no project is in view (the Docs page): a small
+    priced model this install serves, else the free sandbox, so a copied example answers."""
+    priced = {m.id for m in models if not m.test_model and m.status == "available"}
+    return next((p for p in PREFERRED if p in priced), SANDBOX)

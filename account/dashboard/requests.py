@@ -10,6 +10,7 @@ from flask import Response, abort, redirect, render_template, request, stream_wi
 from flask_login import login_required
 
 from account.core_client import CoreError, CoreNotFound, EventFilter, UsageEvent
+from account.dashboard.error_codes import meaning
 from account.dashboard.views import bp, chosen_range, day_bounds
 from account.web import context, owned_project
 
@@ -48,19 +49,38 @@ def requests(project_id: str):
     core = context().core
     view = {"project": project, "where": where, "statuses": STATUS_CHOICES, "range_name": range_name,
             "start": start_day, "end": end_day, "range_error": range_error}
+    shown_before = max(request.args.get("at", type=int) or 0, 0) if token else 0
     try:
         names = _key_names(project.id)
         by_model, _ = core.usage(project.id, start, end, "model")
         events, next_token = core.events(project.id, start, end, per_page, token, where)
+        total = _total(project.id, start, end, where, by_model)
     except CoreError as exc:
         return render_template("dashboard/requests.html", core_error=str(exc), **view), 503
-    args = {k: v for k, v in request.args.items() if k != "page"}
+    args = {k: v for k, v in request.args.items() if k not in ("page", "at")}
     return render_template(
         "dashboard/requests.html", core_error=None, events=events, names=names,
         models=sorted(r.group for r in by_model if r.group), first_page=not token,
+        total=total, first_shown=shown_before + 1, last_shown=shown_before + len(events),
         newest_url=url_for("dashboard.requests", project_id=project.id, **args),
-        older_url=url_for("dashboard.requests", project_id=project.id, page=next_token, **args) if next_token else None,
+        older_url=url_for("dashboard.requests", project_id=project.id, page=next_token,
+                          at=shown_before + len(events), **args) if next_token else None,
         csv_url=url_for("dashboard.requests_csv", project_id=project.id, **args), **view)
+
+
+def _total(project_id: str, start, end, where: EventFilter, by_model) -> int | None:
+    """How many requests the filter matches, from the usage summaries; None where they cannot say
+    (an exact status code, or the key and model filters together)."""
+    if where.status not in ("", "ok", "error") or (where.key_id and where.model):
+        return None
+    rows = by_model
+    if where.key_id:
+        rows, _ = context().core.usage(project_id, start, end, "key")
+        rows = [r for r in rows if r.group == where.key_id]
+    elif where.model:
+        rows = [r for r in rows if r.group == where.model]
+    requests_, errors = sum(r.requests for r in rows), sum(r.errors for r in rows)
+    return {"": requests_, "error": errors, "ok": requests_ - errors}[where.status]
 
 
 @bp.get("/projects/<project_id>/requests.csv")
@@ -108,7 +128,7 @@ def _csv_row(e: UsageEvent, names: dict[str, str]) -> list:
     return [e.time.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), e.request_id, e.key_id, _safe_cell(names.get(e.key_id, "")),
             e.model, e.requested_model, e.provider, e.endpoint, str(e.stream).lower(), e.status, e.error_code,
             e.input_tokens, e.output_tokens, e.cached_input_tokens, e.reasoning_tokens, str(e.estimated).lower(),
-            _micro(e.cost_micro_usd), _micro(e.charged_micro_usd), e.ttfb_ms, e.latency_ms]
+            _micro(e.cost_micro_usd), _micro(e.charged_micro_usd), e.ttfb_ms if ttfb_shown(e) else "", e.latency_ms]
 
 
 def _safe_cell(text: str) -> str:
@@ -122,16 +142,29 @@ def request_page(project_id: str, request_id: str):
     """One request by the id a client saw in `x-onekey-request-id`."""
     project = owned_project(project_id)
     if not _REQUEST_ID.match(request_id):
-        abort(404)
+        return _no_such_request(project, request_id[:64])
     try:
         event = context().core.request_usage(project.id, request_id)
         names = _key_names(project.id)
     except CoreNotFound:
-        abort(404)
+        return _no_such_request(project, request_id)
     except CoreError as exc:
         return render_template("error.html", title="Not available", message=f"{exc}. Try again in a minute.",
                                back=url_for("dashboard.requests", project_id=project.id)), 503
-    return render_template("dashboard/request.html", project=project, e=event, key_name=names.get(event.key_id, ""))
+    return render_template("dashboard/request.html", project=project, e=event, key_name=names.get(event.key_id, ""),
+                           meaning=meaning(event.error_code))
+
+
+def _no_such_request(project, request_id: str):
+    return render_template("error.html", title="Request not found",
+                           message=f"No request with id {request_id} in this project. Check the id (from the "
+                                   "x-onekey-request-id header) and the project.",
+                           back=url_for("dashboard.requests", project_id=project.id)), 404
+
+
+def ttfb_shown(e: UsageEvent) -> bool:
+    """A refused request never reached a provider: it has no time to first byte (shown '—', empty in CSV)."""
+    return not (e.status >= 400 and e.ttfb_ms == 0)
 
 
 @bp.get("/projects/<project_id>/find-request")
@@ -141,5 +174,5 @@ def find_request(project_id: str):
     project = owned_project(project_id)
     request_id = request.args.get("id", "").strip()
     if not _REQUEST_ID.match(request_id):
-        abort(404)
+        return _no_such_request(project, request_id[:64])
     return redirect(url_for("dashboard.request_page", project_id=project.id, request_id=request_id))

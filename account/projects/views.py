@@ -53,8 +53,10 @@ def index():
 @login_required
 def create():
     form = ProjectForm()
-    if not form.validate_on_submit():
-        projects = ProjectRepository(db()).owned_by(current_user.id)
+    projects = ProjectRepository(db()).owned_by(current_user.id)
+    if form.validate_on_submit() and _name_taken(projects, form.name.data):
+        form.name.errors = [f"You already have a project named “{form.name.data.strip()}”; choose another name."]
+    if form.name.errors or not form.validate_on_submit():
         return render_template("projects/index.html", projects=projects, form=form), 400
     user = UserRepository(db()).get(current_user.id)
     try:
@@ -72,7 +74,11 @@ def create():
 @bp.get("/projects/<project_id>")
 @login_required
 def show(project_id: str):
-    project = owned_project(project_id)
+    return _show_page(owned_project(project_id))
+
+
+def _show_page(project, key_form: KeyForm | None = None, alerts: list[str] | None = None, status: int = 200):
+    """The project's keys page; after a refused form, with that form as typed and why above it."""
     keys, spend, core_error = [], {}, None
     try:
         keys = context().core.list_keys(project.id)
@@ -87,8 +93,19 @@ def show(project_id: str):
     audit = KeyAuditRepository(db()).recent(project.id, 10)
     return render_template("projects/show.html", project=project, keys=shown, revoked_count=revoked,
                            show_revoked=show_revoked, spend=spend, core_error=core_error, audit=audit,
-                           now=dt.datetime.now(dt.timezone.utc), key_form=KeyForm(),
-                           rename_form=ProjectForm(name=project.name)), 503 if core_error else 200
+                           now=dt.datetime.now(dt.timezone.utc), key_form=key_form or KeyForm(),
+                           rename_form=ProjectForm(name=project.name), alerts=alerts or []), \
+        503 if core_error else status
+
+
+def _name_taken(projects, name: str) -> bool:
+    """Project names are unique among a user's projects (case and surrounding spaces aside)."""
+    wanted = name.strip().casefold()
+    return any(p.name.strip().casefold() == wanted for p in projects)
+
+
+def _form_errors(form) -> list[str]:
+    return [" ".join(errors) for errors in form.errors.values()]
 
 
 @bp.post("/projects/<project_id>/rename")
@@ -97,9 +114,13 @@ def rename(project_id: str):
     project = owned_project(project_id)
     form = ProjectForm()
     if not form.validate_on_submit():
-        flash("A project name is 1 to 100 characters.")
+        flash("Not renamed: a project name is 1 to 100 characters.", "error")
         return redirect(url_for("projects.show", project_id=project.id))
     name = form.name.data.strip()
+    others = [p for p in ProjectRepository(db()).owned_by(current_user.id) if p.id != project.id]
+    if _name_taken(others, name):
+        flash(f"Not renamed: you already have a project named “{name}”.", "error")
+        return redirect(url_for("projects.show", project_id=project.id))
     try:
         context().core.rename_project(project.id, name)
     except CoreError as exc:
@@ -115,16 +136,13 @@ def create_key(project_id: str):
     project = owned_project(project_id)
     form = KeyForm()
     if not form.validate_on_submit():
-        for errors in form.errors.values():
-            flash(" ".join(errors))
-        return redirect(url_for("projects.show", project_id=project.id))
+        return _show_page(project, form, [f"No key was created: {e}" for e in _form_errors(form)], 400)
     name = (form.name.data or "").strip()
     try:
         key, secret = context().core.create_key(project.id, name, form.spend_limit_micro_usd(),
                                                 expiry_of(form.expires_on.data))
     except CoreRefused as exc:
-        flash(f"No key was created: {exc}")
-        return redirect(url_for("projects.show", project_id=project.id))
+        return _show_page(project, form, [f"No key was created: {exc}"], 400)
     except CoreError as exc:
         return _core_failed(exc, "create the key")
     KeyAuditRepository(db()).record(current_user.id, project.id, key.id, key.prefix, "create",
@@ -154,7 +172,11 @@ def key_created(project_id: str, key_id: str):
 @login_required
 def key_page(project_id: str, key_id: str):
     """One key: its usage this month, its spend limit and expiry."""
-    project = owned_project(project_id)
+    return _key_page(owned_project(project_id), key_id)
+
+
+def _key_page(project, key_id: str, form: KeyLimitsForm | None = None, alerts: list[str] | None = None):
+    """A key's page; after a refused change, with the form as typed and why (status 400)."""
     core = context().core
     try:
         key = _find_key(project.id, key_id)
@@ -164,11 +186,12 @@ def key_page(project_id: str, key_id: str):
         abort(404)
     except CoreError as exc:
         return _core_failed(exc, "find the key")
-    limit = key.spend_limit_micro_usd
-    form = KeyLimitsForm(spend_limit_usd=usd(limit).lstrip("$").replace(",", "") if limit else "",
-                         expires_on=(key.expires_at - dt.timedelta(days=1)).date() if key.expires_at else None)
-    return render_template("projects/key.html", project=project, key=key, form=form, now=now,
-                           month=next((r for r in rows if r.group == key.id), None))
+    if form is None:
+        limit = key.spend_limit_micro_usd
+        form = KeyLimitsForm(spend_limit_usd=usd(limit).lstrip("$").replace(",", "") if limit else "",
+                             expires_on=last_day(key.expires_at))
+    return render_template("projects/key.html", project=project, key=key, form=form, now=now, alerts=alerts or [],
+                           month=next((r for r in rows if r.group == key.id), None)), 400 if alerts else 200
 
 
 @bp.post("/projects/<project_id>/keys/<key_id>")
@@ -177,17 +200,14 @@ def update_key(project_id: str, key_id: str):
     project = owned_project(project_id)
     form = KeyLimitsForm()
     if not form.validate_on_submit():
-        for errors in form.errors.values():
-            flash(" ".join(errors))
-        return redirect(url_for("projects.key_page", project_id=project.id, key_id=key_id))
+        return _key_page(project, key_id, form, [f"Nothing was changed: {e}" for e in _form_errors(form)])
     try:
         key = context().core.update_key(project.id, key_id, form.spend_limit_micro_usd(),
                                         expiry_of(form.expires_on.data))
     except CoreNotFound:
         abort(404)
     except CoreRefused as exc:
-        flash(f"Nothing was changed: {exc}")
-        return redirect(url_for("projects.key_page", project_id=project.id, key_id=key_id))
+        return _key_page(project, key_id, form, [f"Nothing was changed: {exc}"])
     except CoreError as exc:
         return _core_failed(exc, "change the key")
     logger.info("user %s changed the limits of key %s in project %s", current_user.id, key.id, project.id)
@@ -204,6 +224,17 @@ def expiry_of(day: dt.date | None) -> dt.datetime | None:
     if day is None:
         return None
     return dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), dt.timezone.utc)
+
+
+@bp.app_template_filter("last_day")
+def last_day_text(expires_at: dt.datetime) -> str:
+    """A key's expiry as the day picked: stopping at 2027-02-01 00:00 UTC reads '2027-01-31'."""
+    return last_day(expires_at).isoformat()
+
+
+def last_day(expires_at: dt.datetime | None) -> dt.date | None:
+    """The last day (UTC) a key works: the day before the midnight it stops at."""
+    return (expires_at - dt.timedelta(days=1)).date() if expires_at else None
 
 
 def project_free_requests(project_id: str) -> int | None:

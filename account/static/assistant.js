@@ -26,6 +26,16 @@
     try {
       const response = await fetch(form.action, {method: "POST", body: data, credentials: "same-origin",
                                                  headers: {"Accept": "application/json"}});
+      if (response.status === 401 || (response.redirected && new URL(response.url).pathname === "/login")) {
+        pending.textContent = "You are signed out. ";
+        const link = document.createElement("a");
+        link.href = "/login";
+        link.textContent = "Sign in again";
+        pending.appendChild(link);
+        pending.appendChild(document.createTextNode(" to ask the assistant."));
+        pending.className = "a error";
+        return;
+      }
       const reply = await response.json();
       pending.textContent = reply.answer != null ? reply.answer : reply.error;
       pending.className = reply.answer != null ? "a answer" : "a error";

@@ -132,6 +132,10 @@ class RateEventRepository:
         return self._s.scalar(select(func.count()).select_from(RateEvent)
                               .where(RateEvent.bucket == bucket, RateEvent.at > since)) or 0
 
+    def oldest(self, bucket: str, since: dt.datetime) -> dt.datetime | None:
+        """When the oldest event still counted in the window happened: the window frees one then."""
+        return self._s.scalar(select(func.min(RateEvent.at)).where(RateEvent.bucket == bucket, RateEvent.at > since))
+
     def add(self, bucket: str, at: dt.datetime) -> None:
         self._s.add(RateEvent(bucket=bucket, at=at))
         self._s.flush()

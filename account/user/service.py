@@ -31,8 +31,10 @@ def export(db: Session, core: CoreClient, user: User) -> dict:
         "exported_at": _iso(now),
         "user": {"id": user.id, "email": user.email, "created_at": _iso(user.created_at),
                  "last_login_at": _iso(user.last_login_at)},
-        "sign_in_methods": [{"provider": i.provider, "email": i.email, "linked_at": _iso(i.created_at)}
-                            for i in IdentityRepository(db).for_user(user.id)],
+        # As Settings lists them: the e-mail link always works for the account's address.
+        "sign_in_methods": [{"provider": "email_link", "email": user.email, "linked_at": _iso(user.created_at)}] + [
+            {"provider": i.provider, "email": i.email, "linked_at": _iso(i.created_at)}
+            for i in IdentityRepository(db).for_user(user.id)],
         "projects": [],
     }
     for project in ProjectRepository(db).owned_by(user.id):

@@ -61,10 +61,12 @@ def end_all_sessions():
     if not ConfirmForm().validate_on_submit():
         abort(400)
     user_id = current_user.id
+    ended = len(WebSessionRepository(db()).for_user(user_id, utcnow()))
     WebSessionRepository(db()).delete_for_user(user_id)
     logout_user()
     session.end()
     logger.info("user %s signed out everywhere", user_id)
+    flash(f"Signed out everywhere: {ended} session{'s' if ended != 1 else ''} ended, this browser's included.")
     return redirect(url_for("auth.login"))
 
 
@@ -97,8 +99,10 @@ def delete():
     user = _user()
     form = DeleteAccountForm()
     if not form.validate_on_submit() or form.email.data.strip().lower() != user.email:
-        flash("Type your e-mail address exactly to confirm. Nothing was deleted.")
-        return redirect(url_for("settings.delete_confirm"))
+        projects = ProjectRepository(db()).owned_by(user.id)
+        return render_template("user/delete.html", user=user, projects=projects, form=form,
+                               unspent=unspent_credit(context().core, projects),
+                               alerts=[f"Nothing was deleted: type {user.email} exactly to confirm."]), 400
     try:
         revoked = delete_account(db(), context().core, user)
     except CoreError as exc:

@@ -9,6 +9,51 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class SyncModelsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ReloadRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ChannelListing(_message.Message):
+    __slots__ = ("channel", "listed", "error")
+    CHANNEL_FIELD_NUMBER: _ClassVar[int]
+    LISTED_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    channel: str
+    listed: int
+    error: str
+    def __init__(self, channel: _Optional[str] = ..., listed: _Optional[int] = ..., error: _Optional[str] = ...) -> None: ...
+
+class UnpricedModels(_message.Message):
+    __slots__ = ("provider", "upstream_ids")
+    PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    UPSTREAM_IDS_FIELD_NUMBER: _ClassVar[int]
+    provider: str
+    upstream_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, provider: _Optional[str] = ..., upstream_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class SyncModelsResponse(_message.Message):
+    __slots__ = ("channels", "unpriced", "servable", "price_source")
+    class ServableEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    CHANNELS_FIELD_NUMBER: _ClassVar[int]
+    UNPRICED_FIELD_NUMBER: _ClassVar[int]
+    SERVABLE_FIELD_NUMBER: _ClassVar[int]
+    PRICE_SOURCE_FIELD_NUMBER: _ClassVar[int]
+    channels: _containers.RepeatedCompositeFieldContainer[ChannelListing]
+    unpriced: _containers.RepeatedCompositeFieldContainer[UnpricedModels]
+    servable: _containers.ScalarMap[str, int]
+    price_source: str
+    def __init__(self, channels: _Optional[_Iterable[_Union[ChannelListing, _Mapping]]] = ..., unpriced: _Optional[_Iterable[_Union[UnpricedModels, _Mapping]]] = ..., servable: _Optional[_Mapping[str, int]] = ..., price_source: _Optional[str] = ...) -> None: ...
+
 class Project(_message.Message):
     __slots__ = ("id", "name", "balance_micro_usd", "free_requests", "created_at", "rate_limit_rpm", "closed_at")
     ID_FIELD_NUMBER: _ClassVar[int]

@@ -96,6 +96,16 @@ class AdminServiceStub:
                 request_serializer=onekey_dot_v1_dot_admin__pb2.SetRateLimitRequest.SerializeToString,
                 response_deserializer=onekey_dot_v1_dot_admin__pb2.SetRateLimitResponse.FromString,
                 _registered_method=True)
+        self.SyncModels = channel.unary_unary(
+                '/onekey.v1.AdminService/SyncModels',
+                request_serializer=onekey_dot_v1_dot_admin__pb2.SyncModelsRequest.SerializeToString,
+                response_deserializer=onekey_dot_v1_dot_admin__pb2.SyncModelsResponse.FromString,
+                _registered_method=True)
+        self.Reload = channel.unary_unary(
+                '/onekey.v1.AdminService/Reload',
+                request_serializer=onekey_dot_v1_dot_admin__pb2.ReloadRequest.SerializeToString,
+                response_deserializer=onekey_dot_v1_dot_admin__pb2.SyncModelsResponse.FromString,
+                _registered_method=True)
 
 
 class AdminServiceServicer:
@@ -183,6 +193,21 @@ class AdminServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SyncModels(self, request, context):
+        """Reads every channel's model list now and rebuilds the catalog (as the periodic sync does).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Reload(self, request, context):
+        """Re-reads the configuration: the operator's catalog file and the channels (as SIGHUP does).
+        A bad file is refused with INVALID_ARGUMENT naming its line, and nothing changes.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -245,6 +270,16 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     servicer.SetRateLimit,
                     request_deserializer=onekey_dot_v1_dot_admin__pb2.SetRateLimitRequest.FromString,
                     response_serializer=onekey_dot_v1_dot_admin__pb2.SetRateLimitResponse.SerializeToString,
+            ),
+            'SyncModels': grpc.unary_unary_rpc_method_handler(
+                    servicer.SyncModels,
+                    request_deserializer=onekey_dot_v1_dot_admin__pb2.SyncModelsRequest.FromString,
+                    response_serializer=onekey_dot_v1_dot_admin__pb2.SyncModelsResponse.SerializeToString,
+            ),
+            'Reload': grpc.unary_unary_rpc_method_handler(
+                    servicer.Reload,
+                    request_deserializer=onekey_dot_v1_dot_admin__pb2.ReloadRequest.FromString,
+                    response_serializer=onekey_dot_v1_dot_admin__pb2.SyncModelsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -573,6 +608,60 @@ class AdminService:
             '/onekey.v1.AdminService/SetRateLimit',
             onekey_dot_v1_dot_admin__pb2.SetRateLimitRequest.SerializeToString,
             onekey_dot_v1_dot_admin__pb2.SetRateLimitResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SyncModels(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/onekey.v1.AdminService/SyncModels',
+            onekey_dot_v1_dot_admin__pb2.SyncModelsRequest.SerializeToString,
+            onekey_dot_v1_dot_admin__pb2.SyncModelsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Reload(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/onekey.v1.AdminService/Reload',
+            onekey_dot_v1_dot_admin__pb2.ReloadRequest.SerializeToString,
+            onekey_dot_v1_dot_admin__pb2.SyncModelsResponse.FromString,
             options,
             channel_credentials,
             insecure,

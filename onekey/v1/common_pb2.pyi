@@ -31,7 +31,7 @@ class Usage(_message.Message):
     def __init__(self, input_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., cached_input_tokens: _Optional[int] = ..., reasoning_tokens: _Optional[int] = ..., estimated: _Optional[bool] = ..., cache_write_tokens: _Optional[int] = ...) -> None: ...
 
 class Model(_message.Message):
-    __slots__ = ("id", "provider", "upstream_id", "display_name", "input_price", "output_price", "cached_input_price", "context_window", "status", "endpoints", "created", "status_note", "channels", "test_model", "cache_write_input_price")
+    __slots__ = ("id", "provider", "upstream_id", "display_name", "input_price", "output_price", "cached_input_price", "context_window", "status", "endpoints", "created", "status_note", "channels", "test_model", "cache_write_input_price", "price_source", "translated_endpoints")
     ID_FIELD_NUMBER: _ClassVar[int]
     PROVIDER_FIELD_NUMBER: _ClassVar[int]
     UPSTREAM_ID_FIELD_NUMBER: _ClassVar[int]
@@ -47,6 +47,8 @@ class Model(_message.Message):
     CHANNELS_FIELD_NUMBER: _ClassVar[int]
     TEST_MODEL_FIELD_NUMBER: _ClassVar[int]
     CACHE_WRITE_INPUT_PRICE_FIELD_NUMBER: _ClassVar[int]
+    PRICE_SOURCE_FIELD_NUMBER: _ClassVar[int]
+    TRANSLATED_ENDPOINTS_FIELD_NUMBER: _ClassVar[int]
     id: str
     provider: str
     upstream_id: str
@@ -62,4 +64,6 @@ class Model(_message.Message):
     channels: _containers.RepeatedScalarFieldContainer[str]
     test_model: bool
     cache_write_input_price: int
-    def __init__(self, id: _Optional[str] = ..., provider: _Optional[str] = ..., upstream_id: _Optional[str] = ..., display_name: _Optional[str] = ..., input_price: _Optional[int] = ..., output_price: _Optional[int] = ..., cached_input_price: _Optional[int] = ..., context_window: _Optional[int] = ..., status: _Optional[str] = ..., endpoints: _Optional[_Iterable[str]] = ..., created: _Optional[int] = ..., status_note: _Optional[str] = ..., channels: _Optional[_Iterable[str]] = ..., test_model: _Optional[bool] = ..., cache_write_input_price: _Optional[int] = ...) -> None: ...
+    price_source: str
+    translated_endpoints: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, id: _Optional[str] = ..., provider: _Optional[str] = ..., upstream_id: _Optional[str] = ..., display_name: _Optional[str] = ..., input_price: _Optional[int] = ..., output_price: _Optional[int] = ..., cached_input_price: _Optional[int] = ..., context_window: _Optional[int] = ..., status: _Optional[str] = ..., endpoints: _Optional[_Iterable[str]] = ..., created: _Optional[int] = ..., status_note: _Optional[str] = ..., channels: _Optional[_Iterable[str]] = ..., test_model: _Optional[bool] = ..., cache_write_input_price: _Optional[int] = ..., price_source: _Optional[str] = ..., translated_endpoints: _Optional[_Iterable[str]] = ...) -> None: ...

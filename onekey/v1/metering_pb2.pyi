@@ -155,3 +155,27 @@ class GetRequestUsageRequest(_message.Message):
     request_id: str
     project_id: str
     def __init__(self, request_id: _Optional[str] = ..., project_id: _Optional[str] = ...) -> None: ...
+
+class ListCreditsRequest(_message.Message):
+    __slots__ = ("project_id", "limit")
+    PROJECT_ID_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    project_id: str
+    limit: int
+    def __init__(self, project_id: _Optional[str] = ..., limit: _Optional[int] = ...) -> None: ...
+
+class CreditEntry(_message.Message):
+    __slots__ = ("time", "amount_micro_usd", "reason")
+    TIME_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_MICRO_USD_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    time: _timestamp_pb2.Timestamp
+    amount_micro_usd: int
+    reason: str
+    def __init__(self, time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., amount_micro_usd: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class ListCreditsResponse(_message.Message):
+    __slots__ = ("entries",)
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    entries: _containers.RepeatedCompositeFieldContainer[CreditEntry]
+    def __init__(self, entries: _Optional[_Iterable[_Union[CreditEntry, _Mapping]]] = ...) -> None: ...

@@ -56,6 +56,11 @@ class MeteringServiceStub:
                 request_serializer=onekey_dot_v1_dot_metering__pb2.GetRequestUsageRequest.SerializeToString,
                 response_deserializer=onekey_dot_v1_dot_metering__pb2.UsageEvent.FromString,
                 _registered_method=True)
+        self.ListCredits = channel.unary_unary(
+                '/onekey.v1.MeteringService/ListCredits',
+                request_serializer=onekey_dot_v1_dot_metering__pb2.ListCreditsRequest.SerializeToString,
+                response_deserializer=onekey_dot_v1_dot_metering__pb2.ListCreditsResponse.FromString,
+                _registered_method=True)
 
 
 class MeteringServiceServicer:
@@ -87,6 +92,14 @@ class MeteringServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListCredits(self, request, context):
+        """The project's credit ledger, newest first: credits (the operator's, purchases, the
+        initial grant) and debits (refunds), so a balance can be explained.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MeteringServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -109,6 +122,11 @@ def add_MeteringServiceServicer_to_server(servicer, server):
                     servicer.GetRequestUsage,
                     request_deserializer=onekey_dot_v1_dot_metering__pb2.GetRequestUsageRequest.FromString,
                     response_serializer=onekey_dot_v1_dot_metering__pb2.UsageEvent.SerializeToString,
+            ),
+            'ListCredits': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListCredits,
+                    request_deserializer=onekey_dot_v1_dot_metering__pb2.ListCreditsRequest.FromString,
+                    response_serializer=onekey_dot_v1_dot_metering__pb2.ListCreditsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -221,6 +239,33 @@ class MeteringService:
             '/onekey.v1.MeteringService/GetRequestUsage',
             onekey_dot_v1_dot_metering__pb2.GetRequestUsageRequest.SerializeToString,
             onekey_dot_v1_dot_metering__pb2.UsageEvent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListCredits(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/onekey.v1.MeteringService/ListCredits',
+            onekey_dot_v1_dot_metering__pb2.ListCreditsRequest.SerializeToString,
+            onekey_dot_v1_dot_metering__pb2.ListCreditsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -147,7 +147,7 @@ class SandboxProvider:
         reply = self._reply(call.model.upstream_id, body, pairs)
         prompt_tokens = sum(count_tokens(text) + 3 for _, text in pairs)
         usage = (prompt_tokens, count_tokens(reply))
-        model = str(body.get("model", call.model.upstream_id))
+        model = call.model.id  # the id the client asked for ("sandbox/echo"), not the upstream "echo"
         if call.endpoint == "responses":
             # A fresh id per response, as a provider gives: equal bodies from two projects
             # must not make one id that both would own.

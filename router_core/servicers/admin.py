@@ -6,6 +6,9 @@ from router_core import tables
 from router_core.admin import AdminService
 from router_core.channels import ChannelPool
 from router_core.errors import InvalidRequest
+from router_core.model_sync import ModelSync, SyncReport
+from router_core.prices import PACKAGE
+from router_core.settings import ConfigError
 from router_core.servicers.common import from_timestamp, timestamp, unary
 
 
@@ -25,15 +28,40 @@ def key_proto(k: tables.ApiKey) -> admin_pb2.ApiKey:
     )
 
 
+def sync_proto(report: SyncReport) -> admin_pb2.SyncModelsResponse:
+    names = sorted({*report.listed, *report.errors})
+    return admin_pb2.SyncModelsResponse(
+        channels=[admin_pb2.ChannelListing(channel=n, listed=report.listed.get(n, 0), error=report.errors.get(n, ""))
+                  for n in names],
+        unpriced=[admin_pb2.UnpricedModels(provider=p, upstream_ids=ids) for p, ids in sorted(report.unpriced.items())],
+        servable=report.servable, price_source=PACKAGE)
+
+
 def _rpm(request) -> int | None:
     """The request's optional rate_limit_rpm: None when unset."""
     return request.rate_limit_rpm if request.HasField("rate_limit_rpm") else None
 
 
 class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
-    def __init__(self, admin: AdminService, pool: ChannelPool) -> None:
+    def __init__(self, admin: AdminService, pool: ChannelPool, sync: ModelSync | None = None) -> None:
         self._admin = admin
         self._pool = pool
+        self._sync = sync
+
+    @unary
+    async def SyncModels(self, request, context):
+        if self._sync is None:
+            raise InvalidRequest("this core serves a fixed catalog")
+        return sync_proto(await self._sync.sync())
+
+    @unary
+    async def Reload(self, request, context):
+        if self._sync is None:
+            raise InvalidRequest("this core serves a fixed catalog")
+        try:
+            return sync_proto(await self._sync.reload())
+        except ConfigError as exc:  # names the file and line; the old catalog keeps serving
+            raise InvalidRequest(f"reload refused, nothing changed: {exc}") from None
 
     @unary
     async def CreateProject(self, request, context):

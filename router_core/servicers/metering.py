@@ -63,3 +63,10 @@ class MeteringServicer(metering_pb2_grpc.MeteringServiceServicer):
     @unary
     async def GetRequestUsage(self, request, context):
         return event_proto(await self._reports.request(request.request_id, request.project_id))
+
+    @unary
+    async def ListCredits(self, request, context):
+        entries = await self._reports.credits(request.project_id, request.limit)
+        return metering_pb2.ListCreditsResponse(entries=[
+            metering_pb2.CreditEntry(time=timestamp(e.created_at), amount_micro_usd=e.amount_micro_usd,
+                                     reason=e.reason) for e in entries])

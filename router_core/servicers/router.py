@@ -19,6 +19,7 @@ from router_core.keys import KeyValidator
 from router_core.requests import ENDPOINTS
 from router_core.servicers.common import abort_with, unary, where
 from router_core.stored_responses import StoredResponses, response_id_of
+from router_core.translate import translated_endpoints, upstream_for
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +31,8 @@ def model_proto(m: ModelInfo, state: Availability) -> common_pb2.Model:
         cached_input_price=m.cached_input_price, context_window=m.context_window,
         status=state.status, status_note=state.note, channels=sorted(state.channels), test_model=m.is_test,
         endpoints=sorted(m.endpoints), created=m.created, cache_write_input_price=m.cache_write_input_price,
+        price_source=m.price_source,
+        translated_endpoints=translated_endpoints(m.endpoints),
     )
 
 
@@ -50,8 +53,6 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
         self._catalog = catalog
         self._keys = keys
         self._pool = pool
-        # The sandbox's models are listed only where the sandbox is on.
-        self._listed = [m for m in catalog.all() if not m.is_test or pool.has_provider(m.provider)]
 
     @unary
     async def ValidateKey(self, request, context):
@@ -60,12 +61,19 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
 
     @unary
     async def ResolveModel(self, request, context):
-        model = self._catalog.resolve(request.model, request.endpoint or None)
+        model = self._catalog.resolve(request.model)
+        endpoint = request.endpoint  # served natively, translated, or (count_tokens) counted here
+        if endpoint and endpoint != "messages/count_tokens" and upstream_for(endpoint, model.endpoints) is None:
+            self._catalog.resolve(request.model, endpoint)  # the native check, and its refusal
         return router_pb2.ResolveModelResponse(model=model_proto(model, availability(model, self._pool)))
 
     async def ListModels(self, request, context):
         # Statuses follow the breakers, so the list is made per call (a few dozen small protos).
-        return router_pb2.ListModelsResponse(models=[model_proto(m, availability(m, self._pool)) for m in self._listed])
+        # The catalog is live (model lists, reloads): read it per call. The sandbox's models are
+        # listed only where the sandbox is on.
+        return router_pb2.ListModelsResponse(models=[
+            model_proto(m, availability(m, self._pool)) for m in self._catalog.all()
+            if not m.is_test or self._pool.has_provider(m.provider)])
 
     async def Forward(self, request, context):
         # Written with context.write from a coroutine, not yielded from a generator: when a

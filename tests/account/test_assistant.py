@@ -311,3 +311,59 @@ def test_a_brief_provider_outage_says_try_again(make_assistant_app, smtp, anthro
     assert reply.status_code == 503 and "briefly unavailable" in reply.get_json()["error"]
     page = browser.get(f"/projects/{project_id}/dashboard").get_data(as_text=True)
     assert 'id="assistant-form"' in page, "a passing outage does not hide the assistant"
+
+
+def test_after_sign_out_the_assistant_asks_the_user_to_sign_in(make_assistant_app, smtp, anthropic_core):
+    app = make_assistant_app()
+    browser = Browser(app, smtp)
+    browser.sign_in_by_email("signedout@example.com")
+    [project_id] = browser.project_ids()
+    page = f"/projects/{project_id}/dashboard"
+    token = browser.csrf(page)  # the page stays open in a tab while the user signs out in another
+    browser.submit("/projects", "/logout")
+    before = len(anthropic_core.fake.received)
+    reply = browser.client.post("/assistant", data={"csrf_token": token, "question": "hi", "project_id": project_id},
+                                headers={"Accept": "application/json"})
+    assert reply.status_code == 401
+    assert "signed out" in reply.json["error"] and "Sign in" in reply.json["error"] and reply.json["sign_in"] == "/login"
+    assert len(anthropic_core.fake.received) == before
+
+
+@pytest.mark.slow
+def test_in_a_browser_signed_out_in_another_tab_the_panel_asks_to_sign_in(settings, anthropic_core, smtp):
+    from tests.account.conftest import ServedApp
+    from tests.account.test_browser import CHROMIUM_ARGS, _chromium_path
+    from tests.account.test_browser_layout import _sign_in
+    from tests.procs import free_port
+
+    path = _chromium_path()
+    if path is None:
+        pytest.skip("Debian's chromium is not installed: run scripts/ensure_chromium.sh")
+    from playwright.sync_api import sync_playwright
+
+    port = free_port()
+    s = dataclasses.replace(settings, public_url=f"http://127.0.0.1:{port}", core=f"127.0.0.1:{anthropic_core.core.port}",
+                            api_base_url=anthropic_core.shown_base_url, assistant=AssistantSettings())
+    channel = grpc.insecure_channel(s.core)
+    served = ServedApp(s, create_app(s, core_channel=channel, mailer=SmtpMailer(s.smtp)), port)
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=path, headless=True, args=CHROMIUM_ARGS)
+            context = browser.new_context(viewport={"width": 390, "height": 844})
+            page = context.new_page()
+            page.set_default_timeout(15_000)
+            dashboard = _sign_in(page, served, smtp, "tabs@example.com")
+            other = context.new_page()  # another tab of the same browser signs out
+            other.goto(dashboard)
+            other.click("header.top nav >> text=Sign out")
+            other.wait_for_url("**/login")
+            page.fill("#assistant-question", "how much did I spend?")
+            page.click("#assistant-ask")
+            reply = page.locator("#assistant-log .a.error")
+            reply.wait_for()
+            assert "You are signed out" in reply.inner_text() and "not reachable" not in reply.inner_text()
+            assert reply.locator("a[href='/login']").inner_text() == "Sign in again"
+            browser.close()
+    finally:
+        served.stop()
+        channel.close()

@@ -84,7 +84,7 @@ def test_same_answer_whether_or_not_the_email_is_known(browser, app):
 
     def answer(email):
         body = stranger.submit("/login", "/login/email", {"email": email}).get_data(as_text=True)
-        return re.sub(r'value="[^"]+"', "", body)
+        return re.sub(r'value="[^"]+"', "", body).replace(email, "EMAIL")  # the page repeats the address typed
 
     assert answer("known@example.com") == answer("unknown@example.com")
 
@@ -528,3 +528,46 @@ def test_a_link_confirmed_twice_at_once_signs_in_once(make_app, smtp, database_u
         t.join(20)
     assert sorted(results.values()) == [302, 400]
     assert [signed_in(first), signed_in(second)].count(True) == 1
+
+
+def test_the_429_says_in_how_many_minutes_to_try_again(make_app, smtp):
+    from tests.account.conftest import Browser
+
+    browser = Browser(make_app(magic_link_per_email_ip=1, magic_link_window=1800.0), smtp)
+    assert ask(browser, "wait@example.com", "203.0.113.20").status_code == 200
+    refused = ask(browser, "wait@example.com", "203.0.113.20")
+    body = refused.get_data(as_text=True)
+    assert refused.status_code == 429 and "Try again in 30 minutes" in body
+    assert 1790 <= int(refused.headers["Retry-After"]) <= 1800
+
+
+def test_identical_sign_in_notes_do_not_pile_up(app):
+    client = app.test_client()
+    for _ in range(5):
+        assert client.get("/projects").status_code == 302  # redirects not followed
+    body = client.get("/login").get_data(as_text=True)
+    assert body.count("Sign in to see that page.") == 1
+
+
+def test_login_focuses_the_email_and_check_your_email_repeats_it(browser, app):
+    login = app.test_client().get("/login").get_data(as_text=True)
+    assert re.search(r'<input[^>]*autofocus[^>]*id="email"|<input[^>]*id="email"[^>]*autofocus', login)
+    sent = browser.submit("/login", "/login/email", {"email": "Repeat@Example.com"})
+    assert '<strong id="sent-to">repeat@example.com</strong>' in sent.get_data(as_text=True)
+
+
+def test_sign_out_everywhere_says_what_it_did(browser):
+    browser.sign_in_by_email("everywhere@example.com")
+    done = browser.submit("/settings", "/settings/sessions/all", follow_redirects=True)
+    body = done.get_data(as_text=True)
+    assert "Signed out everywhere: 1 session ended" in body
+    assert browser.get("/settings").status_code == 302
+
+
+def test_a_used_link_opened_while_signed_in_goes_on_to_the_dashboard(browser):
+    link = browser.request_link("onward@example.com")
+    assert browser.submit(link, link).status_code == 302
+    again = browser.get(link)
+    assert again.status_code == 302 and "/login" not in again.headers["Location"]
+    page = browser.get(again.headers["Location"], follow_redirects=True).get_data(as_text=True)
+    assert "already used; you are signed in" in page and "Send me a new sign-in link" not in page

@@ -9,6 +9,7 @@ import openai
 import pytest
 
 from tests.account.test_browser import ARTIFACTS, chromium, served  # noqa: F401 (fixtures)
+from onekey.v1 import admin_pb2
 from tests.stack import usage_events
 
 pytestmark = pytest.mark.slow
@@ -44,9 +45,13 @@ def signed_in_pages(page, served, smtp, core) -> dict[str, str]:
     reply = client.chat.completions.with_raw_response.create(
         model="sandbox/echo", messages=[{"role": "user", "content": "hi"}])
     request_id = reply.headers["x-onekey-request-id"]
-    with pytest.raises(openai.NotFoundError):
+    with pytest.raises(openai.NotFoundError) as missing:
         client.chat.completions.create(model="no-such/model", messages=[{"role": "user", "content": "hi"}])
+    failed_id = missing.value.response.headers["x-onekey-request-id"]
     assert len(usage_events(core, project_id, 2)) == 2, "the success and the failure are both recorded"
+    core.admin.AddCredit(admin_pb2.AddCreditRequest(project_id=project_id, amount_micro_usd=5_000_000,
+                                                    idempotency_key=f"layout-{project_id}", reason="operator"),
+                         metadata=core.metadata)  # Billing lists it
     page.goto(project_url)
     revoke = page.locator("a:has-text('Revoke')").first.get_attribute("href")
     key_id = revoke.split("/keys/", 1)[1].split("/", 1)[0]
@@ -59,6 +64,7 @@ def signed_in_pages(page, served, smtp, core) -> dict[str, str]:
         "dashboard-cost": f"{dashboard}?metric=cost&range=90d",
         "requests": f"{project_url}/requests",
         "request": f"{project_url}/requests/{request_id}",
+        "request-failed": f"{project_url}/requests/{failed_id}",
         "key": f"{project_url}/keys/{key_id}",
         "billing": f"{project_url}/billing",
         "settings": f"{served.url}/settings",

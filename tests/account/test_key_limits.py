@@ -26,7 +26,10 @@ def test_limit_and_expiry_set_on_the_key_page_reach_the_core(browser, core):
     assert key.spend_limit_micro_usd == 10_000
     assert key.expires_at.ToDatetime().date() == last_day + dt.timedelta(days=1)  # works through last_day
     listing = browser.get(f"/projects/{project_id}").get_data(as_text=True)
-    assert "$0.01/mo" in listing and f"until {(last_day + dt.timedelta(days=1)).isoformat()}" in listing
+    assert "$0.01/mo" in listing and f"until {last_day.isoformat()}" in listing, "the day picked, not the day after"
+    key_page = browser.get(page).get_data(as_text=True)
+    assert f"works through {last_day.isoformat()} (UTC)" in key_page
+    assert f'value="{last_day.isoformat()}"' in key_page
 
     bad = browser.submit(page, page, {"spend_limit_usd": "lots"}, follow_redirects=True)
     assert "amount in dollars" in bad.get_data(as_text=True)

@@ -101,3 +101,47 @@ def test_requests_are_paged_newest_first(browser, core):
     seen += re.findall(r"/requests/(req_[0-9a-f]+)", last)
     assert 'id="older"' not in last and "Newest" in last
     assert seen == [ids["400"], ids["404"], ids["ok"]]
+
+
+def test_request_pages_explain_failures_agree_on_ttfb_count_and_name_an_unknown_id(browser, core):
+    browser.sign_in_by_email("requestpages@example.com")
+    [project_id] = browser.project_ids()
+    ids = _traffic(browser, core, project_id, "x")
+    base = f"/projects/{project_id}"
+    missing = browser.get(f"{base}/find-request?id=req_doesnotexist", follow_redirects=True)
+    assert missing.status_code == 404
+    assert "No request with id req_doesnotexist in this project" in missing.get_data(as_text=True)
+
+    failed = browser.get(f"{base}/requests/{ids['404']}").get_data(as_text=True)
+    assert 'id="error-meaning"' in failed and "No model by that id" in failed
+    ttfb = re.search(r"<th>Time to first byte · total</th><td>(.*?)</td>", failed).group(1)
+    assert ttfb.startswith("— ·"), "a refused request has no time to first byte"
+    assert re.search(r'Projects</a> / <a href="[^"]+">[^<]+</a> › <a href="[^"]+">requests</a>', failed)
+
+    rows = {r["request_id"]: r for r in csv.DictReader(io.StringIO(browser.get(
+        f"{base}/requests.csv").get_data(as_text=True)))}
+    assert rows[ids["404"]]["ttfb_ms"] == "" and rows[ids["400"]]["ttfb_ms"] == ""
+    assert rows[ids["ok"]]["ttfb_ms"] != ""
+
+    listing = browser.get(f"{base}/requests?per_page=2").get_data(as_text=True)
+    assert '<span id="pager-count">1–2 of 3</span>' in listing
+    older = re.search(r'href="([^"]+)" id="older"', listing).group(1).replace("&amp;", "&")
+    assert '<span id="pager-count">3–3 of 3</span>' in browser.get(older).get_data(as_text=True)
+    only_failed = browser.get(f"{base}/requests?status=error").get_data(as_text=True)
+    assert '<span id="pager-count">1–2 of 2</span>' in only_failed
+    assert "› requests</p>" in listing
+
+
+def test_a_request_refused_on_its_route_keeps_its_catalog_model(browser, core):
+    import requests as http
+
+    browser.sign_in_by_email("routes@example.com")
+    [project_id] = browser.project_ids()
+    secret, _ = create_key(browser, project_id, "ci")
+    # A Responses-only model has no chat route for the Messages API to be translated to.
+    refused = http.post(f"{core.base_url}/messages", headers={"x-api-key": secret}, timeout=30,
+                        json={"model": "openai/gpt-5.2-pro", "max_tokens": 16,
+                              "messages": [{"role": "user", "content": "hi"}]})
+    assert refused.status_code == 400 and "not served" in refused.text
+    [event] = usage_events(core, project_id, 1)
+    assert event.error_code == "unsupported_endpoint" and event.model == "openai/gpt-5.2-pro"

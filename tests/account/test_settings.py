@@ -69,7 +69,7 @@ def test_magic_link_limits_load_and_must_be_positive():
                               FakeCore(), {})
     assert (s.magic_link_per_email, s.magic_link_per_email_ip, s.magic_link_per_ip) == (8, 2, 9)
     defaults = load_account_settings({}, FakeCore(), {})
-    assert (defaults.magic_link_per_email, defaults.magic_link_per_email_ip, defaults.magic_link_per_ip) == (5, 3, 20)
+    assert (defaults.magic_link_per_email, defaults.magic_link_per_email_ip, defaults.magic_link_per_ip) == (5, 5, 20)
     with pytest.raises(ConfigError, match="at least 1"):
         load_account_settings({"magic_link_per_email_ip": 0}, FakeCore(), {})
 

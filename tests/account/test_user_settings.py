@@ -27,7 +27,7 @@ def test_sign_out_other_sessions_and_everywhere(app, smtp):
     laptop, phone = Browser(app, smtp), Browser(app, smtp)
     laptop.sign_in_by_email("two@example.com")
     phone.sign_in_by_email("two@example.com")
-    assert laptop.get("/settings").get_data(as_text=True).count("<tr><td>") == 2
+    assert laptop.get("/settings").get_data(as_text=True).count("<tr><td>an unknown browser</td>") == 2
     laptop.submit("/settings", "/settings/sessions/others")
     assert laptop.get("/projects").status_code == 200, "this browser stays signed in"
     assert phone.get("/projects").status_code == 302, "the other session is over"
@@ -94,3 +94,17 @@ def test_deleting_the_account_says_what_happens_and_revokes_keys_within_5s(app, 
 @pytest.mark.parametrize("path", ["/settings", "/settings/export", "/settings/delete"])
 def test_settings_need_a_signed_in_user(app, path):
     assert app.test_client().get(path).status_code == 302
+
+
+def test_export_agrees_with_settings_and_sessions_name_their_device(app, smtp):
+    me = Browser(app, smtp)
+    link = me.request_link("agree@example.com")
+    firefox = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0) Gecko/20100101 Firefox/128.0"
+    me.client.environ_base["HTTP_USER_AGENT"] = firefox  # every request from that browser
+    assert me.submit(link, link).status_code == 302
+    data = json.loads(me.get("/settings/export").get_data(as_text=True))
+    assert data["user"]["last_login_at"] is not None, "a user who signed in has a last sign-in"
+    assert [m["provider"] for m in data["sign_in_methods"]] == ["email_link"]
+    assert data["sign_in_methods"][0]["email"] == "agree@example.com"
+    settings = me.get("/settings").get_data(as_text=True)
+    assert "E-mail link to agree@example.com" in settings and "<td>Firefox on Windows</td>" in settings

@@ -156,7 +156,9 @@ def test_statuses_with_one_provider_and_a_models_subset(start_fake, make_stack):
     assert {m["status"] for i, m in listed.items() if i.startswith("openai/")} == {"available"}
     assert listed["openai/gpt-5.2"]["status_note"] is None
     assert {m["status"] for i, m in listed.items()
-            if i.startswith(("anthropic/", "google/")) and i != "anthropic/claude-sonnet-4-5"} == {"no_channel"}
+            if i.startswith(("anthropic/", "google/")) and listed[i]["status"] != "retired"} == {"no_channel"}
+    assert {i for i, m in listed.items() if m["status"] == "retired"} == {"anthropic/claude-sonnet-4-5",
+                                                                           "anthropic/claude-sonnet-4"}
     assert listed["xai/grok-3-mini"]["status"] == "preview" and "preview" in listed["xai/grok-3-mini"]["status_note"]
     grok4 = listed["xai/grok-4"]
     assert grok4["status"] == "no_channel" and "`models`" in grok4["status_note"]

@@ -48,12 +48,17 @@ def channels(stack) -> dict:
 def test_provider_trouble_before_the_first_byte_moves_to_the_next_channel(pair, behaviour, stream):
     primary, backup, stack, project_id, client = pair
     primary.queue(behaviour)
+    # The core's connection to the primary may be warm (its model list was read at start): a
+    # reset on a kept-alive connection is retried once on a new one, which is reset too here.
+    retried = behaviour.kind == "reset"
+    if retried:
+        primary.queue(behaviour)
     if stream:
         chunks = list(client.chat.completions.create(model="gpt-4.1-mini", messages=MSG, stream=True))
         assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "hello there"
     else:
         assert client.chat.completions.create(model="gpt-4.1-mini", messages=MSG).choices[0].message.content == "hello there"
-    assert (len(primary.received), len(backup.received)) == (1, 1)
+    assert len(primary.received) in ((1, 2) if retried else (1,)) and len(backup.received) == 1
     event = usage_events(stack, project_id, 1)[0]
     assert (event.channel, event.status) == ("backup", 200)
     assert channels(stack)["primary"].error_rate > 0

@@ -52,8 +52,9 @@ def through_messages_api(procs: Processes, key: str, fake: FakeAnthropic, canary
     with pytest.raises(anthropic.APIStatusError):
         with client.messages.stream(model="claude-haiku-4-5", max_tokens=64, messages=msgs) as stream:
             list(stream)
-    with pytest.raises(anthropic.BadRequestError):  # a non-Anthropic model on this route
-        client.messages.create(model="openai/gpt-4.1", max_tokens=64, messages=msgs)
+    with pytest.raises(anthropic.BadRequestError):  # a field no translation carries, on a non-Anthropic model
+        client.messages.create(model="openai/gpt-4.1", max_tokens=64, messages=msgs,
+                               tools=[{"type": "web_search_20250305", "name": f"search_{canary}"}])
     status, _, _ = post(procs, "/messages", f'{{"model": "claude-haiku-4-5", "messages": [{canary}'.encode(), key)
     assert status == 400
     fake.queue(Behaviour(chunk_delay=0.05))
@@ -61,6 +62,34 @@ def through_messages_api(procs: Processes, key: str, fake: FakeAnthropic, canary
         {"role": "user", "content": " ".join([canary] * 50)}])
     next(iter(stream))
     stream.close()
+
+
+def through_translated_routes(procs: Processes, key: str, fake_openai, canary: str) -> None:
+    """Each translated pair, whole and streamed: Messages on an OpenAI model, Responses on an
+    Anthropic one; a local count, a refused field, a provider error and a cut stream."""
+    client = anthropic.Anthropic(base_url=procs.base_url.removesuffix("/v1"), api_key=key, max_retries=0)
+    msgs = [{"role": "user", "content": f"say {canary}"}]
+    reply = client.messages.create(model="openai/gpt-4.1", max_tokens=64, system=f"system {canary}", messages=msgs)
+    assert canary in reply.content[0].text
+    with client.messages.stream(model="openai/gpt-4.1", max_tokens=64, messages=msgs) as stream:
+        assert canary in stream.get_final_text()
+    assert client.messages.count_tokens(model="openai/gpt-4.1", messages=msgs).input_tokens > 0
+    fake_openai.queue(Behaviour(kind="status", status=400, body={"error": {"message": f"bad {canary}",
+                                                                          "type": "x", "code": None}}))
+    with pytest.raises(anthropic.BadRequestError):
+        client.messages.create(model="openai/gpt-4.1", max_tokens=64, messages=msgs)
+    fake_openai.queue(Behaviour(chunk_delay=0.05))
+    stream = client.messages.create(model="openai/gpt-4.1", max_tokens=1024, stream=True, messages=[
+        {"role": "user", "content": " ".join([canary] * 50)}])
+    next(iter(stream))
+    stream.close()
+    responses = openai.OpenAI(base_url=procs.base_url, api_key=key, max_retries=0)
+    assert canary in responses.responses.create(model="anthropic/claude-haiku-4-5", instructions=f"system {canary}",
+                                                input=f"say {canary}").output_text
+    with responses.responses.stream(model="claude-haiku-4-5", input=f"say {canary}") as events:
+        assert canary in events.get_final_response().output_text
+    with pytest.raises(openai.BadRequestError):  # nothing is kept between translated requests
+        responses.responses.create(model="claude-haiku-4-5", input=f"say {canary}", previous_response_id=f"resp_{canary}")
 
 
 @pytest.mark.slow
@@ -111,6 +140,7 @@ def test_canary_reaches_no_database_log_or_temp_file(tmp_path, loop_thread, fake
                 capped_client.chat.completions.create(model="sandbox/echo", messages=msgs)
                 time.sleep(0.1)
         through_messages_api(procs, key, fake_anthropic, canary)
+        through_translated_routes(procs, key, fake_openai, canary)
     finally:
         procs.stop()
         loop_thread.run(fake_anthropic.stop())
@@ -122,4 +152,6 @@ def test_canary_reaches_no_database_log_or_temp_file(tmp_path, loop_thread, fake
     assert canary not in procs.logs()
     assert key not in procs.logs() and fake_openai.api_key not in procs.logs()
     assert fake_anthropic.api_key not in procs.logs()
-    assert len(fake_anthropic.received) == 7, "every Messages API call above that should reach the provider did"
+    # Every Messages API call above that should reach the provider did, and the two Responses
+    # calls translated to its chat route.
+    assert len(fake_anthropic.received) == 9

@@ -83,12 +83,15 @@ def test_responses_non_stream_and_stream(world, provider, model):
     assert event.endpoint == "responses" and event.usage.output_tokens == 3
 
 
-def test_responses_for_a_provider_without_it_is_a_clear_400(world):
+def test_responses_for_a_provider_without_it_is_translated_to_its_chat_route(world):
+    # Once a 400 naming the routes that serve the model; now every model answers on /v1/responses.
     fakes, stack, project_id, key, client = world
-    with pytest.raises(openai.BadRequestError) as info:
-        client.responses.create(model="anthropic/claude-opus-4-6", input="hi")
-    assert info.value.code == "unsupported_endpoint" and "/v1/chat/completions" in info.value.message
-    assert fakes["anthropic"].received == []
+    reply = client.responses.create(model="anthropic/claude-opus-4-6", input="hi")
+    assert reply.output_text == "hi" and reply.object == "response"
+    sent = fakes["anthropic"].received[-1]
+    assert sent.path == "/v1/chat/completions" and sent.body["messages"] == [{"role": "user", "content": "hi"}]
+    event = usage_events(stack, project_id, 1)[0]
+    assert event.endpoint == "responses" and event.provider == "anthropic" and event.status == 200
 
 
 @pytest.mark.parametrize("provider, model", [("openai", "openai/gpt-5.2"), ("xai", "xai/grok-4")])
@@ -224,3 +227,14 @@ def test_a_sandbox_response_made_with_store_false_is_not_kept(make_stack):
     made = client.responses.create(model="sandbox/echo", input="forget this", store=False)
     with pytest.raises(openai.NotFoundError):
         client.responses.retrieve(made.id)
+
+
+def test_sandbox_models_answer_with_the_id_asked_for(make_stack):
+    stack = make_stack([])
+    _, key = stack.new_key()
+    client = openai.OpenAI(base_url=stack.base_url, api_key=key, max_retries=0)
+    for model in ("sandbox/echo", "sandbox/lorem"):
+        hi = [{"role": "user", "content": "hi"}]
+        assert client.chat.completions.create(model=model, messages=hi).model == model
+        assert {c.model for c in client.chat.completions.create(model=model, messages=hi, stream=True)} == {model}
+        assert client.responses.create(model=model, input="hi").model == model

@@ -15,6 +15,8 @@ import json
 
 from aiohttp import web
 
+from tests.fakes.openai_provider import example_of
+
 THINKING = "Let me think about that."
 _ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 402: "billing_error",
                 403: "permission_error", 404: "not_found_error", 429: "rate_limit_error",
@@ -93,16 +95,22 @@ class MessagesAPI:
             return early
         body = got.body or {}
         messages = [m for m in body.get("messages") or () if isinstance(m, dict) and m.get("role") == "user"]
+        self.images += message_images(messages)
         text = _text_of(messages[-1].get("content")) if messages else ""
         thinking = isinstance(body.get("thinking"), dict) and body["thinking"].get("type") == "enabled"
+        call = tool_use_for(body, messages) if getattr(self, "agentic", False) else None
+        result = tool_result_text(messages) if getattr(self, "agentic", False) else None
+        if result is not None:
+            text = f"The tool said: {result}"
         output_tokens = len(text.split(" ")) + (len(THINKING.split(" ")) if thinking else 0)
         usage = self._usage(body, output_tokens, b.usage)
         message = {"id": "msg_01fake", "type": "message", "role": "assistant", "model": body.get("model"),
                    "content": [], "stop_reason": None, "stop_sequence": None}
         blocks = ([{"type": "thinking", "thinking": THINKING, "signature": "sig-fake"}] if thinking else [])
-        blocks.append({"type": "text", "text": text})
+        blocks.append(call or {"type": "text", "text": text})
+        stop_reason = "tool_use" if call else "end_turn"
         if not body.get("stream"):
-            reply = {**message, "content": blocks, "stop_reason": "end_turn"}
+            reply = {**message, "content": blocks, "stop_reason": stop_reason}
             if b.kind != "no_usage":
                 reply["usage"] = usage
             return web.json_response(reply)
@@ -110,7 +118,7 @@ class MessagesAPI:
         events = [_sse("message_start", {"type": "message_start", "message": {**message, "usage": start_usage}})]
         for index, block in enumerate(blocks):
             empty = {"type": "thinking", "thinking": "", "signature": ""} if block["type"] == "thinking" \
-                else {"type": "text", "text": ""}
+                else {**block, "input": {}} if block["type"] == "tool_use" else {"type": "text", "text": ""}
             events.append(_sse("content_block_start", {"type": "content_block_start", "index": index,
                                                        "content_block": empty}))
             if index == 0:
@@ -118,6 +126,9 @@ class MessagesAPI:
             if block["type"] == "thinking":
                 deltas = [{"type": "thinking_delta", "thinking": w} for w in _spaced(THINKING)]
                 deltas.append({"type": "signature_delta", "signature": "sig-fake"})
+            elif block["type"] == "tool_use":
+                args = json.dumps(block["input"])
+                deltas = [{"type": "input_json_delta", "partial_json": args[i:i + 8]} for i in range(0, len(args), 8)]
             else:
                 deltas = [{"type": "text_delta", "text": w} for w in _spaced(text)]
             events += [_sse("content_block_delta", {"type": "content_block_delta", "index": index, "delta": d})
@@ -126,7 +137,7 @@ class MessagesAPI:
             if b.kind == "stream_error":
                 events.append(_sse("error", anthropic_error("overloaded_error", "Overloaded")))
                 return await self._stream(request, b, events)
-        final = {"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None}}
+        final = {"type": "message_delta", "delta": {"stop_reason": stop_reason, "stop_sequence": None}}
         if b.kind != "no_usage":
             final["usage"] = {"output_tokens": usage["output_tokens"]}
         events.append(_sse("message_delta", final))
@@ -135,6 +146,37 @@ class MessagesAPI:
 
     def messages_error_payload(self, status: int, message: str) -> dict:
         return anthropic_error(_ERROR_TYPES.get(status, "api_error"), message)
+
+
+def message_images(messages: list[dict]) -> list[str]:
+    """The media type (or "url") of each image block in the user turns of a Messages request."""
+    found = []
+    for m in messages:
+        content = m.get("content")
+        for block in content if isinstance(content, list) else ():
+            if isinstance(block, dict) and block.get("type") == "image" and isinstance(block.get("source"), dict):
+                source = block["source"]
+                found.append(str(source.get("media_type")) if source.get("type") == "base64" else "url")
+    return found
+
+
+def tool_result_text(messages: list[dict]) -> str | None:
+    """The text of the tool_result in the last user turn, if it carries one."""
+    content = messages[-1].get("content") if messages else None
+    for block in content if isinstance(content, list) else ():
+        if isinstance(block, dict) and block.get("type") == "tool_result":
+            inner = block.get("content")
+            return inner if isinstance(inner, str) else _text_of(inner)
+    return None
+
+
+def tool_use_for(body: dict, messages: list[dict]) -> dict | None:
+    """A tool_use block calling the first offered tool, unless the last turn is a tool's result."""
+    tools = [t for t in body.get("tools") or () if isinstance(t, dict) and "input_schema" in t]
+    if not tools or tool_result_text(messages) is not None:
+        return None
+    return {"type": "tool_use", "id": f"toolu_{hashlib.sha256(json.dumps(body).encode()).hexdigest()[:20]}",
+            "name": tools[0].get("name"), "input": example_of(tools[0]["input_schema"])}
 
 
 def _spaced(text: str) -> list[str]:

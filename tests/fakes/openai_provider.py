@@ -24,6 +24,26 @@ class Received:
     raw: bytes
 
 
+def listed_today(provider: str) -> list[str]:
+    """What a provider's model list holds in these fakes by default: the shipped catalog's
+    models of that provider that are not retired, the models the catalog lacks that the
+    provider shipped since, and ids of kinds OneKey does not serve (embeddings, speech)."""
+    import tomllib
+    from importlib import resources
+
+    shipped = tomllib.loads(resources.files("router_core").joinpath("catalog/models.toml").read_text())["models"]
+    ids = [m["upstream_id"] for m in shipped if m["provider"] == provider and m["status"] != "retired"]
+    return ids + NEWER.get(provider, [])
+
+
+NEWER = {
+    "openai": ["gpt-5.5", "gpt-6-sol", "text-embedding-3-small", "tts-1"],
+    "anthropic": ["claude-opus-5-5", "claude-sonnet-5-5", "claude-haiku-5-5"],
+    "google": ["gemini-3.1-pro-preview", "gemini-embedding-001"],
+    "xai": ["grok-4.20"],
+}
+
+
 @dataclass
 class Behaviour:
     kind: str = "ok"            # ok | status | html | hang | reset_mid_body | split | slow | no_usage | stream_error
@@ -64,6 +84,69 @@ def last_user_text(body: dict) -> str:
     return ""
 
 
+REASONING = "Thinking it over step by step."
+
+
+def chat_images(body: dict) -> list[str]:
+    """The media type (or URL scheme) of each image part in a chat request."""
+    found = []
+    for m in body.get("messages") or ():
+        content = m.get("content") if isinstance(m, dict) else None
+        for part in content if isinstance(content, list) else ():
+            image = part.get("image_url") if isinstance(part, dict) and part.get("type") == "image_url" else None
+            if isinstance(image, dict):  # odd shapes (a fuzzer's) are an image of unknown kind
+                url = image.get("url") if isinstance(image.get("url"), str) else ""
+                found.append(url.split(";", 1)[0].removeprefix("data:") if url.startswith("data:") else "url")
+    return found
+
+
+def responses_images(body: dict) -> list[str]:
+    """The media type (or "url") of each input_image part in a Responses request."""
+    found = []
+    items = body.get("input")
+    for item in items if isinstance(items, list) else ():
+        content = item.get("content") if isinstance(item, dict) else None
+        for part in content if isinstance(content, list) else ():
+            if isinstance(part, dict) and part.get("type") == "input_image":
+                url = part.get("image_url") if isinstance(part.get("image_url"), str) else ""
+                found.append(url.split(";", 1)[0].removeprefix("data:") if url.startswith("data:") else "url")
+    return found
+
+
+def example_of(schema: object) -> object:
+    """A value that fits a JSON schema, as a model would make one up."""
+    schema = schema if isinstance(schema, dict) else {}
+    if schema.get("enum"):
+        return schema["enum"][0]
+    kind = schema.get("type")
+    if kind == "object" or "properties" in schema:
+        return {k: example_of(v) for k, v in (schema.get("properties") or {}).items()}
+    return {"string": "Paris", "integer": 1, "number": 1.5, "boolean": True, "array": []}.get(kind, "Paris")
+
+
+def tool_call_for(body: dict) -> dict | None:
+    """The call of the first offered tool, unless the last message is a tool's result."""
+    tools = [t for t in body.get("tools") or () if isinstance(t, dict) and isinstance(t.get("function"), dict)]
+    messages = body.get("messages") or []
+    if not tools or (messages and isinstance(messages[-1], dict) and messages[-1].get("role") == "tool"):
+        return None
+    fn = tools[0]["function"]
+    return {"id": f"call_{uuid.uuid4().hex[:12]}", "type": "function",
+            "function": {"name": fn.get("name"), "arguments": json.dumps(example_of(fn.get("parameters")))}}
+
+
+def agent_text(body: dict) -> str:
+    """After a tool's result, a text quoting it; else the echo of the last user text."""
+    messages = body.get("messages") or []
+    last = messages[-1] if messages and isinstance(messages[-1], dict) else {}
+    if last.get("role") == "tool":
+        content = last.get("content")
+        if isinstance(content, list):
+            content = " ".join(p.get("text", "") for p in content if isinstance(p, dict))
+        return f"The tool said: {content}"
+    return last_user_text(body)
+
+
 class FakeOpenAI:
     """Start with `await fake.start()`; `fake.url` is its base URL (…/v1).
 
@@ -78,13 +161,21 @@ class FakeOpenAI:
         self.api_key = api_key
         self.name = name
         self.received: list[Received] = []
+        self.list_requests: list[Received] = []  # GET /models
         self.behaviours: deque[Behaviour] = deque()
         self.cancelled = 0
         self.stored: dict[str, dict] = {}  # Responses API objects kept, as the provider does
-        # What `GET /models` lists: the provider's own ids (set by a test to what it needs).
-        self.models: list[str] = ["gpt-4.1", "gpt-4.1-mini", "gpt-5-mini"]
+        # What `GET /models` lists: the provider's own ids, as the real one lists them today: the
+        # shipped catalog's models of the provider and newer ones (a test sets what it needs).
+        self.models: list[str] = listed_today("openai")
         self.port = 0
         self._runner: web.AppRunner | None = None
+        # Opt-in (tests of translated routes set it): chat answers call the first offered tool,
+        # then quote its result; `reasoning_effort` adds reasoning_content; image parts are
+        # recorded in `images` (their media type), whatever `agentic` says.
+        self.agentic = False
+        self.images: list[str] = []
+        self.usages: list[dict] = []  # the usage each agentic answer reported, for billing checks
 
     @property
     def url(self) -> str:
@@ -115,7 +206,9 @@ class FakeOpenAI:
             {"id": m, "object": "model", "created": 1767225600, "owned_by": self.name} for m in self.models]})
 
     async def _models(self, request: web.Request) -> web.Response:
-        self.received.append(Received(request.path, dict(request.headers), None, b""))
+        # Kept apart from `received`: the core reads the list at start and on every sync, and
+        # tests count the generation requests a provider got.
+        self.list_requests.append(Received(request.path, dict(request.headers), None, b""))
         return self._auth_error(request) or self.model_list(request)
 
     def queue(self, *behaviours: Behaviour) -> None:
@@ -189,6 +282,9 @@ class FakeOpenAI:
         if early is not None:
             return early
         body = got.body or {}
+        self.images += chat_images(body)
+        if self.agentic:
+            return await self._agent_chat(request, b, body)
         text = last_user_text(body)
         prompt_tokens = max(1, len(json.dumps(body.get("messages", ""))) // 4)
         words = _words(text)
@@ -218,6 +314,55 @@ class FakeOpenAI:
                        "choices": [{"index": 0, "delta": {}, "finish_reason": "stop", "logprobs": None}]})
         events += self.chat_usage_events(base, usage, with_usage)
         data = [f"data: {json.dumps(e)}\n\n".encode() for e in events] + [b"data: [DONE]\n\n"]
+        return await self._stream(request, b, data)
+
+    async def _agent_chat(self, request: web.Request, b: Behaviour, body: dict) -> web.StreamResponse:
+        """A chat answer as a model with tools and reasoning gives it (see `agentic`)."""
+        call = tool_call_for(body)
+        text = "" if call else agent_text(body)
+        reasoning = REASONING if body.get("reasoning_effort") else ""
+        prompt_tokens = max(1, len(json.dumps([body.get("messages"), body.get("tools")])) // 4)
+        out_tokens = len(_words(text)) + (len(json.dumps(call)) // 4 if call else 0)
+        reasoning_tokens = len(_words(reasoning)) if reasoning else 0
+        usage = b.usage or {"prompt_tokens": prompt_tokens, "completion_tokens": out_tokens + reasoning_tokens,
+                            "total_tokens": prompt_tokens + out_tokens + reasoning_tokens,
+                            "prompt_tokens_details": {"cached_tokens": 0},
+                            "completion_tokens_details": {"reasoning_tokens": reasoning_tokens}}
+        self.usages.append(usage)
+        base = {"id": "chatcmpl-fake", "created": int(time.time()), "model": body.get("model"),
+                "system_fingerprint": "fp_fake"}
+        finish = "tool_calls" if call else "stop"
+        if not body.get("stream"):
+            message: dict = {"role": "assistant", "content": text or None, "refusal": None}
+            if reasoning:
+                message["reasoning_content"] = reasoning
+            if call:
+                message["tool_calls"] = [call]
+            return web.json_response({**base, "object": "chat.completion", "usage": usage, "choices": [
+                {"index": 0, "message": message, "finish_reason": finish, "logprobs": None}]})
+        with_usage = (body.get("stream_options") or {}).get("include_usage") is True
+        deltas: list[dict] = [{"role": "assistant", "content": ""}]
+        deltas += [{"reasoning_content": w} for w in (_words(reasoning) if reasoning else [])]
+        deltas += [{"content": w} for w in (_words(text) if text else [])]
+        if call:
+            args = call["function"]["arguments"]
+            deltas.append({"tool_calls": [{"index": 0, "id": call["id"], "type": "function",
+                                           "function": {"name": call["function"]["name"], "arguments": ""}}]})
+            deltas += [{"tool_calls": [{"index": 0, "function": {"arguments": args[i:i + 8]}}]}
+                       for i in range(0, len(args), 8)]
+        chunks = [{**base, "object": "chat.completion.chunk", "choices": [
+            {"index": 0, "delta": d, "finish_reason": None, "logprobs": None}]} for d in deltas]
+        chunks.append({**base, "object": "chat.completion.chunk", "choices": [
+            {"index": 0, "delta": {}, "finish_reason": finish, "logprobs": None}]})
+        if with_usage:
+            for chunk in chunks:
+                chunk["usage"] = None
+        chunks += self.chat_usage_events(base, usage, with_usage)
+        if b.kind == "stream_error":  # the provider's own error chunk after the first words
+            chunks = chunks[:2] + [{"error": {"message": "The server is overloaded.", "type": "server_error",
+                                              "code": "overloaded", "param": None}}]
+        data = [f"data: {json.dumps(e)}\n\n".encode() for e in chunks]
+        data += [b"data: [DONE]\n\n"] if b.kind != "stream_error" else []
         return await self._stream(request, b, data)
 
     async def _stream(self, request: web.Request, b: Behaviour, data: list[bytes]) -> web.StreamResponse:
@@ -252,6 +397,9 @@ class FakeOpenAI:
         if early is not None:
             return early
         body = got.body or {}
+        self.images += responses_images(body)
+        if self.agentic:
+            return await self._agent_responses(request, b, body)
         text = last_user_text(body)
         in_tokens = max(1, len(json.dumps(body.get("input", ""))) // 4)
         usage = b.usage or {"input_tokens": in_tokens, "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
@@ -273,6 +421,72 @@ class FakeOpenAI:
         for word in _words(text):
             events.append(("response.output_text.delta", {"item_id": "msg_fake", "output_index": 0,
                                                           "content_index": 0, "delta": word, "logprobs": []}))
+        events.append(("response.completed", {"response": response}))
+        data = [f"event: {name}\ndata: {json.dumps({'type': name, 'sequence_number': i, **payload})}\n\n".encode()
+                for i, (name, payload) in enumerate(events)]
+        return await self._stream(request, b, data)
+
+    async def _agent_responses(self, request: web.Request, b: Behaviour, body: dict) -> web.StreamResponse:
+        """A Responses answer as a model with tools and reasoning gives it (see `agentic`)."""
+        items = body.get("input") if isinstance(body.get("input"), list) else []
+        last = items[-1] if items and isinstance(items[-1], dict) else {}
+        tools = [t for t in body.get("tools") or () if isinstance(t, dict) and t.get("type") == "function"]
+        reasoning = REASONING if (body.get("reasoning") or {}).get("effort") else ""
+        output: list[dict] = []
+        if reasoning:
+            output.append({"type": "reasoning", "id": "rs_fake", "summary": [
+                {"type": "summary_text", "text": reasoning}]})
+        if tools and last.get("type") != "function_call_output":
+            args = json.dumps(example_of(tools[0].get("parameters")))
+            output.append({"type": "function_call", "id": "fc_fake", "call_id": f"call_{uuid.uuid4().hex[:12]}",
+                           "name": tools[0].get("name"), "arguments": args, "status": "completed"})
+            out_tokens = len(args) // 4
+        else:
+            text = f"The tool said: {last.get('output')}" if last.get("type") == "function_call_output" \
+                else last_user_text(body)
+            output.append({"type": "message", "id": "msg_fake", "status": "completed", "role": "assistant",
+                           "content": [{"type": "output_text", "text": text, "annotations": [], "logprobs": []}]})
+            out_tokens = len(_words(text))
+        in_tokens = max(1, len(json.dumps([body.get("input"), body.get("tools")])) // 4)
+        reasoning_tokens = len(_words(reasoning)) if reasoning else 0
+        usage = b.usage or {"input_tokens": in_tokens, "input_tokens_details": {"cached_tokens": 0},
+                            "output_tokens": out_tokens + reasoning_tokens,
+                            "output_tokens_details": {"reasoning_tokens": reasoning_tokens},
+                            "total_tokens": in_tokens + out_tokens + reasoning_tokens}
+        self.usages.append(usage)
+        response = {"id": f"resp_{uuid.uuid4().hex}", "object": "response", "created_at": int(time.time()),
+                    "status": "completed", "model": body.get("model"), "output": output, "usage": usage,
+                    "error": None, "incomplete_details": None, "instructions": None, "metadata": {},
+                    "parallel_tool_calls": True, "temperature": 1.0, "tool_choice": "auto", "tools": tools,
+                    "top_p": 1.0}
+        if not body.get("stream"):
+            return web.json_response(response)
+        pending = {k: v for k, v in response.items() if k != "usage"} | {"status": "in_progress", "output": []}
+        events: list[tuple[str, dict]] = [("response.created", {"response": pending})]
+        for i, item in enumerate(output):
+            # As OpenAI announces an item: empty, then filled by the deltas that follow.
+            empty = {"function_call": {"arguments": "", "status": "in_progress"},
+                     "message": {"content": [], "status": "in_progress"}}.get(item["type"], {})
+            events.append(("response.output_item.added", {"output_index": i, "item": {**item, **empty}}))
+            if item["type"] == "message":
+                part = item["content"][0]
+                at = {"item_id": item["id"], "output_index": i, "content_index": 0}
+                events.append(("response.content_part.added", {**at, "part": {**part, "text": ""}}))
+                for word in _words(part["text"]):
+                    events.append(("response.output_text.delta", {**at, "delta": word, "logprobs": []}))
+                events.append(("response.output_text.done", {**at, "text": part["text"], "logprobs": []}))
+                events.append(("response.content_part.done", {**at, "part": part}))
+            elif item["type"] == "function_call":
+                args = item["arguments"]
+                events += [("response.function_call_arguments.delta", {"item_id": item["id"], "output_index": i,
+                                                                       "delta": args[j:j + 8]})
+                           for j in range(0, len(args), 8)]
+                events.append(("response.function_call_arguments.done", {"item_id": item["id"], "output_index": i,
+                                                                         "arguments": args}))
+            elif item["type"] == "reasoning":
+                events.append(("response.reasoning_summary_text.delta", {"item_id": item["id"], "output_index": i,
+                                                                         "summary_index": 0, "delta": reasoning}))
+            events.append(("response.output_item.done", {"output_index": i, "item": item}))
         events.append(("response.completed", {"response": response}))
         data = [f"event: {name}\ndata: {json.dumps({'type': name, 'sequence_number': i, **payload})}\n\n".encode()
                 for i, (name, payload) in enumerate(events)]

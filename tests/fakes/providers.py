@@ -11,7 +11,7 @@ import socket
 from aiohttp import web
 
 from tests.fakes.anthropic_messages import MessagesAPI, anthropic_error
-from tests.fakes.openai_provider import Behaviour, FakeOpenAI
+from tests.fakes.openai_provider import Behaviour, FakeOpenAI, listed_today
 
 __all__ = ["Behaviour", "FakeAnthropic", "FakeGemini", "FakeOpenAI", "FakeXAI", "closed_port_url"]
 
@@ -24,7 +24,7 @@ class FakeAnthropic(MessagesAPI, FakeOpenAI):
 
     def __init__(self, api_key: str = "sk-ant-fake-provider-key-0123456789", name: str = "anthropic") -> None:
         super().__init__(api_key, name)
-        self.models = ["claude-haiku-4-5-20251001", "claude-opus-4-6"]
+        self.models = [m.replace("claude-haiku-4-5", "claude-haiku-4-5-20251001") for m in listed_today("anthropic")]
         self.page_size = 1000  # Anthropic's largest page; a test lowers it to see paging work
 
     def model_list(self, request: web.Request) -> web.Response:
@@ -72,7 +72,7 @@ class FakeGemini(FakeOpenAI):
 
     def __init__(self, api_key: str = "AIzaSyFakeGeminiKey0123456789abcdefghij", name: str = "gemini") -> None:
         super().__init__(api_key, name)
-        self.models = ["gemini-2.5-flash", "gemini-2.5-pro"]
+        self.models = listed_today("google")
 
     def model_list(self, request: web.Request) -> web.Response:
         """Gemini names its models as its native API does: `models/gemini-2.5-pro`."""
@@ -109,7 +109,7 @@ class FakeXAI(FakeOpenAI):
 
     def __init__(self, api_key: str = "xai-fake-provider-key-0123456789abcdef", name: str = "xai") -> None:
         super().__init__(api_key, name)
-        self.models = ["grok-4", "grok-3-mini"]
+        self.models = listed_today("xai")
 
     def auth_failure(self, request: web.Request) -> web.Response:
         return web.json_response({"code": "Client specified an invalid argument",

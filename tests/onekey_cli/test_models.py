@@ -32,7 +32,11 @@ def test_onekey_models_lists_prices_status_and_channels(stack, tmp_path):
     assert by_id["openai/gpt-4.1"]["channels"] == ["openai-a"] and by_id["openai/gpt-4.1"]["status"] == "available"
     assert by_id["google/gemini-2.5-pro"]["status"] == "no_channel" and by_id["google/gemini-2.5-pro"]["status_note"]
     assert by_id["sandbox/echo"]["test_model"] is True
-    assert len(listing) == len(Catalog.load().all())
+    # The shipped catalog, and the models the channel lists that the package prices (gpt-5.5, …)
+    assert len(listing) == len(Catalog.load().all()) + 2
+    assert by_id["openai/gpt-5.5"]["status"] == "available"
+    assert by_id["openai/gpt-5.5"]["price_source"].startswith("genai-prices ")
+    assert "genai-prices" in row
 
 
 @pytest.fixture
@@ -67,20 +71,20 @@ def test_models_check_reports_models_gone_from_a_provider_and_models_the_catalog
     assert done.returncode == 1, done.stdout + done.stderr
     report = done.stdout
     assert "no longer listed by the provider:  openai/gpt-5.2" in report
-    assert "not in the catalog:                gpt-9-experimental" in report
+    assert "unpriced:                          gpt-9-experimental  (not served: no known price)" in report
     assert "gpt-4.1-2025-04-14" not in report, "a dated snapshot of a catalog model is that model"
-    assert "not in the catalog:                claude-future-5" in report
+    assert "unpriced:                          claude-future-5" in report
     assert "anthropic-a (anthropic): " in report and "no longer listed by the provider:  anthropic/" not in report
     assert "google-a (google): 6 models listed, matches the catalog" in report
     assert "xai-a (xai): 1 models listed, matches the catalog" in report
-    assert fakes["anthropic"].received[-1].headers["anthropic-version"] == "2023-06-01"
-    assert len([r for r in fakes["anthropic"].received if r.path == "/v1/models"]) > 1, "every page was read"
+    assert fakes["anthropic"].list_requests[-1].headers["anthropic-version"] == "2023-06-01"
+    assert len([r for r in fakes["anthropic"].list_requests if r.path == "/v1/models"]) > 1, "every page was read"
     assert fakes["openai"].api_key not in report
 
     verdict = json.loads(onekey(tmp_path, config, "models", "check", "--json").stdout)
     by_channel = {c["channel"]: c for c in verdict["channels"]}
     assert by_channel["openai-a"]["missing"] == ["openai/gpt-5.2"]
-    assert by_channel["openai-a"]["unknown"] == ["gpt-9-experimental"]
+    assert by_channel["openai-a"]["unknown"] == by_channel["openai-a"]["unpriced"] == ["gpt-9-experimental"]
     assert by_channel["anthropic-a"]["unknown"] == ["claude-future-5"] and not by_channel["anthropic-a"]["missing"]
 
 

@@ -59,6 +59,8 @@ def test_up_prints_a_working_key_and_stops_on_sigterm(tmp_path):
         key = re.search(r"API key\s+(ok-\S+)", banner).group(1)
         assert f"http://127.0.0.1:{edge}/v1" in banner
         assert "no channel   openai, anthropic, google, xai" in banner
+        project = re.search(r"local project ([0-9a-f-]{36})", banner).group(1)
+        assert "belongs to no account" in banner and f"`onekey usage --project {project}`" in banner
         client = openai.OpenAI(base_url=f"http://127.0.0.1:{edge}/v1", api_key=key, max_retries=0)
         reply = client.chat.completions.create(model="sandbox/echo", messages=[{"role": "user", "content": "hi"}])
         assert reply.choices[0].message.content == "hi"
@@ -139,3 +141,51 @@ def test_the_printout_tries_an_available_priced_model_when_a_provider_has_a_chan
     from onekey_cli.local_key import try_model
 
     assert try_model(stack.channel) == "openai/gpt-5-mini"
+
+
+@pytest.mark.parametrize("taken", ["core", "edge", "account"])
+def test_a_taken_port_is_one_line_naming_it_and_how_to_pick_another(tmp_path, taken):
+    import socket
+
+    ports = {"core": free_port(), "edge": free_port(), "account": free_port()}
+    (tmp_path / "onekey.toml").write_text("".join(
+        f'[{name}]\nlisten = "127.0.0.1:{port}"\n' for name, port in ports.items()))
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY") and k != "ONEKEY_SERVICE_TOKEN"}
+    with socket.socket() as holder:  # another program (another OneKey, say) holds the port
+        holder.bind(("127.0.0.1", ports[taken]))
+        holder.listen()
+        proc = subprocess.run([sys.executable, "-m", "onekey_cli", "up", "--config", "onekey.toml"], cwd=tmp_path,
+                              env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode != 0
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert f"127.0.0.1:{ports[taken]} ([{taken}] listen) is already in use" in lines[0]
+    assert f'[{taken}] listen = "127.0.0.1:' in lines[0] and "--config" in lines[0]
+    assert "Traceback" not in proc.stderr + proc.stdout and "Ctrl-C stops everything" not in proc.stdout
+
+
+@pytest.mark.slow
+def test_a_second_onekey_up_on_the_same_ports_says_which_port_is_taken(tmp_path):
+    ports = {"core": free_port(), "edge": free_port(), "account": free_port()}
+    config = "".join(f'[{name}]\nlisten = "127.0.0.1:{port}"\n' for name, port in ports.items())
+    first_dir, second_dir = tmp_path / "first", tmp_path / "second"
+    for folder in (first_dir, second_dir):
+        folder.mkdir()
+        (folder / "onekey.toml").write_text(config)
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY") and k != "ONEKEY_SERVICE_TOKEN"}
+    first = subprocess.Popen([sys.executable, "-m", "onekey_cli", "up", "--config", "onekey.toml"], cwd=first_dir,
+                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline, lines = time.monotonic() + 60, []
+        while not any("Ctrl-C stops everything" in line for line in lines):
+            assert time.monotonic() < deadline and first.poll() is None, "".join(lines)
+            lines.append(first.stdout.readline())
+        second = subprocess.run([sys.executable, "-m", "onekey_cli", "up", "--config", "onekey.toml"],
+                                cwd=second_dir, env=env, capture_output=True, text=True, timeout=60)
+    finally:
+        first.send_signal(signal.SIGTERM)
+        first.communicate(timeout=60)
+    assert second.returncode != 0
+    [line] = second.stderr.strip().splitlines()
+    assert f"127.0.0.1:{ports['core']} ([core] listen) is already in use" in line
+    assert "Traceback" not in second.stderr and "UNAUTHENTICATED" not in second.stderr

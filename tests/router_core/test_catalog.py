@@ -37,19 +37,13 @@ def test_catalog_has_every_seed_model_and_40_more_that_are_served_with_prices_an
     assert all(m.input_price == 0 and m.output_price == 0 for m in catalog.all() if m.is_test)
 
 
-def test_every_model_added_after_the_seed_list_names_its_source():
+def test_every_shipped_model_is_priced_by_the_package_and_types_no_price_of_its_own():
     text = resources.files("router_core").joinpath("catalog/models.toml").read_text()
-    blocks = text.split("[[models]]")
-    seed_ids = {f"{p}/{n}" for p, names in SEED.items() for n in names} | {"sandbox/echo", "sandbox/lorem"}
-    for before, block in zip(blocks, blocks[1:]):
-        model_id = re.search(r'^id = "([^"]+)"', block, re.M).group(1)
-        if model_id in seed_ids:
-            continue
-        lines = before.strip().splitlines()
-        comment = []  # the comment right above this entry's header
-        while lines and lines[-1].startswith("#"):
-            comment.append(lines.pop())
-        assert any("https://" in line for line in comment), f"{model_id} names no source"
+    for block in text.split("[[models]]")[1:]:
+        if 'provider = "sandbox"' not in block:
+            assert not re.search(r"^(input|output|cached_input|cache_write_input)_price", block, re.M), block
+    for m in Catalog.load().all():
+        assert m.is_test or (m.priced_by is not None and m.price_source.startswith("genai-prices ")), m.id
 
 
 def test_resolution_by_canonical_short_and_upstream_id():
