@@ -500,7 +500,7 @@ def _translated_call(call: ForwardInput, req: ClientRequest, model: ModelInfo, p
     else:
         body.pop("stream_options", None)
     prepared = provider.prepare(body, upstream_endpoint)
-    headers = {k: v for k, v in _client_headers(call.headers).items() if not k.lower().startswith(_FORMAT_HEADERS)}
+    headers = {k: v for k, v in forwarded_headers(call.headers).items() if not k.startswith(_FORMAT_HEADERS)}
     upstream = UpstreamCall(endpoint=upstream_endpoint, body=json.dumps(prepared, ensure_ascii=False).encode(),
                             model=model, stream=req.stream, headers=headers, parsed=prepared)
     client_wire = MESSAGES_WIRE if call.endpoint == MESSAGES else OPENAI_WIRE
