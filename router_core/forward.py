@@ -259,16 +259,7 @@ class Forwarder:
         upstream = UpstreamCall(endpoint=call.endpoint, body=raw, model=model, stream=req.stream,
                                 headers=client_headers, parsed=prepared)
         estimate = cost_micro_usd(model, reservation_usage(req.body, len(call.body))) if wire.billable else 0
-        hold = SpendHold()
-        if estimate and identity.spend_limit is not None and self.spend is not None:
-            # Held in the store until it settles, like credit: free models are never held back.
-            hold = await self.spend.hold(identity.key_id, estimate)
-        try:
-            reservation = await self.credits.reserve(identity.project_id, estimate)
-        except BaseException:
-            if self.spend is not None:
-                self.spend.settle(hold, 0)
-            raise
+        hold, reservation = await self._reserve(identity, estimate)
         meter = _Meter(identity, model, call.endpoint, req.stream, req.body, reservation, refusal.started, wire,
                        requested_model=refusal.requested_model, rate_headers=rate_headers, hold=hold)
         items = self._exchange(provider, channels, upstream, meter, request_id, drop_usage_chunk)
@@ -289,12 +280,23 @@ class Forwarder:
             return meter, self._count_locally(meter, request_id)
         wire, upstream = _translated_call(call, req, model, provider, translator)
         estimate = cost_micro_usd(model, reservation_usage(req.body, len(call.body)))
-        if estimate:
-            self.keys.check_spend(identity)
-        reservation = await self.credits.reserve(identity.project_id, estimate)
+        hold, reservation = await self._reserve(identity, estimate)
         meter = _Meter(identity, model, call.endpoint, req.stream, req.body, reservation, refusal.started, wire,
-                       requested_model=refusal.requested_model, rate_headers=rate_headers)
+                       requested_model=refusal.requested_model, rate_headers=rate_headers, hold=hold)
         return meter, self._exchange(provider, channels, upstream, meter, request_id, False)
+
+    async def _reserve(self, identity: KeyIdentity, estimate: int) -> tuple[SpendHold, Reservation]:
+        """The estimate held against the key's spend limit (when it has one) and reserved from credit."""
+        hold = SpendHold()
+        if estimate and identity.spend_limit is not None and self.spend is not None:
+            # Held in the store until it settles, like credit: free models are never held back.
+            hold = await self.spend.hold(identity.key_id, estimate)
+        try:
+            return hold, await self.credits.reserve(identity.project_id, estimate)
+        except BaseException:
+            if self.spend is not None:
+                self.spend.settle(hold, 0)
+            raise
 
     async def _count_locally(self, meter: _Meter, request_id: str) -> AsyncIterator[Head | bytes | Trailer]:
         """`{"input_tokens": N}` for the text of system, messages and tools, by the local tokenizer."""

@@ -102,3 +102,14 @@ def test_a_burst_on_messages_with_x_api_key_serves_at_most_what_the_limit_pays_f
     served, refused = _burst(lambda: client.messages.create(model=model, max_tokens=1000, messages=MSGS))
     body = {"max_tokens": 1000, "messages": MSGS, "model": model}
     _check(stack, project_id, key.key.id, served, refused, _cost(model), _estimate(model, body))
+
+
+def test_a_burst_on_a_translated_route_is_held_like_a_native_one(world):
+    """Messages on an OpenAI model (translated to chat completions): the same holds, the same bound."""
+    stack, openai_fake, _, project_id, key = world
+    model = "openai/gpt-4.1"
+    openai_fake.queue(*[Behaviour(delay=1.0, usage=OPENAI_USAGE) for _ in range(BURST)])
+    client = anthropic.Anthropic(base_url=stack.base_url.removesuffix("/v1"), api_key=key.secret, max_retries=0)
+    served, refused = _burst(lambda: client.messages.create(model=model, max_tokens=1000, messages=MSGS))
+    body = {"max_tokens": 1000, "messages": MSGS, "model": model}
+    _check(stack, project_id, key.key.id, served, refused, _cost(model), _estimate(model, body))
