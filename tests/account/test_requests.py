@@ -138,10 +138,12 @@ def test_a_request_refused_on_its_route_keeps_its_catalog_model(browser, core):
     browser.sign_in_by_email("routes@example.com")
     [project_id] = browser.project_ids()
     secret, _ = create_key(browser, project_id, "ci")
-    # A Responses-only model has no chat route for the Messages API to be translated to.
+    # Every model answers on every route; what a route cannot carry to the model's provider (an
+    # Anthropic server tool on an OpenAI model) is refused there, naming the field.
     refused = http.post(f"{core.base_url}/messages", headers={"x-api-key": secret}, timeout=30,
                         json={"model": "openai/gpt-5.2-pro", "max_tokens": 16,
+                              "tools": [{"type": "web_search_20250305", "name": "web_search"}],
                               "messages": [{"role": "user", "content": "hi"}]})
-    assert refused.status_code == 400 and "not served" in refused.text
+    assert refused.status_code == 400 and "tools[0].type" in refused.text
     [event] = usage_events(core, project_id, 1)
-    assert event.error_code == "unsupported_endpoint" and event.model == "openai/gpt-5.2-pro"
+    assert event.status == 400 and event.model == "openai/gpt-5.2-pro"
