@@ -83,7 +83,8 @@ def load(cli_value: str | None = None, env: Mapping[str, str] | None = None, che
             # A relative catalog path is the config file's neighbour, wherever the command runs.
             core = replace(core, catalog_file=str(path.parent / core.catalog_file))
         if check_catalog:
-            check_channel_models(list(core.channels), Catalog.load(core.catalog_file or None))
+            from router_core.prices import PriceBook  # the package: only where a core will run
+            check_channel_models(list(core.channels), Catalog.load(core.catalog_file or None), PriceBook().knows)
         edge = load_edge_settings(raw.get("edge", {}), core.listen)
     except CatalogError as exc:
         raise ConfigError(str(exc)) from None  # it names its own file and line

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from router_core.breaker import Breaker, BreakerSettings
 from router_core.catalog import Catalog, ModelInfo
@@ -81,12 +81,17 @@ class ChannelPool:
         return sorted(group, key=lambda c: self._rng.random() ** (1.0 / c.weight), reverse=True)
 
 
-def check_channel_models(channels: list[ChannelSettings], catalog: Catalog) -> None:
-    """A channel's model subset must name catalog models of its own provider."""
+def check_channel_models(channels: list[ChannelSettings], catalog: Catalog,
+                         priced: Callable[[str, str], bool] | None = None) -> None:
+    """A channel's model subset must name catalog models of its own provider, or models the price
+    package knows for it (`priced(provider, upstream_id)`): served once the channel lists them."""
     for index, channel in enumerate(channels):
         for name in channel.models:
             model = catalog.get(name) or next(
                 (m for m in catalog.all() if m.provider == channel.provider and m.upstream_id == name), None)
+            upstream = name.removeprefix(f"{channel.provider}/")
+            if model is None and priced is not None and "/" not in upstream and priced(channel.provider, upstream):
+                continue
             if model is None or model.provider != channel.provider:
                 raise ConfigError(f"channel {channel.name!r} (channels[{index}]): models lists {name!r}, "
                                   f"which is not a {channel.provider} model of the catalog", channel_index=index)

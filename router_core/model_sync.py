@@ -108,7 +108,7 @@ class ModelSync:
             channels.append(next(c for c in self._channels if c.provider == "sandbox"))
         async with self._lock:
             built = self._build(settings.catalog_file or None, channels)  # refuses a bad file before any change
-            check_channel_models(channels, built.catalog)
+            check_channel_models(channels, built.catalog, self._book.knows)
             self._operator_file = settings.catalog_file or None
             self._channels = channels
             self._pool.replace(channels)

@@ -142,6 +142,10 @@ class PriceBook:
         self._found: dict[tuple[str, str], PackageModel | None] = {}
         self._wrapped: dict[int, PackageModel] = {}
 
+    def knows(self, provider: str, upstream_id: str) -> bool:
+        """Whether the package prices this id as a text model of the provider."""
+        return self.find(provider, upstream_id) is not None
+
     def find(self, provider: str, upstream_id: str) -> PackageModel | None:
         """The package's model for a provider's id (dated ids and aliases as the package matches them)."""
         key = (provider, upstream_id)

@@ -126,7 +126,7 @@ async def create_server(settings: CoreSettings, *, providers: Mapping[str, Provi
     channels = list(settings.channels)
     if settings.sandbox and not any(c.provider == "sandbox" for c in channels):
         channels.append(SANDBOX_CHANNEL)
-    check_channel_models(channels, catalog)
+    check_channel_models(channels, catalog, book.knows)
     pool = ChannelPool(channels, breaker=settings.breaker)
     owners = ResponseOwners(sessions)
     owners.start()

@@ -69,6 +69,22 @@ def test_a_channel_model_subset_must_name_its_providers_models():
     assert info.value.channel_index == 1 and "'b'" in str(info.value)
 
 
+def test_a_channel_may_name_a_model_the_price_package_knows_before_its_list_is_read():
+    from router_core.prices import PriceBook
+
+    book = PriceBook()
+    newer = ChannelSettings(name="a", provider="openai", base_url="x", api_key=Secret("k"),
+                            models=("openai/gpt-5.5", "gpt-6-sol"))
+    check_channel_models([newer], Catalog.load(), book.knows)
+    unknown = ChannelSettings(name="b", provider="openai", base_url="x", api_key=Secret("k"), models=("gpt-99",))
+    with pytest.raises(CoreConfigError):
+        check_channel_models([unknown], Catalog.load(), book.knows)
+    other = ChannelSettings(name="c", provider="openai", base_url="x", api_key=Secret("k"),
+                            models=("claude-opus-5-5",))  # the package knows it, but not as an OpenAI model
+    with pytest.raises(CoreConfigError):
+        check_channel_models([other], Catalog.load(), book.knows)
+
+
 def test_onekey_channels_shows_health(stack, tmp_path):
     config = tmp_path / "onekey.toml"
     config.write_text(f'[core]\nlisten = "127.0.0.1:{stack.core.port}"\n')
