@@ -90,7 +90,7 @@ class ModelSync:
             self._gone.clear()  # what the providers list now is the newer word
             self._listed_at = time.time()
             built = self._build(self._operator_file, self._channels)
-            self._swap(built, self._channels)
+            self._swap(built)
             report.unpriced = built.unpriced
             report.servable = self.servable_counts()
             self.last = report
@@ -112,7 +112,7 @@ class ModelSync:
             self._operator_file = settings.catalog_file or None
             self._channels = channels
             self._pool.replace(channels)
-            self._swap(built, channels)
+            self._swap(built)
         logger.info("configuration reloaded: channels=%d catalog_file=%s", len(channels), self._operator_file or "-")
         return await self.sync()
 
@@ -123,7 +123,7 @@ class ModelSync:
         logger.warning("provider says model is gone: model=%s", model.id)
         self._gone[model.id] = why
         try:
-            self._swap(self._build(self._operator_file, self._channels), self._channels)
+            self._swap(self._build(self._operator_file, self._channels))
         except ConfigError:  # the file changed on disk since: the next reload says how
             logger.exception("catalog rebuild failed")
 
@@ -152,7 +152,7 @@ class ModelSync:
         listings = {c.name: self._listings[c.name] for c in channels if c.name in self._listings}
         return build(self._book, operator_file, listings, channels, self._gone, self._listed_at)
 
-    def _swap(self, built: Built, channels: Sequence[ChannelSettings]) -> None:
+    def _swap(self, built: Built) -> None:
         self.catalog.replace_with(built.catalog)
         self._pool.set_listed(built.listed_by)
         self.unpriced = built.unpriced
