@@ -69,6 +69,14 @@ def _words(text: str) -> list[str]:
     return out or [""]
 
 
+def response_object(body: dict, output: list[dict], usage: dict) -> dict:
+    """A completed Responses API object, with the fields the SDKs expect beside output and usage."""
+    return {"id": f"resp_{uuid.uuid4().hex}", "object": "response", "created_at": int(time.time()),
+            "status": "completed", "model": body.get("model"), "output": output, "usage": usage,
+            "error": None, "incomplete_details": None, "instructions": None, "metadata": {},
+            "parallel_tool_calls": True, "temperature": 1.0, "tool_choice": "auto", "tools": [], "top_p": 1.0}
+
+
 def last_user_text(body: dict) -> str:
     source = body.get("messages", body.get("input"))
     if isinstance(source, str):
@@ -407,11 +415,7 @@ class FakeOpenAI:
                             "total_tokens": in_tokens + len(_words(text))}
         item = {"type": "message", "id": "msg_fake", "status": "completed", "role": "assistant",
                 "content": [{"type": "output_text", "text": text, "annotations": [], "logprobs": []}]}
-        response = {"id": f"resp_{uuid.uuid4().hex}", "object": "response", "created_at": int(time.time()),
-                    "status": "completed", "model": body.get("model"), "output": [item], "usage": usage,
-                    "error": None, "incomplete_details": None, "instructions": None, "metadata": {},
-                    "parallel_tool_calls": True, "temperature": 1.0, "tool_choice": "auto", "tools": [],
-                    "top_p": 1.0}
+        response = response_object(body, [item], usage)
         if body.get("store") is not False:
             self.stored[response["id"]] = response
         if not body.get("stream"):

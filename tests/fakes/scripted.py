@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from tests.fakes.anthropic_messages import _sse, _text_of
-from tests.fakes.openai_provider import FakeOpenAI, _words, last_user_text
+from tests.fakes.openai_provider import FakeOpenAI, _words, last_user_text, response_object
 from tests.fakes.providers import FakeAnthropic, FakeGemini, FakeXAI
 
 
@@ -177,11 +177,7 @@ class ScriptedReplies:
         usage = {"input_tokens": in_tokens, "input_tokens_details": {"cached_tokens": 0},
                  "output_tokens": 7, "output_tokens_details": {"reasoning_tokens": 0},
                  "total_tokens": in_tokens + 7}
-        response = {"id": f"resp_{uuid.uuid4().hex}", "object": "response", "created_at": int(time.time()),
-                    "status": "completed", "model": body.get("model"), "output": items, "usage": usage,
-                    "error": None, "incomplete_details": None, "instructions": None, "metadata": {},
-                    "parallel_tool_calls": True, "temperature": 1.0, "tool_choice": "auto", "tools": [],
-                    "top_p": 1.0}
+        response = response_object(body, items, usage)
         if body.get("store") is not False:
             self.stored[response["id"]] = response
         if not body.get("stream"):
