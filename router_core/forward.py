@@ -245,7 +245,7 @@ class Forwarder:
                                 code="model_not_available")  # no provider module for it
         if req.catalog_endpoint not in model.endpoints:
             return await self._admit_translated(call, req, model, provider, channels, translator, identity,
-                                                request_id, refusal, rate_headers)
+                                                request_id, refusal, rate_headers, client_headers)
         wire = provider.wire(call.endpoint)
         body = dict(req.body)
         body["model"] = model.upstream_id
@@ -269,8 +269,8 @@ class Forwarder:
 
     async def _admit_translated(self, call: ForwardInput, req: ClientRequest, model: ModelInfo, provider: Provider,
                                 channels: list[ChannelSettings], translator: Translator | None,
-                                identity: KeyIdentity, request_id: str, refusal: _Refusal, rate_headers: list
-                                ) -> tuple[_Meter, AsyncIterator[Head | bytes | Trailer]]:
+                                identity: KeyIdentity, request_id: str, refusal: _Refusal, rate_headers: list,
+                                client_headers: dict[str, str]) -> tuple[_Meter, AsyncIterator[Head | bytes | Trailer]]:
         """A model whose provider does not speak the client's format: the request translated to
         one it does (or, for count_tokens, counted here), billed from the upstream's usage."""
         if translator is None:  # count_tokens on a model Anthropic does not serve: free, local
@@ -278,7 +278,7 @@ class Forwarder:
             meter = _Meter(identity, model, call.endpoint, False, req.body, reservation, refusal.started,
                            COUNT_TOKENS_WIRE, requested_model=refusal.requested_model, rate_headers=rate_headers)
             return meter, self._count_locally(meter, request_id)
-        wire, upstream = _translated_call(call, req, model, provider, translator)
+        wire, upstream = _translated_call(call, req, model, provider, translator, client_headers)
         estimate = cost_micro_usd(model, reservation_usage(req.body, len(call.body)))
         hold, reservation = await self._reserve(identity, estimate)
         meter = _Meter(identity, model, call.endpoint, req.stream, req.body, reservation, refusal.started, wire,
@@ -479,7 +479,7 @@ _FORMAT_HEADERS = ("anthropic-", "openai-")
 
 
 def _translated_call(call: ForwardInput, req: ClientRequest, model: ModelInfo, provider: Provider,
-                     translator: Translator) -> tuple[TranslatedWire, UpstreamCall]:
+                     translator: Translator, client_headers: dict[str, str]) -> tuple[TranslatedWire, UpstreamCall]:
     """The translated request's Wire and upstream call; InvalidRequest naming what cannot go."""
     try:
         body = translator.request(req.body, model.upstream_id)
@@ -502,7 +502,7 @@ def _translated_call(call: ForwardInput, req: ClientRequest, model: ModelInfo, p
     else:
         body.pop("stream_options", None)
     prepared = provider.prepare(body, upstream_endpoint)
-    headers = {k: v for k, v in forwarded_headers(call.headers).items() if not k.startswith(_FORMAT_HEADERS)}
+    headers = {k: v for k, v in client_headers.items() if not k.startswith(_FORMAT_HEADERS)}
     upstream = UpstreamCall(endpoint=upstream_endpoint, body=json.dumps(prepared, ensure_ascii=False).encode(),
                             model=model, stream=req.stream, headers=headers, parsed=prepared)
     client_wire = MESSAGES_WIRE if call.endpoint == MESSAGES else OPENAI_WIRE
