@@ -92,6 +92,7 @@ def create_app(settings: EdgeSettings, core: Core | None = None) -> web.Applicat
     add_api_route(app, "GET", "/models", handlers.list_models)
     add_api_route(app, "GET", "/models/{model_id:.+}", handlers.get_model)
     app.router.add_get("/healthz", handlers.healthz)
+    app.router.add_get("/readyz", handlers.readyz)
     return app
 
 

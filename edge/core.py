@@ -63,6 +63,10 @@ class Core(Protocol):
         """"ready" when a call can be made now (waiting up to `wait` seconds), else what it is."""
         ...
 
+    async def readiness(self, timeout: float) -> router_pb2.ReadinessResponse:
+        """The core's own state: its store, its usage backlog, its rate-limit store."""
+        ...
+
 
 def channel_options(max_body_bytes: int) -> list[tuple[str, object]]:
     """gRPC caps above the 4 MiB default, and round robin over several core replicas."""
@@ -124,6 +128,9 @@ class GrpcCore:
         finally:
             if not call.done():
                 call.cancel()  # the client left, or the edge gave up: the core stops the provider call
+
+    async def readiness(self, timeout: float) -> router_pb2.ReadinessResponse:
+        return await _unary(self._stub.Readiness, router_pb2.ReadinessRequest(), timeout)
 
     async def ready(self, wait: float) -> str:
         channel = self._channel

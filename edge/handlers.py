@@ -388,6 +388,19 @@ async def healthz(request: web.Request) -> web.Response:
                              status=200 if ready else 503)
 
 
+async def readyz(request: web.Request) -> web.Response:
+    """200 when the core and its store answer; 503 naming what does not (the core, or its store
+    with the usage backlog waiting for it). /healthz stays the liveness check."""
+    try:
+        state = await request.app[CORE].readiness(2.0)
+    except CoreCallError:
+        return web.json_response({"status": "unavailable", "core": "unreachable"}, status=503)
+    body = {"status": "ready" if state.ready else "degraded", "core": "ready", "store": state.store,
+            "store_down_seconds": state.store_down_seconds, "usage_backlog": state.usage_backlog,
+            "journal_bytes": state.journal_bytes, "rate_limit_store": state.rate_limit_store}
+    return web.json_response(body, status=200 if state.ready else 503)
+
+
 async def not_found(request: web.Request) -> web.Response:
     return error_response(404, f"Unknown request URL: {request.method} {request.path}.",
                           "invalid_request_error", "unknown_url")

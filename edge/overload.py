@@ -12,7 +12,7 @@ from edge.errors import error_response
 logger = logging.getLogger(__name__)
 
 # Paths outside the bound: an overloaded edge must still say how it is.
-EXEMPT = frozenset({"/healthz"})
+EXEMPT = frozenset({"/healthz", "/readyz"})
 RETRY_AFTER_S = "1"
 LOG_EVERY_S = 5.0  # refusals are counted and logged in one line per period, not one per request
 

@@ -70,6 +70,9 @@ class InProcessCore:
     async def ready(self, wait: float) -> str:
         return "ready"  # the core is this process: when the edge answers, so can it
 
+    async def readiness(self, timeout: float) -> router_pb2.ReadinessResponse:
+        return await self._servicer.Readiness(router_pb2.ReadinessRequest(), _Context())
+
 
 async def serve(core_settings: CoreSettings, edge_settings: EdgeSettings,
                 reload_settings: Callable[[], CoreSettings] | None = None) -> None:

@@ -32,14 +32,18 @@ request's overshoot per request in flight). Free requests are taken one at a tim
 conditional UPDATE: they are few (20 for a new account), and that keeps "exactly N" exact
 across replicas.
 
-A killed replica. Its settled but unwritten costs (at most one usage-flush interval of
-requests: 0.5 s by default) and its requests in flight are lost with it; their credit stays
-leased until the lease stops being renewed (lease_stale_after) and another replica reclaims
-it. The reclaiming replica logs the amount and counts it (onekey_core_leases_reclaimed_*) —
-that is credit the project got back unsettled, an upper bound of the charges lost. With
-`durable_charges` on, the forwarder ends each paid answer only once its event and charge are
-committed (router_core/metering.py, group commit), so no charge of an answer a client received
-whole is lost; what the reclaim then returns is the estimates of requests cut off in flight.
+A killed replica. Its settled but unwritten costs are in its usage journal (journal.py): the
+next core to start on that folder writes them, each once. Its requests in flight are lost with
+it; their credit stays leased until the lease stops being renewed (lease_stale_after) and
+another replica reclaims it. The reclaiming replica logs the amount and counts it
+(onekey_core_leases_reclaimed_*): credit the project got back, the estimates of requests cut
+off in flight and the charges its journal still holds (charged to the balance on replay).
+
+The store down. A wallet whose lease covers a request admits it from memory, as always; what
+needs the store (a first request of a project, a lease to grow, a free request) is refused at
+once with StoreUnavailable (store_guard.py), never made to wait beyond the guard's bound. A
+lease write whose answer was lost may have committed: after an outage each wallet's lease is
+read again from the store once every charge in the backlog is written (`refresh`).
 """
 from __future__ import annotations
 
@@ -57,6 +61,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from router_core.errors import InsufficientQuota
 from router_core.repositories import LeaseRepository
+from router_core.store_guard import StoreGuard
 
 logger = logging.getLogger(__name__)
 
@@ -107,8 +112,9 @@ class Credits:
 
     def __init__(self, sessions: async_sessionmaker, holder: str | None = None, *,
                  renew_every: float = RENEW_EVERY_S, stale_after: float = STALE_AFTER_S,
-                 shortfall_wait: float = SHORTFALL_WAIT_S) -> None:
+                 shortfall_wait: float = SHORTFALL_WAIT_S, guard: StoreGuard | None = None) -> None:
         self._sessions = sessions
+        self._guard = guard or StoreGuard()
         self.holder = holder or f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._wallets: dict[str, _Wallet] = {}
         self._renewed_at = 0.0
@@ -220,6 +226,18 @@ class Credits:
                 logger.warning("reclaimed leases of stopped replicas: count=%d unsettled_micro_usd=%d holders=%s",
                                len(reclaimed), amount, ",".join(sorted({h for h, _, _ in reclaimed})))
 
+    async def refresh(self) -> None:
+        """Each wallet's lease as the store has it, after an outage: a lease taken by a write
+        whose answer was lost (the request was refused meanwhile) is known again. Called by the
+        usage writer when no charge is outstanding, so the store's rows are exact."""
+        async with self._sessions() as session:
+            held = await LeaseRepository(session).held(self.holder)
+        for project_id, wallet in self._wallets.items():
+            if not wallet.lock.locked() and wallet.lease != held.get(project_id, 0):
+                logger.warning("lease of project=%s read again after an outage: %d -> %d micro-USD",
+                               project_id, wallet.lease, held.get(project_id, 0))
+                wallet.lease = held.get(project_id, 0)
+
     async def close(self) -> None:
         """Give every lease back (after the last usage batch has been written)."""
         for task in list(self._tasks):
@@ -235,23 +253,31 @@ class Credits:
             if wallet.tight_at is not None:
                 wallet.tight_at = float("-inf")  # and try a full lease again (credit may have come)
 
+    async def _headroom(self, project_id: str) -> tuple[int, int] | None:
+        async def read():
+            async with self._sessions() as session:
+                return await LeaseRepository(session).headroom(project_id)
+
+        return await self._guard.call(read)
+
     async def _open_wallet(self, project_id: str) -> _Wallet:
-        async with self._sessions() as session:
-            headroom = await LeaseRepository(session).headroom(project_id)
+        headroom = await self._headroom(project_id)
         wallet = self._wallets.setdefault(project_id, _Wallet())
         if headroom is not None:
             wallet.free_left = headroom[1]
         return wallet
 
     async def _take_free(self, project_id: str, wallet: _Wallet) -> bool:
-        async with self._sessions() as session, session.begin():
-            taken = await LeaseRepository(session).take_free_request(project_id)
+        async def take():
+            async with self._sessions() as session, session.begin():
+                return await LeaseRepository(session).take_free_request(project_id)
+
+        taken = await self._guard.call(take)
         wallet.free_left = wallet.free_left - 1 if taken else 0
         return taken
 
     async def _recheck_free(self, project_id: str, wallet: _Wallet) -> bool:
-        async with self._sessions() as session:
-            headroom = await LeaseRepository(session).headroom(project_id)
+        headroom = await self._headroom(project_id)
         wallet.free_left = headroom[1] if headroom else 0
         return wallet.free_left > 0
 
@@ -275,12 +301,15 @@ class Credits:
                     if wallet.available >= estimate:
                         return True
                 need = estimate - wallet.available
-                async with self._sessions() as session, session.begin():
-                    repo = LeaseRepository(session)
-                    got = await repo.lease(self.holder, project_id, need)
-                    if not got:
-                        held = await repo.held_by_others(self.holder, project_id)
-                        headroom = await repo.headroom(project_id)
+
+                async def lease():
+                    async with self._sessions() as session, session.begin():
+                        repo = LeaseRepository(session)
+                        if await repo.lease(self.holder, project_id, need):
+                            return True, 0, None
+                        return False, await repo.held_by_others(self.holder, project_id), await repo.headroom(project_id)
+
+                got, held, headroom = await self._guard.call(lease)
                 if got:  # counted once committed
                     wallet.lease += need
                     continue
@@ -298,8 +327,12 @@ class Credits:
         else turn the wallet tight (the caller then leases for this request alone)."""
         need = estimate - wallet.available
         wallet.want = max(need, LEASE_FLOOR, estimate * LEASE_REQUESTS)
-        async with self._sessions() as session, session.begin():
-            got = await LeaseRepository(session).lease(self.holder, project_id, wallet.want, keep=wallet.want)
+
+        async def lease():
+            async with self._sessions() as session, session.begin():
+                return await LeaseRepository(session).lease(self.holder, project_id, wallet.want, keep=wallet.want)
+
+        got = await self._guard.call(lease)
         if got:
             wallet.lease += wallet.want
             wallet.last_lease = wallet.want

@@ -11,6 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 
 logger = logging.getLogger(__name__)
 
+COMMAND_TIMEOUT_S = 30.0  # a usage report over a busy month takes seconds, not this
+
 _ASYNC_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg"}
 
 
@@ -23,8 +25,14 @@ def async_url(database_url: str) -> str:
     return url.set(drivername=driver).render_as_string(hide_password=False) if driver else database_url
 
 
-def create_engine(database_url: str) -> AsyncEngine:
-    """An async engine; SQLite files get their folder created, WAL and a busy timeout."""
+def create_engine(database_url: str, timeout: float = 2.0) -> AsyncEngine:
+    """An async engine; SQLite files get their folder created, WAL and a busy timeout.
+
+    PostgreSQL: a connection attempt and a wait for a pooled connection end after `timeout`
+    (a store that is down refuses at once or not at all), a statement after COMMAND_TIMEOUT_S
+    (the backstop for a partition that holds a connection with no bytes moving); dead
+    connections are found by a ping when taken from the pool, so the pool reconnects by itself.
+    """
     url = make_url(async_url(database_url))
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":
@@ -40,7 +48,8 @@ def create_engine(database_url: str) -> AsyncEngine:
             cur.close()
 
         return engine
-    return create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    return create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True, pool_timeout=timeout,
+                               connect_args={"timeout": timeout, "command_timeout": COMMAND_TIMEOUT_S})
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker:

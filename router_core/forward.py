@@ -21,7 +21,7 @@ from router_core.availability import availability, refuse_unservable
 from router_core.catalog import Catalog, ModelInfo
 from router_core.channels import ChannelPool
 from router_core.credits import Credits, Reservation
-from router_core.errors import CoreError, InvalidApiKey, InvalidRequest, ModelNotFound
+from router_core.errors import CoreError, InvalidApiKey, InvalidRequest, ModelNotFound, StoreUnavailable
 from router_core.failover import open_upstream
 from router_core.key_spend import KeySpend, SpendHold
 from router_core.keys import KeyIdentity, KeyValidator
@@ -288,6 +288,10 @@ class Forwarder:
     async def _reserve(self, identity: KeyIdentity, estimate: int) -> tuple[SpendHold, Reservation]:
         """The estimate held against the key's spend limit (when it has one) and reserved from credit."""
         hold = SpendHold()
+        if estimate and self.recorder.backlog_full:
+            # Charges wait in memory (and the journal) while the store is down, up to a bound.
+            raise StoreUnavailable("OneKey cannot record more charges until its store answers again; "
+                                   "retry shortly.")
         if estimate and identity.spend_limit is not None and self.spend is not None:
             # Held in the store until it settles, like credit: free models are never held back.
             hold = await self.spend.hold(identity.key_id, estimate)

@@ -27,16 +27,17 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from router_core.errors import SpendLimitReached, StoreUnavailable
+from router_core.errors import SpendLimitReached
+from router_core.store_guard import StoreGuard
 from router_core.repositories import KeySpendRepository
 from router_core.tables import utcnow
 
 logger = logging.getLogger(__name__)
 
 SETTLE_WAIT_S = 0.5   # how long a request that does not fit waits for settled holds to be written
+UNREACHABLE_MESSAGE = "OneKey could not check this key's spend limit just now; retry shortly."
 
 
 @dataclass(slots=True)
@@ -64,8 +65,10 @@ class KeySpend:
     """This replica's holds on keys' spend limits, and the settled charges not yet written."""
 
     def __init__(self, sessions: async_sessionmaker, holder: str, *, renew_every: float = 10.0,
-                 stale_after: float = 120.0, settle_wait: float = SETTLE_WAIT_S) -> None:
+                 stale_after: float = 120.0, settle_wait: float = SETTLE_WAIT_S,
+                 guard: StoreGuard | None = None) -> None:
         self._sessions = sessions
+        self._guard = guard or StoreGuard()
         self.holder = holder
         self._renew_every = renew_every
         self._stale_after = stale_after
@@ -89,17 +92,19 @@ class KeySpend:
         while True:
             # One hold transaction per key at a time on this replica: a burst queues here, not
             # on the connection pool the usage writer needs too.
-            try:
-                async with lock, self._sessions() as session, session.begin():
+            async def take() -> tuple[int | None, int, int] | None:
+                async with self._sessions() as session, session.begin():
                     repo = KeySpendRepository(session)
                     if await repo.hold(self.holder, key_id, estimate, month):
-                        return SpendHold(key_id, estimate)
-                    limit, spent, held = await repo.state(key_id, month)
-            except (OperationalError, InterfaceError, OSError, TimeoutError) as exc:
-                # Only the store can say what other replicas hold: refused at once, never a 500.
-                logger.warning("spend-limit hold failed: store unreachable (%s)", type(exc).__name__)
-                raise StoreUnavailable(
-                    "OneKey could not check this key's spend limit just now; retry shortly.") from None
+                        return None
+                    return await repo.state(key_id, month)
+
+            # Only the store can say what other replicas hold: refused at once (503), never a 500.
+            async with lock:
+                refused = await self._guard.call(take, UNREACHABLE_MESSAGE)
+            if refused is None:
+                return SpendHold(key_id, estimate)
+            limit, spent, held = refused
             if limit is None:  # cannot happen (a key without a limit always holds): be safe
                 return SpendHold()
             # Waiting helps only if holds could free enough: requests settled here or on another

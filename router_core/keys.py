@@ -4,7 +4,9 @@ Keys carry 256 bits of randomness, so a plain SHA-256 is the right hash (a slow 
 would only slow the hot path). The hash is the lookup index; the final comparison is constant
 time. The cache bounds staleness: a revoked key stops working within `ttl` seconds on every
 replica, because each replica re-reads the row once its entry expires (and so does a changed
-rate limit, which the cache carries along).
+rate limit, which the cache carries along). While the store does not answer, an entry past its
+ttl is still believed (a revoke made meanwhile waits for the store too); a key never seen is
+refused with StoreUnavailable (503), never taken on trust.
 """
 from __future__ import annotations
 
@@ -19,12 +21,14 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from router_core.errors import InvalidApiKey
+from router_core.errors import InvalidApiKey, StoreUnavailable
 from router_core.repositories import KeyRepository
+from router_core.store_guard import StoreGuard
 from router_core.tables import utcnow
 
 KEY_PREFIX = "ok-"
 DISPLAY_CHARS = 10
+KEY_UNCHECKED = "OneKey could not check this API key just now (its store is not answering); retry shortly."
 MAX_KEY_CHARS = 512  # the edge's bound on an API key header (printable ASCII)
 
 
@@ -70,8 +74,10 @@ class KeyValidator:
     store, request by request (router_core/key_spend.py), so it holds across replicas.
     """
 
-    def __init__(self, sessions: async_sessionmaker, ttl: float = 2.0, max_entries: int = 100_000) -> None:
+    def __init__(self, sessions: async_sessionmaker, ttl: float = 2.0, max_entries: int = 100_000,
+                 guard: StoreGuard | None = None) -> None:
         self._sessions = sessions
+        self._guard = guard or StoreGuard()
         self._ttl = ttl
         self._max = max_entries
         self._cache: OrderedDict[str, tuple[_Entry, float]] = OrderedDict()
@@ -94,7 +100,13 @@ class KeyValidator:
         if hit is not None and hit[1] > now:
             entry = hit[0]
         else:
-            entry = await self._reload(digest, now)
+            try:
+                entry = await self._reload(digest, now)
+            except StoreUnavailable:
+                if hit is None:
+                    raise
+                # The store's last word on this key stands while it cannot say another.
+                entry = hit[0]
         identity = entry.identity
         if identity is None:
             raise InvalidApiKey("Incorrect API key provided. Find your keys in the OneKey dashboard.")
@@ -138,11 +150,14 @@ class KeyValidator:
         return used
 
     async def _load(self, digest: str) -> _Entry:
-        async with self._sessions() as session:
-            found = await KeyRepository(session).by_hash(digest)
-            if found is None or not hmac.compare_digest(found[0].secret_hash, digest):
-                return _Entry(None)
-            row, project_rpm = found
+        async def read():
+            async with self._sessions() as session:
+                return await KeyRepository(session).by_hash(digest)
+
+        found = await self._guard.call(read, KEY_UNCHECKED)
+        if found is None or not hmac.compare_digest(found[0].secret_hash, digest):
+            return _Entry(None)
+        row, project_rpm = found
         identity = KeyIdentity(project_id=row.project_id, key_id=row.id, key_rpm=row.rate_limit_rpm,
                                project_rpm=project_rpm, spend_limit=row.spend_limit_micro_usd)
         return _Entry(identity, row.revoked_at, row.expires_at)

@@ -12,6 +12,7 @@ the collectors need nothing of it but its metric families, made at scrape time.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import asdict
 
 from aiohttp import web
 
@@ -21,6 +22,7 @@ from router_core.credits import Credits
 from router_core.key_spend import KeySpend
 from router_core.metering import UsageRecorder
 from router_core.ratelimit import RateLimiter
+from router_core.readiness import Readiness
 
 STATE_VALUE = {CLOSED: 0, HALF_OPEN: 1, OPEN: 2}
 
@@ -124,10 +126,40 @@ class UsageWriteCollector:
                                   value=self._recorder.set_aside)
 
 
+class StoreCollector:
+    """Whether the routing store answers, how long it has not, and what waits for it."""
+
+    def __init__(self, readiness: Readiness) -> None:
+        self._readiness = readiness
+
+    def collect(self) -> Iterator:
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+        state = self._readiness.state()
+        yield GaugeMetricFamily("onekey_core_store_up", "1 when the routing store answers, 0 when it is down",
+                                value=1 if state.store == "up" else 0)
+        yield GaugeMetricFamily("onekey_core_store_down_seconds", "How long the routing store has been down",
+                                value=state.store_down_seconds)
+        yield CounterMetricFamily("onekey_core_store_outages", "Times the routing store went down, since start",
+                                  value=state.store_outages)
+        yield CounterMetricFamily("onekey_core_store_refused_calls",
+                                  "Store calls refused at once because the store was known down", value=state.store_refused_calls)
+        yield GaugeMetricFamily("onekey_core_usage_backlog_events",
+                                "Usage events not yet in the store (in memory and the journal)",
+                                value=state.usage_backlog)
+        yield GaugeMetricFamily("onekey_core_usage_journal_bytes", "Bytes of usage journal not yet in the store",
+                                value=state.journal_bytes)
+        yield GaugeMetricFamily("onekey_rate_limit_store_up",
+                                "1 when rate limits are shared through Redis, 0 when counted locally (Redis "
+                                "down); absent value -1: no Redis configured",
+                                value={"shared": 1, "local": 0}.get(state.rate_limit_store, -1))
+
+
 def create_metrics_app(pool: ChannelPool, limiter: RateLimiter | None = None,
                        credits: Credits | None = None, recorder: UsageRecorder | None = None,
-                       spend: KeySpend | None = None) -> web.Application:
-    """A tiny app serving GET /metrics for the given pool (and rate limiter, and lease reclaims)."""
+                       spend: KeySpend | None = None, readiness: Readiness | None = None) -> web.Application:
+    """A tiny app serving GET /metrics for the given pool (and rate limiter, and lease reclaims),
+    and GET /readyz: 200 while the store answers, 503 with the store's state and backlog if not."""
     from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
     registry = CollectorRegistry()
@@ -140,20 +172,31 @@ def create_metrics_app(pool: ChannelPool, limiter: RateLimiter | None = None,
         registry.register(UsageWriteCollector(recorder))
     if spend is not None:
         registry.register(SpendHoldCollector(spend))
+    if readiness is not None:
+        registry.register(StoreCollector(readiness))
 
     async def metrics(request: web.Request) -> web.Response:
         return web.Response(body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
+    async def readyz(request: web.Request) -> web.Response:
+        if readiness is None:
+            return web.json_response({"status": "ready"})
+        state = readiness.state()
+        return web.json_response({"status": "ready" if state.ready else "degraded", **asdict(state)},
+                                 status=200 if state.ready else 503)
+
     app = web.Application()
     app.router.add_get("/metrics", metrics)
+    app.router.add_get("/readyz", readyz)
     return app
 
 
 async def start_metrics(pool: ChannelPool, listen: str, limiter: RateLimiter | None = None,
                         credits: Credits | None = None, recorder: UsageRecorder | None = None,
-                        spend: KeySpend | None = None) -> tuple[web.AppRunner, int]:
-    """Serve /metrics on listen (host:port; port 0 picks one); returns the runner and port."""
-    runner = web.AppRunner(create_metrics_app(pool, limiter, credits, recorder, spend), access_log=None)
+                        spend: KeySpend | None = None, readiness: Readiness | None = None) -> tuple[web.AppRunner, int]:
+    """Serve /metrics and /readyz on listen (host:port; port 0 picks one); returns the runner and port."""
+    runner = web.AppRunner(create_metrics_app(pool, limiter, credits, recorder, spend, readiness),
+                           access_log=None)
     await runner.setup()
     host, _, port = listen.rpartition(":")
     site = web.TCPSite(runner, host or "127.0.0.1", int(port))

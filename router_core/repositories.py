@@ -194,6 +194,26 @@ class UsageRepository:
             # carries every column, so the rows written are the same.
             await self.session.execute(insert(tables.UsageEvent.__table__), rows)
 
+    async def written_ids(self, request_ids: Iterable[str]) -> set[str]:
+        """Which of these request ids already have their event in the store."""
+        e = tables.UsageEvent
+        ids = list(request_ids)
+        found: set[str] = set()
+        for start in range(0, len(ids), 500):  # a bounded IN list per statement
+            found.update((await self.session.scalars(select(e.request_id).where(
+                e.request_id.in_(ids[start:start + 500])))).all())
+        return found
+
+    async def batch_written(self, token: str) -> bool:
+        return await self.session.get(tables.UsageBatch, token) is not None
+
+    async def mark_batch(self, token: str) -> None:
+        await self.session.execute(insert(tables.UsageBatch.__table__), [{"token": token, "written_at": utcnow()}])
+
+    async def prune_batches(self, older_than: dt.datetime) -> None:
+        b = tables.UsageBatch
+        await self.session.execute(delete(b).where(b.written_at < older_than))
+
     async def key_spend(self, key_id: str, since: dt.datetime) -> int:
         """What a key's requests charged since a time (its month's spend)."""
         e = tables.UsageEvent
@@ -304,6 +324,13 @@ class LeaseRepository:
         if from_lease:
             await self._add_to_lease(holder, project_id, -from_lease)
 
+    async def charge(self, project_id: str, amount: int) -> None:
+        """Charge the balance outside any lease (a replayed charge of a core that died: its lease
+        is reclaimed on its own)."""
+        p = tables.Project
+        await self.session.execute(
+            update(p).where(p.id == project_id).values(balance_micro_usd=p.balance_micro_usd - amount))
+
     async def release(self, holder: str, project_id: str, amount: int) -> None:
         """Give an unused lease back to the project."""
         p = tables.Project
@@ -338,6 +365,12 @@ class LeaseRepository:
                     update(p).where(p.id == project_id).values(leased_micro_usd=p.leased_micro_usd - amount))
                 reclaimed.append((holder, project_id, int(amount)))
         return reclaimed
+
+    async def held(self, holder: str) -> dict[str, int]:
+        """What this holder leases, by project, as the store has it."""
+        lease = tables.CreditLease
+        rows = await self.session.execute(select(lease.project_id, lease.amount_micro_usd).where(lease.holder == holder))
+        return {project_id: int(amount) for project_id, amount in rows}
 
     async def held_by_others(self, holder: str, project_id: str) -> int:
         """What other holders lease of the project (their requests in flight, and any excess)."""

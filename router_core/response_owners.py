@@ -19,8 +19,11 @@ Design, for the hot path budget:
   the stream's `response.created` event), so that piece is held back until the row is
   committed. Writes are group-committed: concurrent requests share one transaction, so the
   cost is about one commit per batch, paid once per response (not per chunk), and only by
-  Responses API calls with `store` on. If the store is down, the answer still goes out (the
-  owner works on this replica from memory) and the failure is logged: ownership fails closed.
+  Responses API calls with `store` on. If the store is down, the answer goes out once the
+  store guard's bound passes (at once while it is known down: the owner works on this replica
+  from memory), and the row is kept and written when the store is back (at most
+  MAX_UNWRITTEN rows; beyond them the oldest are dropped and logged: ownership fails closed on
+  other replicas). A lookup the store cannot answer is a 503, never a 404 nor a pass.
 """
 from __future__ import annotations
 
@@ -35,12 +38,15 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from router_core.errors import InvalidRequest, NotFound
 from router_core.repositories import ResponseOwnerRepository
+from router_core.store_guard import StoreGuard
 from router_core.tables import utcnow
 
 logger = logging.getLogger(__name__)
 
 # Stop looking for the id after this many bytes of a stream (it is in the first event).
 _SCAN_LIMIT = 256 * 1024
+MAX_UNWRITTEN = 100_000  # owner rows kept for a store that is down
+UNCHECKED = "OneKey could not look up `previous_response_id` just now (its store is not answering); retry shortly."
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,8 +59,11 @@ class Owner:
 class ResponseOwners:
     """Records and checks which project created which stored response."""
 
-    def __init__(self, sessions: async_sessionmaker, cache_size: int = 200_000) -> None:
+    def __init__(self, sessions: async_sessionmaker, cache_size: int = 200_000,
+                 guard: StoreGuard | None = None) -> None:
         self._sessions = sessions
+        self._guard = guard or StoreGuard()
+        self._unwritten: list[dict] = []  # rows a store that was down did not take yet
         self._cache: OrderedDict[str, Owner] = OrderedDict()
         self._cache_size = cache_size
         self._pending: list[tuple[dict, asyncio.Future]] = []
@@ -110,8 +119,11 @@ class ResponseOwners:
         if owner is not None:
             self._cache.move_to_end(response_id)
             return owner
-        async with self._sessions() as session:
-            row = await ResponseOwnerRepository(session).get(response_id)
+        async def read():
+            async with self._sessions() as session:
+                return await ResponseOwnerRepository(session).get(response_id)
+
+        row = await self._guard.call(read, UNCHECKED)
         if row is None:
             return None
         owner = Owner(row.project_id, row.provider, row.channel)
@@ -164,21 +176,35 @@ class ResponseOwners:
 
     async def _run(self) -> None:
         while True:
-            await self._wake.wait()
+            try:
+                await asyncio.wait_for(self._wake.wait(), 1.0 if self._unwritten else None)
+            except TimeoutError:
+                pass  # rows a store that was down did not take: try again
             self._wake.clear()
             await self._commit()
 
     async def _commit(self) -> None:
         batch, self._pending = self._pending, []
-        if not batch:
+        rows = self._unwritten + [row for row, _ in batch]
+        if not rows:
             return
+        self._unwritten = []
+
+        async def write():
+            async with self._sessions() as session, session.begin():
+                await ResponseOwnerRepository(session).add_many(rows)  # an id already there stays as it was
+
         ok = True
         try:
-            async with self._sessions() as session, session.begin():
-                await ResponseOwnerRepository(session).add_many([row for row, _ in batch])
-        except Exception as exc:  # the store may be down: fail closed elsewhere, serve this answer
+            await self._guard.call(write)
+        except Exception as exc:  # the store may be down: serve this answer, keep the rows
             ok = False
-            logger.error("recording response owners failed: %s count=%d", type(exc).__name__, len(batch))
+            self._unwritten = rows[-MAX_UNWRITTEN:]
+            if len(rows) > MAX_UNWRITTEN:
+                logger.error("response owners dropped, the store is down too long: count=%d",
+                             len(rows) - MAX_UNWRITTEN)
+            logger.error("recording response owners failed: %s count=%d (kept for retry)", type(exc).__name__,
+                         len(self._unwritten))
         for _, future in batch:
             if not future.done():
                 future.set_result(ok)

@@ -23,14 +23,17 @@ from router_core.db import create_engine, session_factory
 from router_core.forward import Forwarder
 from router_core.key_spend import KeySpend
 from router_core.keys import KeyValidator
-from router_core.metering import UsageRecorder
+from router_core.journal import Journal, folder_for as journal_folder
+from router_core.metering import UsageRecorder, replay_orphans
 from router_core.migrations import prepare_engine
 from router_core.model_sync import ModelSync
 from router_core.prices import PriceBook
 from router_core.providers import Provider, registry
 from router_core.providers.http import HttpClient
 from router_core.ratelimit import RateLimiter, create_store
+from router_core.readiness import Readiness
 from router_core.response_owners import ResponseOwners
+from router_core.store_guard import StoreGuard
 from router_core.stored_responses import StoredResponses
 from router_core.servicers.admin import AdminServicer
 from router_core.servicers.metering import MeteringServicer
@@ -75,6 +78,7 @@ class CoreServer:
     limiter: RateLimiter | None = None
     router: RouterServicer | None = None  # for an edge in this process (the launcher wires it)
     sync: ModelSync | None = None  # the live catalog's keeper
+    guard: StoreGuard | None = None  # whether the routing store answers
 
     async def reload(self) -> None:
         """SIGHUP: re-read the catalog file and channels; a bad file is logged and changes nothing."""
@@ -113,7 +117,7 @@ async def create_server(settings: CoreSettings, *, providers: Mapping[str, Provi
     configuration for SIGHUP and the Reload RPC.
     """
     providers = providers if providers is not None else registry()
-    engine = create_engine(settings.database_url)
+    engine = create_engine(settings.database_url, settings.store_timeout)
     try:
         await prepare_engine(engine)  # SQLite: upgraded here; PostgreSQL: refused unless at head
     except BaseException:
@@ -128,20 +132,30 @@ async def create_server(settings: CoreSettings, *, providers: Mapping[str, Provi
         channels.append(SANDBOX_CHANNEL)
     check_channel_models(channels, catalog, book.knows)
     pool = ChannelPool(channels, breaker=settings.breaker)
-    owners = ResponseOwners(sessions)
+    guard = StoreGuard(settings.store_timeout)
+    owners = ResponseOwners(sessions, guard=guard)
     owners.start()
-    keys = KeyValidator(sessions, ttl=settings.key_cache_ttl)
+    keys = KeyValidator(sessions, ttl=settings.key_cache_ttl, guard=guard)
     http = HttpClient(settings.timeouts)
     await http.start()
     sync = ModelSync(catalog, pool, providers, http, book, settings, channels, reload_settings)
     if not fixed_catalog:
         await sync.sync()  # bounded by models_sync_timeout: a silent provider keeps the shipped statuses
         sync.start()
-    credits = Credits(sessions, renew_every=settings.lease_renew_interval, stale_after=settings.lease_stale_after)
+    credits = Credits(sessions, renew_every=settings.lease_renew_interval, stale_after=settings.lease_stale_after,
+                      guard=guard)
     tokens = TokenCounter()  # its encoding is loaded by the first estimate that needs it
     spend = KeySpend(sessions, credits.holder, renew_every=settings.lease_renew_interval,
-                     stale_after=settings.lease_stale_after)
-    recorder = UsageRecorder(sessions, keys, credits, interval=settings.usage_flush_interval, spend=spend)
+                     stale_after=settings.lease_stale_after, guard=guard)
+    journal = None
+    if settings.journal_dir:
+        # Charges a killed core left in its journal are written before this one serves.
+        folder = journal_folder(settings.journal_dir, settings.database_url)
+        await replay_orphans(sessions, folder)
+        journal = Journal(folder, credits.holder, fsync_each=settings.journal_fsync == "always")
+        journal.open()
+    recorder = UsageRecorder(sessions, keys, credits, interval=settings.usage_flush_interval, spend=spend,
+                             journal=journal, guard=guard, max_backlog=settings.usage_backlog_max)
     credits.flush_soon = spend.flush_soon = recorder.flush_soon
     recorder.start()
     limiter = RateLimiter(create_store(settings.redis_url.reveal(), settings.redis_timeout), settings.rate_limit_rpm)
@@ -153,8 +167,10 @@ async def create_server(settings: CoreSettings, *, providers: Mapping[str, Provi
         interceptors=[ServiceTokenInterceptor(settings.service_token)],
         options=grpc_options(settings.max_body_bytes),
     )
+    readiness = Readiness(guard, recorder, limiter)
     router = RouterServicer(forwarder, catalog, keys, pool,
-                            StoredResponses(keys, owners, pool, providers, http, limiter), settings.max_in_flight)
+                            StoredResponses(keys, owners, pool, providers, http, limiter), settings.max_in_flight,
+                            readiness)
     router_pb2_grpc.add_RouterServiceServicer_to_server(router, server)
     admin_pb2_grpc.add_AdminServiceServicer_to_server(AdminServicer(AdminService(sessions, keys), pool, sync), server)
     metering_pb2_grpc.add_MeteringServiceServicer_to_server(
@@ -171,9 +187,9 @@ async def create_server(settings: CoreSettings, *, providers: Mapping[str, Provi
         # own talks gRPC and speaks HTTP to providers through its own client.
         from router_core.metrics import start_metrics
         metrics, metrics_port = await start_metrics(pool, settings.metrics_listen, limiter, credits, recorder,
-                                                     spend)
+                                                     spend, readiness)
     return CoreServer(server, port, engine, http, recorder, credits, settings, owners, pool, metrics, metrics_port,
-                      limiter=limiter, router=router, sync=sync)
+                      limiter=limiter, router=router, sync=sync, guard=guard)
 
 
 async def serve(settings: CoreSettings, reload_settings: Callable[[], CoreSettings] | None = None) -> None:

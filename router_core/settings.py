@@ -115,6 +115,18 @@ class CoreSettings:
     # `onekey models sync`), and how long one read may take.
     models_sync_interval: float = 900.0
     models_sync_timeout: float = 5.0
+    # The longest a request waits on the routing store (seconds): past it, or at once while the
+    # store is known down, what memory cannot decide is refused with 503 `store_unavailable`.
+    store_timeout: float = 2.0
+    # Where each served request's usage event is appended before its answer ends, until the
+    # store has it (router_core/journal.py); a core started on the folder replays what a dead
+    # one left. Empty: no journal (a killed core loses its unwritten charges).
+    journal_dir: str = ".onekey/journal"
+    # "seal": synced to disk every usage flush (a machine crash loses at most that interval);
+    # "always": synced per event.
+    journal_fsync: str = "seal"
+    # Usage events held in memory while the store is down; beyond it paid requests get 503.
+    usage_backlog_max: int = 200_000
 
 
 _CORE_KEYS = {
@@ -125,7 +137,8 @@ _CORE_KEYS = {
     "breaker_failure_rate", "breaker_cooldown", "breaker_max_cooldown", "rate_limit_rpm",
     "redis_url", "redis_url_env", "redis_timeout",
     "lease_renew_interval", "lease_stale_after", "durable_charges", "max_in_flight", "catalog",
-    "models_sync_interval", "models_sync_timeout",
+    "models_sync_interval", "models_sync_timeout", "store_timeout", "journal_dir", "journal_fsync",
+    "usage_backlog_max",
 }
 _CHANNEL_KEYS = {"name", "provider", "base_url", "api_key", "api_key_env", "priority", "weight", "models"}
 
@@ -234,7 +247,17 @@ def load_core_settings(
     max_in_flight = _typed("[core]", "max_in_flight", section.get("max_in_flight", defaults.max_in_flight), int)
     if max_in_flight < 1:
         raise ConfigError("[core].max_in_flight must be at least 1")
+    journal_fsync = _typed("[core]", "journal_fsync", section.get("journal_fsync", defaults.journal_fsync), str)
+    if journal_fsync not in ("seal", "always"):
+        raise ConfigError('[core].journal_fsync must be "seal" or "always"')
+    backlog_max = _typed("[core]", "usage_backlog_max", section.get("usage_backlog_max", defaults.usage_backlog_max), int)
+    if backlog_max < 1:
+        raise ConfigError("[core].usage_backlog_max must be at least 1")
     return CoreSettings(
+        store_timeout=_positive("[core]", "store_timeout", section.get("store_timeout", defaults.store_timeout)),
+        journal_dir=_typed("[core]", "journal_dir", section.get("journal_dir", defaults.journal_dir), str),
+        journal_fsync=journal_fsync,
+        usage_backlog_max=backlog_max,
         rate_limit_rpm=_rate_limit(section),
         redis_url=_redis_url(section, env),
         redis_timeout=_positive("[core]", "redis_timeout", section.get("redis_timeout", defaults.redis_timeout)),

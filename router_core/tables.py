@@ -125,6 +125,16 @@ class UsageEvent(Base):
                       Index("ix_usage_key_time", "key_id", "time"))
 
 
+class UsageBatch(Base):
+    """A usage batch that was written: its token commits with its events and charges, so a
+    retry after an unclear commit finds it and writes nothing twice. Kept a day."""
+
+    __tablename__ = "usage_batches"
+
+    token: Mapped[str] = mapped_column(String(40), primary_key=True)
+    written_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
 class ResponseOwner(Base):
     """Which project created a response the provider stores (Responses API): ids only.
 

@@ -25,33 +25,37 @@ _sym_db = _symbol_database.Default()
 from onekey.v1 import common_pb2 as onekey_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16onekey/v1/router.proto\x12\tonekey.v1\x1a\x16onekey/v1/common.proto\"%\n\x12ValidateKeyRequest\x12\x0f\n\x07\x61pi_key\x18\x01 \x01(\t\"9\n\x13ValidateKeyResponse\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\x0e\n\x06key_id\x18\x02 \x01(\t\"6\n\x13ResolveModelRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12\x10\n\x08\x65ndpoint\x18\x02 \x01(\t\"7\n\x14ResolveModelResponse\x12\x1f\n\x05model\x18\x01 \x01(\x0b\x32\x10.onekey.v1.Model\"\x13\n\x11ListModelsRequest\"6\n\x12ListModelsResponse\x12 \n\x06models\x18\x01 \x03(\x0b\x32\x10.onekey.v1.Model\"\x89\x01\n\x0e\x46orwardRequest\x12\x0f\n\x07\x61pi_key\x18\x01 \x01(\t\x12\x10\n\x08\x65ndpoint\x18\x02 \x01(\t\x12\x0c\n\x04\x62ody\x18\x03 \x01(\x0c\x12\"\n\x07headers\x18\x04 \x03(\x0b\x32\x11.onekey.v1.Header\x12\x12\n\nrequest_id\x18\x05 \x01(\t\x12\x0e\n\x06method\x18\x06 \x01(\t\"t\n\x0f\x46orwardResponse\x12%\n\x04head\x18\x01 \x01(\x0b\x32\x17.onekey.v1.ResponseHead\x12\r\n\x05\x63hunk\x18\x02 \x01(\x0c\x12+\n\x07trailer\x18\x03 \x01(\x0b\x32\x1a.onekey.v1.ResponseTrailer\"\xa4\x01\n\x0cResponseHead\x12\x0e\n\x06status\x18\x01 \x01(\x05\x12\"\n\x07headers\x18\x02 \x03(\x0b\x32\x11.onekey.v1.Header\x12\x12\n\nrequest_id\x18\x03 \x01(\t\x12\r\n\x05model\x18\x04 \x01(\t\x12\x10\n\x08provider\x18\x05 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x06 \x01(\t\x12\x11\n\x04\x62ody\x18\x07 \x01(\x0cH\x00\x88\x01\x01\x42\x07\n\x05_body\"^\n\x0fResponseTrailer\x12\x1f\n\x05usage\x18\x01 \x01(\x0b\x32\x10.onekey.v1.Usage\x12\x16\n\x0e\x63ost_micro_usd\x18\x02 \x01(\x03\x12\x12\n\nrequest_id\x18\x03 \x01(\t2\xbd\x02\n\rRouterService\x12L\n\x0bValidateKey\x12\x1d.onekey.v1.ValidateKeyRequest\x1a\x1e.onekey.v1.ValidateKeyResponse\x12O\n\x0cResolveModel\x12\x1e.onekey.v1.ResolveModelRequest\x1a\x1f.onekey.v1.ResolveModelResponse\x12I\n\nListModels\x12\x1c.onekey.v1.ListModelsRequest\x1a\x1d.onekey.v1.ListModelsResponse\x12\x42\n\x07\x46orward\x12\x19.onekey.v1.ForwardRequest\x1a\x1a.onekey.v1.ForwardResponse0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16onekey/v1/router.proto\x12\tonekey.v1\x1a\x16onekey/v1/common.proto\"\x12\n\x10ReadinessRequest\"\x95\x01\n\x11ReadinessResponse\x12\r\n\x05ready\x18\x01 \x01(\x08\x12\r\n\x05store\x18\x02 \x01(\t\x12\x1a\n\x12store_down_seconds\x18\x03 \x01(\x01\x12\x15\n\rusage_backlog\x18\x04 \x01(\x03\x12\x15\n\rjournal_bytes\x18\x05 \x01(\x03\x12\x18\n\x10rate_limit_store\x18\x06 \x01(\t\"%\n\x12ValidateKeyRequest\x12\x0f\n\x07\x61pi_key\x18\x01 \x01(\t\"9\n\x13ValidateKeyResponse\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\x0e\n\x06key_id\x18\x02 \x01(\t\"6\n\x13ResolveModelRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12\x10\n\x08\x65ndpoint\x18\x02 \x01(\t\"7\n\x14ResolveModelResponse\x12\x1f\n\x05model\x18\x01 \x01(\x0b\x32\x10.onekey.v1.Model\"\x13\n\x11ListModelsRequest\"6\n\x12ListModelsResponse\x12 \n\x06models\x18\x01 \x03(\x0b\x32\x10.onekey.v1.Model\"\x89\x01\n\x0e\x46orwardRequest\x12\x0f\n\x07\x61pi_key\x18\x01 \x01(\t\x12\x10\n\x08\x65ndpoint\x18\x02 \x01(\t\x12\x0c\n\x04\x62ody\x18\x03 \x01(\x0c\x12\"\n\x07headers\x18\x04 \x03(\x0b\x32\x11.onekey.v1.Header\x12\x12\n\nrequest_id\x18\x05 \x01(\t\x12\x0e\n\x06method\x18\x06 \x01(\t\"t\n\x0f\x46orwardResponse\x12%\n\x04head\x18\x01 \x01(\x0b\x32\x17.onekey.v1.ResponseHead\x12\r\n\x05\x63hunk\x18\x02 \x01(\x0c\x12+\n\x07trailer\x18\x03 \x01(\x0b\x32\x1a.onekey.v1.ResponseTrailer\"\xa4\x01\n\x0cResponseHead\x12\x0e\n\x06status\x18\x01 \x01(\x05\x12\"\n\x07headers\x18\x02 \x03(\x0b\x32\x11.onekey.v1.Header\x12\x12\n\nrequest_id\x18\x03 \x01(\t\x12\r\n\x05model\x18\x04 \x01(\t\x12\x10\n\x08provider\x18\x05 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x06 \x01(\t\x12\x11\n\x04\x62ody\x18\x07 \x01(\x0cH\x00\x88\x01\x01\x42\x07\n\x05_body\"^\n\x0fResponseTrailer\x12\x1f\n\x05usage\x18\x01 \x01(\x0b\x32\x10.onekey.v1.Usage\x12\x16\n\x0e\x63ost_micro_usd\x18\x02 \x01(\x03\x12\x12\n\nrequest_id\x18\x03 \x01(\t2\x85\x03\n\rRouterService\x12L\n\x0bValidateKey\x12\x1d.onekey.v1.ValidateKeyRequest\x1a\x1e.onekey.v1.ValidateKeyResponse\x12O\n\x0cResolveModel\x12\x1e.onekey.v1.ResolveModelRequest\x1a\x1f.onekey.v1.ResolveModelResponse\x12I\n\nListModels\x12\x1c.onekey.v1.ListModelsRequest\x1a\x1d.onekey.v1.ListModelsResponse\x12\x42\n\x07\x46orward\x12\x19.onekey.v1.ForwardRequest\x1a\x1a.onekey.v1.ForwardResponse0\x01\x12\x46\n\tReadiness\x12\x1b.onekey.v1.ReadinessRequest\x1a\x1c.onekey.v1.ReadinessResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'onekey.v1.router_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_VALIDATEKEYREQUEST']._serialized_start=61
-  _globals['_VALIDATEKEYREQUEST']._serialized_end=98
-  _globals['_VALIDATEKEYRESPONSE']._serialized_start=100
-  _globals['_VALIDATEKEYRESPONSE']._serialized_end=157
-  _globals['_RESOLVEMODELREQUEST']._serialized_start=159
-  _globals['_RESOLVEMODELREQUEST']._serialized_end=213
-  _globals['_RESOLVEMODELRESPONSE']._serialized_start=215
-  _globals['_RESOLVEMODELRESPONSE']._serialized_end=270
-  _globals['_LISTMODELSREQUEST']._serialized_start=272
-  _globals['_LISTMODELSREQUEST']._serialized_end=291
-  _globals['_LISTMODELSRESPONSE']._serialized_start=293
-  _globals['_LISTMODELSRESPONSE']._serialized_end=347
-  _globals['_FORWARDREQUEST']._serialized_start=350
-  _globals['_FORWARDREQUEST']._serialized_end=487
-  _globals['_FORWARDRESPONSE']._serialized_start=489
-  _globals['_FORWARDRESPONSE']._serialized_end=605
-  _globals['_RESPONSEHEAD']._serialized_start=608
-  _globals['_RESPONSEHEAD']._serialized_end=772
-  _globals['_RESPONSETRAILER']._serialized_start=774
-  _globals['_RESPONSETRAILER']._serialized_end=868
-  _globals['_ROUTERSERVICE']._serialized_start=871
-  _globals['_ROUTERSERVICE']._serialized_end=1188
+  _globals['_READINESSREQUEST']._serialized_start=61
+  _globals['_READINESSREQUEST']._serialized_end=79
+  _globals['_READINESSRESPONSE']._serialized_start=82
+  _globals['_READINESSRESPONSE']._serialized_end=231
+  _globals['_VALIDATEKEYREQUEST']._serialized_start=233
+  _globals['_VALIDATEKEYREQUEST']._serialized_end=270
+  _globals['_VALIDATEKEYRESPONSE']._serialized_start=272
+  _globals['_VALIDATEKEYRESPONSE']._serialized_end=329
+  _globals['_RESOLVEMODELREQUEST']._serialized_start=331
+  _globals['_RESOLVEMODELREQUEST']._serialized_end=385
+  _globals['_RESOLVEMODELRESPONSE']._serialized_start=387
+  _globals['_RESOLVEMODELRESPONSE']._serialized_end=442
+  _globals['_LISTMODELSREQUEST']._serialized_start=444
+  _globals['_LISTMODELSREQUEST']._serialized_end=463
+  _globals['_LISTMODELSRESPONSE']._serialized_start=465
+  _globals['_LISTMODELSRESPONSE']._serialized_end=519
+  _globals['_FORWARDREQUEST']._serialized_start=522
+  _globals['_FORWARDREQUEST']._serialized_end=659
+  _globals['_FORWARDRESPONSE']._serialized_start=661
+  _globals['_FORWARDRESPONSE']._serialized_end=777
+  _globals['_RESPONSEHEAD']._serialized_start=780
+  _globals['_RESPONSEHEAD']._serialized_end=944
+  _globals['_RESPONSETRAILER']._serialized_start=946
+  _globals['_RESPONSETRAILER']._serialized_end=1040
+  _globals['_ROUTERSERVICE']._serialized_start=1043
+  _globals['_ROUTERSERVICE']._serialized_end=1432
 # @@protoc_insertion_point(module_scope)

@@ -7,6 +7,26 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class ReadinessRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ReadinessResponse(_message.Message):
+    __slots__ = ("ready", "store", "store_down_seconds", "usage_backlog", "journal_bytes", "rate_limit_store")
+    READY_FIELD_NUMBER: _ClassVar[int]
+    STORE_FIELD_NUMBER: _ClassVar[int]
+    STORE_DOWN_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    USAGE_BACKLOG_FIELD_NUMBER: _ClassVar[int]
+    JOURNAL_BYTES_FIELD_NUMBER: _ClassVar[int]
+    RATE_LIMIT_STORE_FIELD_NUMBER: _ClassVar[int]
+    ready: bool
+    store: str
+    store_down_seconds: float
+    usage_backlog: int
+    journal_bytes: int
+    rate_limit_store: str
+    def __init__(self, ready: _Optional[bool] = ..., store: _Optional[str] = ..., store_down_seconds: _Optional[float] = ..., usage_backlog: _Optional[int] = ..., journal_bytes: _Optional[int] = ..., rate_limit_store: _Optional[str] = ...) -> None: ...
+
 class ValidateKeyRequest(_message.Message):
     __slots__ = ("api_key",)
     API_KEY_FIELD_NUMBER: _ClassVar[int]

@@ -60,6 +60,11 @@ class RouterServiceStub:
                 request_serializer=onekey_dot_v1_dot_router__pb2.ForwardRequest.SerializeToString,
                 response_deserializer=onekey_dot_v1_dot_router__pb2.ForwardResponse.FromString,
                 _registered_method=True)
+        self.Readiness = channel.unary_unary(
+                '/onekey.v1.RouterService/Readiness',
+                request_serializer=onekey_dot_v1_dot_router__pb2.ReadinessRequest.SerializeToString,
+                response_deserializer=onekey_dot_v1_dot_router__pb2.ReadinessResponse.FromString,
+                _registered_method=True)
 
 
 class RouterServiceServicer:
@@ -95,6 +100,14 @@ class RouterServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Readiness(self, request, context):
+        """Whether this core can serve what needs its store, for the edge's /readyz. No key needed:
+        it tells states and counts, never a secret or a project.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RouterServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -117,6 +130,11 @@ def add_RouterServiceServicer_to_server(servicer, server):
                     servicer.Forward,
                     request_deserializer=onekey_dot_v1_dot_router__pb2.ForwardRequest.FromString,
                     response_serializer=onekey_dot_v1_dot_router__pb2.ForwardResponse.SerializeToString,
+            ),
+            'Readiness': grpc.unary_unary_rpc_method_handler(
+                    servicer.Readiness,
+                    request_deserializer=onekey_dot_v1_dot_router__pb2.ReadinessRequest.FromString,
+                    response_serializer=onekey_dot_v1_dot_router__pb2.ReadinessResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -233,6 +251,33 @@ class RouterService:
             '/onekey.v1.RouterService/Forward',
             onekey_dot_v1_dot_router__pb2.ForwardRequest.SerializeToString,
             onekey_dot_v1_dot_router__pb2.ForwardResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Readiness(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/onekey.v1.RouterService/Readiness',
+            onekey_dot_v1_dot_router__pb2.ReadinessRequest.SerializeToString,
+            onekey_dot_v1_dot_router__pb2.ReadinessResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -65,6 +65,12 @@ class RateLimiter:
         """Requests counted in memory because the shared store could not be reached."""
         return getattr(self._store, "fallbacks", 0)
 
+    @property
+    def shared_store_up(self) -> bool | None:
+        """Whether the shared store (Redis) answers; None when limits are counted in memory by design."""
+        down = getattr(self._store, "down", None)
+        return None if down is None else not down
+
     def limits_for(self, identity: KeyIdentity) -> list[Limit]:
         """The counters a request of this identity must fit; empty when it has no limit."""
         limits = []

@@ -126,6 +126,10 @@ class RedisWindow:
                            self.location)
         return _decision(raw, limits)
 
+    @property
+    def down(self) -> bool:
+        return self._down
+
     def _went_down(self, exc: BaseException) -> None:
         self._down_until = time.monotonic() + self._retry_interval
         if not self._down:

@@ -8,7 +8,8 @@ import logging
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from router_core.errors import CoreError
+from router_core.errors import CoreError, StoreUnavailable
+from router_core.store_guard import DOWN_MESSAGE as STORE_DOWN, unreachable
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +44,9 @@ def unary(method):
         except CoreError as exc:
             await abort_with(context, exc)
         except Exception as exc:
+            if unreachable(exc):  # the store's trouble, not a bug: a status that says so
+                logger.warning("%s refused: routing store unreachable (%s)", method.__name__, type(exc).__name__)
+                await abort_with(context, StoreUnavailable(STORE_DOWN))
             logger.error("%s failed: %s at %s", method.__name__, type(exc).__name__, where(exc))
             await context.abort(grpc.StatusCode.INTERNAL, "internal error")
 

@@ -13,11 +13,13 @@ from onekey.v1 import common_pb2, router_pb2, router_pb2_grpc
 from router_core.availability import Availability, availability
 from router_core.catalog import Catalog, ModelInfo
 from router_core.channels import ChannelPool
-from router_core.errors import CoreError, InvalidRequest, Overloaded
+from router_core.errors import CoreError, InvalidRequest, Overloaded, StoreUnavailable
 from router_core.forward import Forwarder, ForwardInput, Head, Trailer, new_request_id
 from router_core.keys import KeyValidator
+from router_core.readiness import Readiness
 from router_core.requests import ENDPOINTS
 from router_core.servicers.common import abort_with, unary, where
+from router_core.store_guard import DOWN_MESSAGE as STORE_DOWN, unreachable
 from router_core.stored_responses import StoredResponses, response_id_of
 from router_core.translate import translated_endpoints, upstream_for
 
@@ -43,8 +45,10 @@ def _id_headers(request_id: str) -> list[tuple[str, str]]:
 
 class RouterServicer(router_pb2_grpc.RouterServiceServicer):
     def __init__(self, forwarder: Forwarder, catalog: Catalog, keys: KeyValidator, pool: ChannelPool,
-                 stored: StoredResponses | None = None, max_in_flight: int = 1024) -> None:
+                 stored: StoredResponses | None = None, max_in_flight: int = 1024,
+                 readiness: Readiness | None = None) -> None:
         self._forwarder = forwarder
+        self._readiness = readiness
         self._max_in_flight = max_in_flight
         self._in_flight = 0
         self._refused = 0
@@ -58,6 +62,16 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
     async def ValidateKey(self, request, context):
         identity = await self._keys.validate(request.api_key)
         return router_pb2.ValidateKeyResponse(project_id=identity.project_id, key_id=identity.key_id)
+
+    @unary
+    async def Readiness(self, request, context):
+        if self._readiness is None:  # a servicer without a store to watch (never in a server)
+            return router_pb2.ReadinessResponse(ready=True, store="up", rate_limit_store="memory")
+        state = self._readiness.state()
+        return router_pb2.ReadinessResponse(
+            ready=state.ready, store=state.store, store_down_seconds=state.store_down_seconds,
+            usage_backlog=state.usage_backlog, journal_bytes=state.journal_bytes,
+            rate_limit_store=state.rate_limit_store)
 
     @unary
     async def ResolveModel(self, request, context):
@@ -135,6 +149,10 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
                             request.endpoint if request.endpoint in ENDPOINTS else "?", exc.code)
                 await abort_with(context, exc, _id_headers(request_id))
             except Exception as exc:
+                if unreachable(exc):  # a store call outside the guard: still the store's trouble
+                    logger.warning("refused: request_id=%s routing store unreachable (%s)", request_id,
+                                   type(exc).__name__)
+                    await abort_with(context, StoreUnavailable(STORE_DOWN), _id_headers(request_id))
                 logger.error("forward failed: request_id=%s error=%s at %s", request_id,
                              type(exc).__name__, where(exc))
                 await context.abort(grpc.StatusCode.INTERNAL, "internal error")
@@ -156,6 +174,9 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
             await abort_with(context, exc, _id_headers(request_id))
             return
         except Exception as exc:
+            if unreachable(exc):
+                await abort_with(context, StoreUnavailable(STORE_DOWN), _id_headers(request_id))
+                return
             logger.error("stored response failed: request_id=%s error=%s at %s", request_id,
                          type(exc).__name__, where(exc))
             await context.abort(grpc.StatusCode.INTERNAL, "internal error")
