@@ -111,8 +111,8 @@ def wait_port(port: int, procs: Processes, timeout: float = 30.0) -> None:
 
 
 def write_config(workdir: pathlib.Path, upstream_port: int, provider_key: str, database_url: str,
-                 name: str = "onekey", cores: tuple[int, ...] = (), durable: bool = False
-                 ) -> tuple[pathlib.Path, int, int]:
+                 name: str = "onekey", cores: tuple[int, ...] = (), durable: bool = False,
+                 journal: bool = True) -> tuple[pathlib.Path, int, int]:
     """A config file for one core and one edge; the edge is given `cores` too when named."""
     core_port, edge_port = free_port(), free_port()
     path = workdir / f"{name}.toml"
@@ -123,6 +123,7 @@ listen = "{HOST}:{core_port}"
 database_url = "{database_url}"
 new_project_free_requests = 0
 durable_charges = {"true" if durable else "false"}
+journal_dir = "{workdir / "journal" if journal else ""}"
 
 [edge]
 listen = "{HOST}:{edge_port}"
@@ -195,13 +196,13 @@ def start_upstream(procs: Processes) -> int:
 
 
 def start_stack(workdir: pathlib.Path, database_url: str, *, durable: bool = False, shape: str = "one-process",
-                two_cores: bool = False) -> Stack:
+                two_cores: bool = False, journal: bool = True) -> Stack:
     procs = Processes(workdir)
     try:
         upstream_port = start_upstream(procs)
         provider_key = f"sk-bench-{secrets.token_hex(16)}"
         config, core_port, edge_port = write_config(workdir, upstream_port, provider_key, database_url,
-                                                    durable=durable)
+                                                    durable=durable, journal=journal)
         env = {**os.environ, "ONEKEY_SERVICE_TOKEN": secrets.token_urlsafe(32)}
         env.pop("ONEKEY_CONFIG", None)
         # The schema is upgraded once, before the gateway starts, as `onekey up` does for SQLite
@@ -229,7 +230,8 @@ def start_stack(workdir: pathlib.Path, database_url: str, *, durable: bool = Fal
         if two_cores:
             # The second replica: its own core on the same store, and an edge given both cores.
             config2, core2_port, edge2_port = write_config(workdir, upstream_port, provider_key, database_url,
-                                                           name="onekey2", cores=(core_port,), durable=durable)
+                                                           name="onekey2", cores=(core_port,), durable=durable,
+                                                           journal=journal)
             procs.spawn("core2", [sys.executable, "-m", "onekey_cli", "core", "--config", str(config2)], env,
                         workdir)
             wait_port(core2_port, procs)
@@ -491,6 +493,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--durable-charges", action="store_true",
                         help="run the cores with durable_charges = true "
                              "(each paid answer ends after its charge is committed)")
+    parser.add_argument("--no-journal", action="store_true",
+                        help="run the cores without the usage journal (journal_dir = \"\"), to measure its cost")
     args = parser.parse_args(argv)
     plan = QUICK if args.quick else FULL
 
@@ -511,7 +515,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     log(f"starting upstream and OneKey ({shape}) (work directory {workdir})")
     stack = start_stack(workdir, args.database_url or f"sqlite:///{workdir / 'router.db'}",
-                        durable=args.durable_charges, shape=shape, two_cores=args.two_cores)
+                        durable=args.durable_charges, shape=shape, two_cores=args.two_cores,
+                            journal=not args.no_journal)
     try:
         if args.no_peer:
             stack.peer_skipped = "--no-peer"
@@ -544,7 +549,7 @@ def main(argv: list[str] | None = None) -> int:
     results["meta"] = {
         "mode": "quick" if args.quick else "full", "model": MODEL, "cpus": os.cpu_count(), "shape": shape,
         "peer": {"name": "portkey", "version": peer.version_note(), "skipped": stack.peer_skipped or None},
-        "durable_charges": args.durable_charges, "store": "postgresql" if args.database_url else "sqlite",
+        "durable_charges": args.durable_charges, "journal": not args.no_journal, "store": "postgresql" if args.database_url else "sqlite",
         "python": platform.python_version(), "platform": platform.platform(),
         "loop": "uvloop" if uvloop else "asyncio", "seconds": round(time.monotonic() - started, 1),
         "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "notes": notes,
