@@ -141,6 +141,10 @@ def test_canary_reaches_no_database_log_or_temp_file(tmp_path, loop_thread, fake
                 time.sleep(0.1)
         through_messages_api(procs, key, fake_anthropic, canary)
         through_translated_routes(procs, key, fake_openai, canary)
+        # The usage journal, while the core runs (a clean stop deletes it): metadata only.
+        journal = [p for p in (tmp_path / ".onekey" / "journal").rglob("*") if p.is_file()]
+        assert any(p.name.endswith(".lock") for p in journal)
+        assert not [p for p in journal if canary.encode() in p.read_bytes()]
     finally:
         procs.stop()
         loop_thread.run(fake_anthropic.stop())
