@@ -117,7 +117,7 @@ class AccountSettings:
     public_url: str = "http://127.0.0.1:5000"   # where users reach the app: links in mail, OAuth redirects
     api_base_url: str = "http://127.0.0.1:8080/v1"  # the edge, as shown in the Quick start panel
     core: str = "127.0.0.1:50051"
-    core_timeout: float = 10.0                # seconds one call to the core may take
+    core_timeout: float = 5.0                 # seconds one call to the core may take
     store_timeout: float = 2.0                # PostgreSQL: connecting, and each answer (see make_engine)
     service_token: Secret = field(default_factory=lambda: Secret(""))
     secret_key: Secret = field(default_factory=lambda: Secret(""))
