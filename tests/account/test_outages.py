@@ -27,8 +27,12 @@ RECOVERY_S = 15.0
 FAULTS = ("refuse", "cut", "hold")
 
 
-def _pages(project_id: str) -> list[str]:
-    return ["/projects", f"/projects/{project_id}", f"/projects/{project_id}/dashboard",
+def _pages(browser: Browser, project_id: str) -> list[str]:
+    """The signed-in pages: projects, keys, one key, dashboard, billing (a key is made for its page)."""
+    made = browser.submit(f"/projects/{project_id}", f"/projects/{project_id}/keys", {"name": "ci"})
+    assert made.status_code == 302, made.get_data(as_text=True)
+    key_page = made.headers["Location"].removesuffix("/new")
+    return ["/projects", f"/projects/{project_id}", key_page, f"/projects/{project_id}/dashboard",
             f"/projects/{project_id}/billing"]
 
 
@@ -83,7 +87,7 @@ def test_store_outage_answers_503_then_pages_and_sign_in_come_back(fault, store_
     proxy, url = store_proxy
     app = make_app(database_url=url, store_timeout=TIMEOUT_S)
     browser, project_id = _signed_in(app, smtp, f"store-{fault}@example.com")
-    pages = _pages(project_id)
+    pages = _pages(browser, project_id)
     visitor = Browser(app, smtp)
     token = visitor.csrf("/login")
     for path in pages:
@@ -134,11 +138,10 @@ def core_proxy(core):
 
 @pytest.mark.parametrize("fault", FAULTS)
 def test_core_outage_answers_503_then_pages_come_back(fault, core_proxy, make_app, smtp):
-    direct = make_app()
-    _, project_id = _signed_in(direct, smtp, f"core-{fault}@example.com")
+    direct, project_id = _signed_in(make_app(), smtp, f"core-{fault}@example.com")
+    core_pages = _pages(direct, project_id)[1:]  # the project list is the store's alone: it keeps working
     app = make_app(core=core_proxy.address, core_timeout=TIMEOUT_S)  # the same store, the core through the proxy
     browser, _ = _signed_in(app, smtp, f"core-{fault}@example.com")
-    core_pages = _pages(project_id)[1:]  # the project list is the store's alone: it keeps working
     if fault != "refuse":  # `refuse` spares open connections: the app's channel has none yet
         for path in core_pages:
             assert browser.get(path).status_code == 200, path
