@@ -11,6 +11,8 @@ import logging
 from flask import Flask, Response, current_app, g, jsonify, render_template, request, session, url_for
 from sqlalchemy import exc as sa_exc
 
+from account.core_client import CoreUnavailable
+
 logger = logging.getLogger(__name__)
 
 RETRY_AFTER = 10  # seconds: an outage that ends sooner is seen by the user's next try anyway
@@ -28,16 +30,14 @@ STORE_ERRORS: tuple[type[Exception], ...] = (sa_exc.OperationalError, sa_exc.Int
 MESSAGES = {
     "store": "OneKey's account service is temporarily unavailable, so nothing was changed. This page works "
              "again by itself once it is back: try again in a minute.",
-    "core": "OneKey's routing service is temporarily unavailable, so nothing was changed. Try again in a minute; "
-            "your keys keep working as they were.",
+    "core": "OneKey's routing service is temporarily unavailable, so nothing was changed. This page works again "
+            "by itself once it is back: try again in a minute.",
 }
 
 
 def install(app: Flask) -> None:
     """Register the 503 answers. Call before CSRFProtect: a session the store could not load must not
     read as an expired form."""
-    from account.core_client import CoreUnavailable  # the core client's, imported here to keep one direction
-
     @app.before_request
     def session_loaded():
         if getattr(session, "store_unavailable", False) and request.endpoint not in ("static", "healthz", "readyz"):
