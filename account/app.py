@@ -12,10 +12,10 @@ from sqlalchemy import Engine, text
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from account import assistant, auth, billing, dashboard, pages, projects, user
+from account import assistant, auth, billing, dashboard, outage, pages, projects, user
 from account.auth.oauth import OAuthClients
 from account.billing.payments import Payments
-from account.core_client import CoreClient
+from account.core_client import CoreClient, CoreError, CoreUnavailable, open_channel
 from account.forms import ConfirmForm
 from account.mail import Mailer, mailer_from_settings
 from account.pages.views import per_million
@@ -24,7 +24,7 @@ from account.settings import AccountSettings
 from account.migrations import prepare_engine
 from account.store.db import make_engine, session_factory
 from account.store.repositories import UserRepository
-from account.web import AccountContext, SignedInUser, db, usd
+from account.web import AccountContext, SignedInUser, context, db, usd
 
 logger = logging.getLogger(__name__)
 
@@ -57,28 +57,50 @@ def create_app(settings: AccountSettings, *, core_channel: grpc.Channel | None =
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_count, x_proto=settings.proxy_count,
                                 x_host=settings.proxy_count)
 
-    engine = engine or make_engine(settings.database_url)
+    engine = engine or make_engine(settings.database_url, timeout=settings.store_timeout)
     prepare_engine(engine)  # SQLite: upgraded here; PostgreSQL: refused unless at head
     sessions = session_factory(engine)
     app.session_interface = StoreSessionInterface(sessions, dt.timedelta(seconds=settings.session_lifetime))
-    channel = core_channel or grpc.insecure_channel(settings.core)
+    channel = core_channel or open_channel(settings.core)
     oauth = OAuthClients(app, settings)
     app.extensions["onekey"] = AccountContext(
         settings=settings, sessions=sessions, core=CoreClient(channel, settings.service_token, settings.core_timeout),
         mailer=mailer or mailer_from_settings(settings), oauth=oauth)
     app.extensions["onekey_engine"] = engine
 
+    outage.install(app)  # first: its before_request runs before CSRFProtect's
     CSRFProtect(app)
     _login_manager(app)
     for blueprint in (auth.bp, projects.bp, dashboard.bp, assistant.bp, pages.bp, user.bp):
         app.register_blueprint(blueprint)
     billing.install(app, payments or billing.payments_from_settings(settings.billing))
-    _unit_of_work(app)
+    _security_headers(app)  # before the unit of work: after_request runs last-registered first, so
+    _unit_of_work(app)      # a 503 the unit of work answers still gets the headers
     _pages(app, engine)
     app.jinja_env.filters["usd"] = usd
     app.jinja_env.filters["per_million"] = per_million
     app.jinja_env.globals["signout_form"] = ConfirmForm
     return app
+
+
+def _store_state(engine: Engine) -> str:
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except outage.STORE_ERRORS as exc:
+        logger.warning("readiness: account store unavailable: %s", type(exc).__name__)
+        return "unavailable"
+    return "ok"
+
+
+def _core_state() -> str:
+    try:
+        context().core.ping()
+    except CoreUnavailable:
+        return "unavailable"
+    except CoreError:
+        return "refused"  # it answers, but not to this app's service credential: logged by the client
+    return "ok"
 
 
 def wants_json() -> bool:
@@ -119,25 +141,40 @@ def _unit_of_work(app: Flask) -> None:
     @app.after_request
     def finish(response):
         session = g.pop("db", None)
-        if session is not None:
+        if session is None:
+            return response
+        try:
+            if response.status_code >= 400:
+                _quietly_rollback(session)
+                return response
             try:
-                if response.status_code < 400:
-                    session.commit()
-                else:
-                    session.rollback()
-            finally:
-                session.close()
+                session.commit()
+            except outage.STORE_ERRORS as exc:
+                # Not committed, so nothing happened: the page must not say otherwise.
+                logger.warning("commit failed, account store unavailable: %s", type(exc).__name__)
+                _quietly_rollback(session)
+                return outage.unavailable("store")
+        finally:
+            session.close()
         return response
 
     @app.teardown_request
     def close(_exc):
         session = g.pop("db", None)
         if session is not None:  # an exception skipped after_request
-            session.rollback()
+            _quietly_rollback(session)
             session.close()
 
 
-def _pages(app: Flask, engine: Engine) -> None:
+def _quietly_rollback(session) -> None:
+    """Roll back a session whose connection may be gone (the store's outage is already answered)."""
+    try:
+        session.rollback()
+    except outage.STORE_ERRORS as exc:
+        logger.info("rollback failed, account store unavailable: %s", type(exc).__name__)
+
+
+def _security_headers(app: Flask) -> None:
     @app.after_request
     def security_headers(response):
         headers = response.headers
@@ -153,13 +190,24 @@ def _pages(app: Flask, engine: Engine) -> None:
             headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
         if request.endpoint != "static":
             headers.setdefault("Cache-Control", "no-store")
+        if response.status_code == 503:  # every "try later", the pages' own included
+            headers.setdefault("Retry-After", str(outage.RETRY_AFTER))
         return response
 
+
+def _pages(app: Flask, engine: Engine) -> None:
     @app.get("/healthz")
     def healthz():
-        with engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
+        """Liveness: the process answers. It asks nothing of the store or the core, so an outage
+        of theirs does not get a healthy process restarted (that is /readyz's question)."""
         return jsonify(status="ok")
+
+    @app.get("/readyz")
+    def readyz():
+        """Readiness: 200 when the store and the core both answer, else 503 naming which does not."""
+        checks = {"store": _store_state(engine), "core": _core_state()}
+        ready = all(state == "ok" for state in checks.values())
+        return jsonify(status="ready" if ready else "unavailable", **checks), 200 if ready else 503
 
     @app.errorhandler(CSRFError)
     def csrf_refused(exc: CSRFError):

@@ -27,6 +27,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.datastructures import CallbackDict
 
+from account.outage import STORE_ERRORS, into_unavailable
 from account.store.models import utcnow
 from account.store.repositories import WebSessionRepository
 
@@ -48,6 +49,10 @@ def _hash(sid: str) -> str:
 
 class ServerSession(CallbackDict, SessionMixin):
     """The session dict, plus its id and whether to replace or end it when the response goes."""
+
+    # True when the store could not load it, or the request ended in a store outage: then it is
+    # never written back (an empty session saved over a signed-in one would sign the user out).
+    store_unavailable = False
 
     def __init__(self, initial: dict[str, Any] | None = None, sid: str | None = None) -> None:
         def on_update(_self) -> None:
@@ -96,16 +101,23 @@ class StoreSessionInterface(SessionInterface):
             session = ServerSession(data if isinstance(data, dict) else {})
             session.had_cookie = True
             return session
-        with self._sessions() as db:
-            row = WebSessionRepository(db).get(_hash(value), utcnow())
-            if row is not None:
-                return ServerSession(dict(row.data), value)
+        try:
+            with self._sessions() as db:
+                row = WebSessionRepository(db).get(_hash(value), utcnow())
+                if row is not None:
+                    return ServerSession(dict(row.data), value)
+        except STORE_ERRORS as exc:
+            # Raised from here, Flask would answer 500: the app's first before_request answers 503.
+            logger.warning("session not loaded, account store unavailable: %s", type(exc).__name__)
+            unloaded = ServerSession()
+            unloaded.store_unavailable = True
+            return unloaded
         return ServerSession()
 
     def save_session(self, app: Flask, session: ServerSession, response: Response) -> None:  # type: ignore[override]
         if session.accessed:
             response.vary.add("Cookie")
-        if not (session.modified or session.drop_sid):
+        if not (session.modified or session.drop_sid) or session.store_unavailable:
             return
         now = utcnow()
         expires = now + self._lifetime
@@ -114,28 +126,39 @@ class StoreSessionInterface(SessionInterface):
         if anonymous == "":
             session.clear()
         if signed_in or session.sid or session.drop_sid:  # an anonymous visitor costs the store nothing
-            with self._sessions() as db, db.begin():
-                repo = WebSessionRepository(db)
-                if session.drop_sid:
-                    repo.delete(_hash(session.drop_sid))
-                if not signed_in:
-                    # No row for a session without a user: the one it had goes (signed out).
-                    if session.sid:
-                        repo.delete(_hash(session.sid))
-                elif session.sid is None:
-                    session.sid = secrets.token_urlsafe(32)
-                    repo.purge(now)  # a cheap moment to drop dead sessions
-                    repo.add(_hash(session.sid), dict(session), session.get(USER_KEY), expires)
-                elif not repo.update(_hash(session.sid), dict(session), session.get(USER_KEY), expires):
-                    # Ended elsewhere while this request ran (sign out everywhere, account
-                    # deleted): it stays ended, and the browser forgets it.
-                    logger.info("session ended elsewhere during a request: not written back")
-                    session.clear()
+            try:
+                self._save_row(session, signed_in, now, expires)
+            except STORE_ERRORS as exc:
+                # The page was made, but the session it leaves cannot be kept (a sign-in would
+                # silently not hold): say so rather than answer as if all went well.
+                logger.warning("session not saved, account store unavailable: %s", type(exc).__name__)
+                into_unavailable(response)
+                return
         if not session:
             if session.sid or session.drop_sid or getattr(session, "had_cookie", False):
                 self._forget_cookie(app, response)
             return
         self._set_cookie(app, response, anonymous or session.sid, expires)
+
+    def _save_row(self, session: ServerSession, signed_in: bool, now: dt.datetime, expires: dt.datetime) -> None:
+        """Write (or delete) the session's row, and the row of the id it replaces, in one transaction."""
+        with self._sessions() as db, db.begin():
+            repo = WebSessionRepository(db)
+            if session.drop_sid:
+                repo.delete(_hash(session.drop_sid))
+            if not signed_in:
+                # No row for a session without a user: the one it had goes (signed out).
+                if session.sid:
+                    repo.delete(_hash(session.sid))
+            elif session.sid is None:
+                session.sid = secrets.token_urlsafe(32)
+                repo.purge(now)  # a cheap moment to drop dead sessions
+                repo.add(_hash(session.sid), dict(session), session.get(USER_KEY), expires)
+            elif not repo.update(_hash(session.sid), dict(session), session.get(USER_KEY), expires):
+                # Ended elsewhere while this request ran (sign out everywhere, account
+                # deleted): it stays ended, and the browser forgets it.
+                logger.info("session ended elsewhere during a request: not written back")
+                session.clear()
 
     def _anonymous_value(self, app: Flask, session: ServerSession) -> str:
         """The signed cookie value of an anonymous session ("" when too large for a cookie: then

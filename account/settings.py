@@ -117,7 +117,8 @@ class AccountSettings:
     public_url: str = "http://127.0.0.1:5000"   # where users reach the app: links in mail, OAuth redirects
     api_base_url: str = "http://127.0.0.1:8080/v1"  # the edge, as shown in the Quick start panel
     core: str = "127.0.0.1:50051"
-    core_timeout: float = 10.0
+    core_timeout: float = 5.0                 # seconds one call to the core may take
+    store_timeout: float = 2.0                # PostgreSQL: connecting, and each answer (see make_engine)
     service_token: Secret = field(default_factory=lambda: Secret(""))
     secret_key: Secret = field(default_factory=lambda: Secret(""))
     cookie_secure: bool = False
@@ -147,7 +148,7 @@ class AccountSettings:
 # The keys the [account] table may hold; the launcher refuses any other by name.
 _TYPES: dict[str, type | tuple[type, ...]] = {
     "listen": str, "database_url": str, "public_url": str, "api_base_url": str, "core": str,
-    "core_timeout": (int, float), "service_token_env": str, "secret_key_env": str,
+    "core_timeout": (int, float), "store_timeout": (int, float), "service_token_env": str, "secret_key_env": str,
     "cookie_secure": bool, "session_lifetime": (int, float), "proxy_count": int,
     "mail_from": str, "mail_dir": str, "smtp_host": str, "smtp_port": int, "smtp_username": str,
     "smtp_password_env": str, "smtp_starttls": bool, "smtp_ssl": bool, "smtp_timeout": (int, float),
@@ -301,11 +302,13 @@ def load_account_settings(section: Mapping[str, Any], core_settings: CoreSetting
     }
     floats = {
         name: float(_get(section, name, getattr(defaults, name)))
-        for name in ("core_timeout", "session_lifetime", "magic_link_ttl", "magic_link_window", "shutdown_timeout")
+        for name in ("core_timeout", "store_timeout", "session_lifetime", "magic_link_ttl", "magic_link_window", "shutdown_timeout")
     }
     if min(values["magic_link_per_email"], values["magic_link_per_email_ip"], values["magic_link_per_ip"]) < 1:
         raise ConfigError("[account].magic_link_per_email, magic_link_per_email_ip and magic_link_per_ip "
                           "must be at least 1")
+    if floats["core_timeout"] <= 0 or floats["store_timeout"] <= 0:
+        raise ConfigError("[account].core_timeout and store_timeout must be positive")
     if values["first_project_free_requests"] < 0:
         raise ConfigError("[account].first_project_free_requests cannot be negative")
     return AccountSettings(

@@ -6,6 +6,7 @@ import math
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_user, logout_user
+from sqlalchemy import select
 
 from account.auth.oauth import LABELS, ProfileError, profile_from
 from account.auth.service import (
@@ -57,6 +58,8 @@ def _link_spent_or_home():
 def login():
     if current_user.is_authenticated:
         return redirect(url_for("projects.home"))
+    # Every way in needs the store: while it is down, say so before anyone types an address.
+    db().execute(select(1))
     return _login_page(EmailForm())
 
 

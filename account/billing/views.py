@@ -11,7 +11,7 @@ from account.billing.forms import BuyForm
 from account.billing.money import parse_usd
 from account.billing.payments import InvalidWebhook, Payments, PaymentsUnavailable
 from account.billing.service import CheckoutRefused, RetryLater, WebhookHandler, start_checkout
-from account.core_client import CoreError, CreditInfo
+from account.core_client import CoreError, CoreUnavailable, CreditInfo
 from account.store.repositories import PurchaseRepository
 from account.web import context, db, owned_project
 
@@ -45,6 +45,8 @@ def _page(project, form: BuyForm | None = None, error: str | None = None, status
         credits = [(c, credit_label(c)) for c in context().core.credits(project.id)]
     except CoreError as exc:
         core_error = str(exc)
+        if isinstance(exc, CoreUnavailable) and status < 400:
+            status = 503  # the page is there, but not its balance: a "try later", not a success
     purchases = PurchaseRepository(db()).for_project(project.id)
     return render_template("billing/show.html", project=project, balance=balance, core_error=core_error,
                            purchases=purchases, packs=settings.packs_usd, min_usd=settings.min_usd,

@@ -1,10 +1,13 @@
 """Engines and sessions of the account store: SQLite by default, PostgreSQL by URL."""
 from __future__ import annotations
 
+import inspect
 import logging
+import math
 import os
 import pathlib
 
+import psycopg
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -12,12 +15,27 @@ from sqlalchemy.orm import Session, sessionmaker
 logger = logging.getLogger(__name__)
 
 
-def make_engine(url: str) -> Engine:
-    """A sync engine; PostgreSQL URLs use psycopg (the account app is a WSGI app)."""
+def make_engine(url: str, timeout: float | None = None) -> Engine:
+    """A sync engine; PostgreSQL URLs use psycopg (the account app is a WSGI app).
+
+    With a timeout (the app's), no page waits on PostgreSQL for longer than about twice it:
+    connecting, each answer and a free pooled connection are each bounded by it. Without one (a
+    migration, which may run long), only the operating system bounds a connection.
+    """
     parsed = make_url(url)
     if parsed.get_backend_name() == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
-        return create_engine(parsed, pool_pre_ping=True)
+        if timeout is None:
+            return create_engine(parsed, pool_pre_ping=True)
+        if not _WAIT_HAS_TIMEOUT:
+            logger.warning("psycopg %s cannot bound a wait for an answer (3.3 can): a held store connection "
+                           "is bounded by connecting only", psycopg.__version__)
+        # libpq counts connect_timeout in whole seconds, and at least 2.
+        engine = create_engine(parsed, pool_pre_ping=True, pool_timeout=timeout,
+                               connect_args={"connect_timeout": max(2, math.ceil(timeout))})
+        if _WAIT_HAS_TIMEOUT:
+            event.listen(engine, "do_connect", _bounded_connect(timeout))
+        return engine
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             _private_sqlite_file(str(parsed.database))
@@ -25,6 +43,38 @@ def make_engine(url: str) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     return create_engine(parsed)
+
+
+_WAIT_HAS_TIMEOUT = "timeout" in inspect.signature(psycopg.Connection.wait).parameters  # psycopg >= 3.3
+
+
+class _BoundedConnection(psycopg.Connection):
+    """A psycopg connection that waits at most `answer_timeout` s for any one answer.
+
+    A partition where the server's host still holds the connection moves no bytes and resets
+    nothing, so neither TCP nor PostgreSQL's own statement_timeout (which runs on the server)
+    ends the wait. The connection is then in an unknown state: it is closed, and SQLAlchemy,
+    seeing it closed, drops it from the pool.
+    """
+
+    answer_timeout: float | None = None
+
+    def wait(self, gen, interval=0.1, timeout=None):  # type: ignore[override]
+        try:
+            return super().wait(gen, interval, timeout if timeout is not None else self.answer_timeout)
+        except psycopg.errors._WaitTimeout:
+            self.pgconn.finish()
+            raise psycopg.OperationalError(
+                f"the account store did not answer within {self.answer_timeout:g} s") from None
+
+
+def _bounded_connect(timeout: float):
+    def connect(_dialect, _record, cargs, cparams) -> psycopg.Connection:
+        conn = _BoundedConnection.connect(*cargs, **cparams)
+        conn.answer_timeout = timeout
+        return conn
+
+    return connect
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:

@@ -7,12 +7,12 @@ import re
 import threading
 from urllib.parse import urlsplit
 
-import grpc
 import pytest
 import requests
 from waitress import wasyncore
 
 from account.app import create_app
+from account.core_client import open_channel
 from account.mail import SmtpMailer
 from account.server import create_server
 from account.settings import AccountSettings, OAuthProviderSettings, Secret, SmtpSettings
@@ -92,7 +92,7 @@ def make_app(settings):
 
     def make(**overrides):
         s = dataclasses.replace(settings, **overrides)
-        channel = grpc.insecure_channel(s.core)
+        channel = open_channel(s.core)  # the app's own channel options
         channels.append(channel)
         app = create_app(s, core_channel=channel, mailer=SmtpMailer(s.smtp))
         app.config["TESTING"] = True  # exceptions surface; CSRF stays enforced

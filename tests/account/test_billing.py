@@ -373,3 +373,37 @@ def test_the_account_store_keeps_purchases(database_url):
         assert [p.id for p in repo.for_project("project-1")] == [purchase.id]
         assert repo.for_project("project-2") == []
     engine.dispose()
+
+
+@pytest.mark.postgres
+def test_store_down_webhook_is_retried_and_credits_once_after(make_billing_app, smtp, fake_stripe, core,
+                                                                  postgres_url):
+    """Issue 22: no lost charge. The account store cut off (fault proxy), Stripe's delivery gets the
+    webhook's own 503 and nothing is credited; delivered again once the store is back, it credits once."""
+    from urllib.parse import urlsplit
+
+    from tests.fakes.fault_proxy import FaultProxy
+
+    build(postgres_url, "account")
+    parts = urlsplit(postgres_url)
+    with FaultProxy(parts.hostname or "127.0.0.1", parts.port or 5432) as proxy:
+        app = make_billing_app(database_url=proxy.url_for(postgres_url))
+        browser = Browser(app, smtp)
+        browser.sign_in_by_email("cut-off@example.com")
+        [project_id] = browser.project_ids()
+        completed = event("checkout.session.completed",
+                          fake_stripe.complete(checkout(browser, fake_stripe, project_id, "10")))
+        stripe = Browser(app, smtp)  # Stripe sends no cookie
+        proxy.set("cut")
+        refused = deliver(stripe, completed)
+        assert refused.status_code == 503 and refused.get_json() == {"error": "try again later"}
+        assert int(refused.headers["Retry-After"]) > 0
+        assert balance(core, project_id) == 0
+        proxy.set("pass")
+        deadline = time.monotonic() + 15
+        while (settled := deliver(stripe, completed)).status_code != 200:  # Stripe's retries
+            assert settled.status_code == 503 and time.monotonic() < deadline
+            time.sleep(0.2)
+        assert settled.get_json()["outcome"] == "credited"
+        assert deliver(stripe, completed).status_code == 200
+        assert balance(core, project_id) == 10_000_000

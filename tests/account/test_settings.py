@@ -74,6 +74,16 @@ def test_magic_link_limits_load_and_must_be_positive():
         load_account_settings({"magic_link_per_email_ip": 0}, FakeCore(), {})
 
 
+def test_store_and_core_timeouts_load_and_must_be_positive():
+    s = load_account_settings({"store_timeout": 3, "core_timeout": 4.5}, FakeCore(), {})
+    assert (s.store_timeout, s.core_timeout) == (3.0, 4.5)
+    defaults = load_account_settings({}, FakeCore(), {})
+    assert (defaults.store_timeout, defaults.core_timeout) == (2.0, 5.0)
+    for key in ("store_timeout", "core_timeout"):
+        with pytest.raises(ConfigError, match="must be positive"):
+            load_account_settings({key: 0}, FakeCore(), {})
+
+
 def test_types_are_checked():
     with pytest.raises(ConfigError, match="smtp_port must be int"):
         load_account_settings({"smtp_host": "m", "smtp_port": "25"}, FakeCore(), {})
