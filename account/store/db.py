@@ -1,7 +1,6 @@
 """Engines and sessions of the account store: SQLite by default, PostgreSQL by URL."""
 from __future__ import annotations
 
-import inspect
 import logging
 import math
 import os
@@ -27,14 +26,10 @@ def make_engine(url: str, timeout: float | None = None) -> Engine:
         parsed = parsed.set(drivername="postgresql+psycopg")
         if timeout is None:
             return create_engine(parsed, pool_pre_ping=True)
-        if not _WAIT_HAS_TIMEOUT:
-            logger.warning("psycopg %s cannot bound a wait for an answer (3.3 can): a held store connection "
-                           "is bounded by connecting only", psycopg.__version__)
         # libpq counts connect_timeout in whole seconds, and at least 2.
         engine = create_engine(parsed, pool_pre_ping=True, pool_timeout=timeout,
                                connect_args={"connect_timeout": max(2, math.ceil(timeout))})
-        if _WAIT_HAS_TIMEOUT:
-            event.listen(engine, "do_connect", _bounded_connect(timeout))
+        event.listen(engine, "do_connect", _bounded_connect(timeout))
         return engine
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
@@ -43,9 +38,6 @@ def make_engine(url: str, timeout: float | None = None) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     return create_engine(parsed)
-
-
-_WAIT_HAS_TIMEOUT = "timeout" in inspect.signature(psycopg.Connection.wait).parameters  # psycopg >= 3.3
 
 
 class _BoundedConnection(psycopg.Connection):
