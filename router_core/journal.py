@@ -20,6 +20,7 @@ What is lost, and what is not:
 """
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import fcntl
 import hashlib
@@ -34,6 +35,14 @@ logger = logging.getLogger(__name__)
 
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]")
 _SEGMENT = re.compile(r"^(?P<holder>.+)\.(?P<n>\d+)\.jsonl$")
+
+
+def _sync_and_close(fds: list[int]) -> None:
+    for fd in fds:
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def folder_for(root: str | os.PathLike, database_url: str) -> pathlib.Path:
@@ -61,6 +70,7 @@ class Journal:
         self._segment = 0
         self._fd = -1
         self._lock_fd = -1
+        self._unsynced: list[int] = []  # sealed segments' files, not yet fsync'ed and closed
         self.bytes = 0  # bytes in segments not yet dropped
 
     def open(self) -> None:
@@ -79,13 +89,19 @@ class Journal:
             os.fsync(self._fd)
 
     def seal(self) -> int:
-        """Close the current segment (synced to disk) and start the next; the sealed one's number."""
+        """Start the next segment; the sealed one's number. Its file is put on disk by `sync`,
+        off the event loop (an fsync can take milliseconds on a busy disk)."""
         sealed = self._segment
-        os.fsync(self._fd)
-        os.close(self._fd)
+        self._unsynced.append(self._fd)
         self._segment += 1
         self._open_segment()
         return sealed
+
+    async def sync(self) -> None:
+        """fsync and close the sealed segments' files, in a thread."""
+        fds, self._unsynced = self._unsynced, []
+        if fds:
+            await asyncio.to_thread(_sync_and_close, fds)
 
     def drop(self, segment: int) -> None:
         """The store committed this segment's batch: its file goes."""
@@ -99,6 +115,8 @@ class Journal:
     def close(self, keep: bool) -> None:
         """At shutdown: with nothing left unwritten (`keep` False) every file goes; else the
         segments stay for the next start to replay."""
+        _sync_and_close(self._unsynced)
+        self._unsynced = []
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1

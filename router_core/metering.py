@@ -9,9 +9,11 @@ import uuid
 from collections import deque
 from dataclasses import dataclass
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from router_core.credits import Credits
+from router_core.errors import StoreUnavailable
 from router_core.key_spend import KeySpend
 from router_core.keys import KeyValidator
 from router_core.journal import Journal, orphans, read_events
@@ -162,10 +164,12 @@ class UsageRecorder:
         failed (the batches are kept, in order)."""
         async with self._lock:
             self._seal()
+            if self._journal is not None:
+                await self._journal.sync()
             while self._sealed:
                 batch = self._sealed[0]
                 try:
-                    await self._write_batch(batch)
+                    await self._bounded(self._write_batch(batch))
                 except Exception as exc:  # the store may be down: keep the batch, say so, go on
                     batch.tried = True
                     if self._guard is not None and _unreachable(exc):
@@ -190,6 +194,17 @@ class UsageRecorder:
                 except Exception as exc:
                     logger.warning("reading leases again after an outage failed: %s", type(exc).__name__)
             return True
+
+    async def _bounded(self, write) -> None:
+        """Await the write to its end (a write given up on might still commit: never two at
+        once), telling the guard the store is down once it takes longer than the guard's bound,
+        so /readyz says so during a partition that holds the connection."""
+        task = asyncio.ensure_future(write)
+        if self._guard is not None:
+            done, _ = await asyncio.wait((task,), timeout=self._guard.timeout)
+            if not done:
+                self._guard.failed(None)
+        await task
 
     def _seal(self) -> None:
         """What was recorded since the last seal, with its charges, as one batch (no await:
@@ -272,6 +287,12 @@ class UsageRecorder:
             self._wake.clear()
             if not await self.flush():
                 continue  # the store is down: leases and holds wait for it too
+            if self._guard is not None and not self._guard.up:
+                # Nothing to write, the store last seen down: a probe (at the guard's pace) tells.
+                try:
+                    await self._guard.call(self._ping)
+                except StoreUnavailable:
+                    continue
             if self._credits is not None:
                 try:
                     await self._credits.maintain()
@@ -285,6 +306,11 @@ class UsageRecorder:
             if self._journal is not None and time.monotonic() - adopted_at > ADOPT_EVERY_S:
                 adopted_at = time.monotonic()
                 await replay_orphans(self._sessions, self._journal.folder)
+
+
+    async def _ping(self) -> None:
+        async with self._sessions() as session:
+            await session.execute(text("SELECT 1"))
 
 
 async def replay_orphans(sessions: async_sessionmaker, folder) -> int:
