@@ -20,6 +20,7 @@ import pytest
 from onekey.v1 import metering_pb2
 from router_core.settings import ChannelSettings, Secret, Timeouts
 from tests.e2e.conftest import channel_to
+from tests.e2e.test_failover import channels
 from tests.fakes.openai_provider import Behaviour
 from tests.stack import usage_events
 
@@ -75,8 +76,8 @@ def silent(loop_thread):
     loop_thread.run(server.stop())
 
 
-def silent_channel(server: Silent, name: str = "silent", **kw) -> ChannelSettings:
-    return ChannelSettings(name=name, provider="openai", base_url=server.url,
+def silent_channel(server: Silent, name: str = "silent", provider: str = "openai", **kw) -> ChannelSettings:
+    return ChannelSettings(name=name, provider=provider, base_url=server.url,
                            api_key=Secret("sk-silent-provider-key-000000"), **kw)
 
 
@@ -113,6 +114,7 @@ def test_a_provider_that_never_sends_a_byte_fails_over_after_the_first_byte_time
     assert ask_chat(client, stream) == MSGS[0]["content"]
     took = time.monotonic() - started
     assert silent.accepted > accepted and len(backup.received) == 1
+    assert channels(stack)["silent"].error_rate > 0, "the silent channel was tried, and its breaker knows"
     assert FIRST_BYTE <= took < FIRST_BYTE + MARGIN, took
     event = one_event(stack, project_id)
     assert (event.channel, event.status) == ("backup", 200) and event.charged_micro_usd > 0
@@ -135,6 +137,29 @@ def test_a_single_silent_provider_is_a_clean_504_within_the_bound(stream, silent
     event = one_event(stack, project_id)
     assert (event.status, event.error_code, event.charged_micro_usd) == (504, "upstream_timeout", 0)
     assert balance(stack, project_id) == CREDIT
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])
+def test_a_silent_anthropic_host_is_a_clean_messages_504_within_the_bound(stream, silent, make_stack):
+    stack = make_stack([silent_channel(silent, provider="anthropic")], timeouts=TIMEOUTS)
+    project_id, key = stack.new_key()
+    client = anthropic.Anthropic(base_url=stack.base_url.removesuffix("/v1"), api_key=key, max_retries=2)
+    started = time.monotonic()
+    with pytest.raises(anthropic.APIStatusError) as caught:
+        if stream:
+            with client.messages.stream(model=MESSAGES_MODEL, max_tokens=64, messages=MSGS) as events:
+                list(events)
+        else:
+            client.messages.create(model=MESSAGES_MODEL, max_tokens=64, messages=MSGS)
+    took = time.monotonic() - started
+    err = caught.value
+    assert err.status_code == 504 and err.body["type"] == "error", err.body
+    assert err.body["error"]["type"] == "timeout_error" and "in time" in err.body["error"]["message"]
+    assert err.response.headers["x-should-retry"] == "false"
+    assert FIRST_BYTE <= took < FIRST_BYTE + MARGIN, took
+    event = one_event(stack, project_id)
+    assert (event.endpoint, event.status, event.error_code, event.charged_micro_usd) == (
+        "messages", 504, "upstream_timeout", 0)
 
 
 def test_a_head_without_its_body_fails_over_after_the_first_byte_timeout(start_fake, make_stack):
