@@ -175,3 +175,21 @@ async def test_refused_connections_are_an_outage_too(redis_url):
     finally:
         await window.close()
     assert window._probe is None or window._probe.done(), "close() stops the probe"
+
+
+async def test_the_limiter_says_whether_its_store_is_shared_now(redis_url):
+    from router_core.keys import KeyIdentity
+    from router_core.ratelimit import RateLimiter, create_store
+    from router_core.ratelimit.memory import MemoryWindow
+
+    assert RateLimiter(MemoryWindow()).shared_store_up is None  # nothing shared: neither up nor down
+    shared = RateLimiter(create_store(redis_url, 2.0))
+    gone = RateLimiter(create_store(f"redis://127.0.0.1:{free_port()}/0", 0.3))
+    try:
+        assert shared.shared_store_up is True and gone.shared_store_up is True  # until a hit says otherwise
+        identity = KeyIdentity(project_id=f"test-{uuid.uuid4().hex}", key_id="k", key_rpm=5)
+        assert await shared.admit(identity) and await gone.admit(identity)  # both admit, with headers
+        assert shared.shared_store_up is True and gone.shared_store_up is False
+    finally:
+        await shared.close()
+        await gone.close()
