@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -92,6 +93,15 @@ def counted_together(a: Stack, b: Stack, project: str, rpm: int = 4) -> bool:
     return got.count(200) == rpm and set(got) == {200, 429}
 
 
+def store_up_gauge(stack: Stack) -> str:
+    """The value of onekey_rate_limit_store_up on the core's /metrics."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{stack.core.metrics_port}/metrics", timeout=5) as resp:
+        for line in resp.read().decode().splitlines():
+            if line.startswith("onekey_rate_limit_store_up "):
+                return line.split()[1]
+    return "absent"
+
+
 @pytest.fixture
 def proxy(redis_url):
     with FaultProxy("127.0.0.1", urlsplit(redis_url).port or 6379) as p:
@@ -102,7 +112,7 @@ def proxy(redis_url):
 def test_rate_limits_survive_a_redis_outage_and_come_back(fault, proxy, redis_url, start_fake, make_stack):
     fake = start_fake("openai")
     a = make_stack([channel_to(fake, "openai", "openai")], redis_url=Secret(proxy.url_for(redis_url)),
-                   redis_timeout=REDIS_TIMEOUT)
+                   redis_timeout=REDIS_TIMEOUT, metrics_listen="127.0.0.1:0")
     b = make_stack([channel_to(fake, "openai", "openai")], database_url=a.core.settings.database_url,
                    redis_url=Secret(redis_url), redis_timeout=REDIS_TIMEOUT)
     project = a.admin.CreateProject(admin_pb2.CreateProjectRequest(name="outage", credit_micro_usd=50_000_000),
@@ -120,17 +130,21 @@ def test_rate_limits_survive_a_redis_outage_and_come_back(fault, proxy, redis_ur
         small = openai.OpenAI(base_url=a.base_url, api_key=key(a, project, 2), max_retries=0)
         during = statuses(small, 6)
         up_during = a.core.limiter.shared_store_up
+        gauge_during = store_up_gauge(a)
         time.sleep(2.0)
         proxy.set("pass")
         back = time.monotonic()
         while not (a.core.limiter.shared_store_up and counted_together(a, b, project)):
             assert time.monotonic() - back < BACK_WITHIN, f"not shared again {BACK_WITHIN} s after Redis answers"
             time.sleep(0.2)
+        gauge_after = store_up_gauge(a)
         time.sleep(1.0)
 
+    assert gauge_after == "1.0"
     assert set(during) == {200, 429} and 2 <= during.count(200) <= 4, during
     if fault in ("cut", "hold"):
         assert up_during is False and a.core.limiter.fallbacks > 0
+        assert gauge_during == "0.0", "/metrics says the limits are counted locally"
     codes = [status for status, _ in trickle.results]
     assert len(codes) > 20 and set(codes) == {200}, f"every request served: {sorted(set(codes))}"
     slowest = max(seconds for _, seconds in trickle.results)
