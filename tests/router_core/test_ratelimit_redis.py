@@ -193,3 +193,16 @@ async def test_the_limiter_says_whether_its_store_is_shared_now(redis_url):
     finally:
         await shared.close()
         await gone.close()
+
+
+async def test_closing_while_redis_is_silent_does_not_hang(redis_url, proxy):
+    """A core stopping during a partition: the limiter lets go within its timeout."""
+    window = windows_via(proxy, redis_url, timeout=0.3, retry_interval=0.05)
+    assert (await window.hit([fresh(5)])).allowed
+    await asyncio.to_thread(proxy.set, "hold")
+    await window.hit([fresh(5)])
+    assert window.shared_up is False
+    await asyncio.sleep(0.2)  # a probe is waiting on the silent connection meanwhile
+    started = time.monotonic()
+    await asyncio.wait_for(window.close(), 5)
+    assert time.monotonic() - started < 2.0
