@@ -21,7 +21,7 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 
 from router_core.availability import degraded_note
@@ -90,6 +90,11 @@ async def open_upstream(provider: Provider, pool: ChannelPool, channels: list[Ch
             resp = await provider.send(http, channel, call)
             latency = time.monotonic() - started
             if resp.status < 400 and _looks_right(resp, call.stream):
+                if not call.stream:
+                    # A whole answer is read here: a provider that sent its head and then stalls
+                    # (or breaks) on the body has sent the client nothing yet, so the next
+                    # channel may still serve the request.
+                    resp = await _whole(resp)
                 breaker.success(latency)
                 return Opened(resp, channel)
             try:
@@ -149,6 +154,36 @@ def _looks_right(resp: UpstreamResponse, stream: bool) -> bool:
 def _log(request_id: str, channel: ChannelSettings, provider: Provider, what: str, attempt: int) -> None:
     logger.warning("upstream failed: request_id=%s channel=%s provider=%s code=%s attempt=%d",
                    request_id, channel.name, provider.name, what, attempt)
+
+
+class WholeResponse:
+    """A success answer already read in full: what the forwarder reads of a non-stream call."""
+
+    __slots__ = ("status", "headers", "_body")
+
+    def __init__(self, status: int, headers: Mapping[str, str], body: bytes) -> None:
+        self.status = status
+        self.headers = headers
+        self._body = body
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        if self._body:
+            yield self._body
+
+    async def read(self) -> bytes:
+        return self._body
+
+    def close(self) -> None:
+        pass
+
+
+async def _whole(resp: UpstreamResponse) -> WholeResponse:
+    """The answer read to its end (UpstreamError when its body stalls past the limit or breaks)."""
+    try:
+        body = await resp.read()
+    finally:
+        resp.close()
+    return WholeResponse(resp.status, resp.headers, body)
 
 
 async def _read_bounded(resp: UpstreamResponse) -> bytes:

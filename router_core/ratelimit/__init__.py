@@ -67,9 +67,9 @@ class RateLimiter:
 
     @property
     def shared_store_up(self) -> bool | None:
-        """Whether the shared store (Redis) answers; None when limits are counted in memory by design."""
-        down = getattr(self._store, "down", None)
-        return None if down is None else not down
+        """True while counting is shared in Redis, False while this replica counts alone because
+        Redis cannot be reached, None when no shared store is configured (for /metrics, /readyz)."""
+        return self._store.shared_up
 
     def limits_for(self, identity: KeyIdentity) -> list[Limit]:
         """The counters a request of this identity must fit; empty when it has no limit."""

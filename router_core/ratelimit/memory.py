@@ -19,6 +19,11 @@ class MemoryWindow:
         self._clock = clock
         self._counters: OrderedDict[str, dict[int, int]] = OrderedDict()
 
+    @property
+    def shared_up(self) -> None:
+        """None: nothing is shared, so there is no shared store to be up or down."""
+        return None
+
     async def hit(self, limits: Sequence[Limit]) -> Decision:
         return self.hit_now(limits)
 

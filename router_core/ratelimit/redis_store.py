@@ -5,29 +5,35 @@ The clock is Redis's own (`TIME` inside the script): replicas whose clocks disag
 share one window. Counter names carry the project id in braces (a Redis Cluster hash tag), so a
 key's and its project's counters always live in one slot and one script may touch both.
 
-If Redis cannot be reached (or answers too slowly), the request is not refused for it: this
-replica counts in its own memory until Redis answers again, so the limit still holds per
-replica (N replicas then allow up to N times the limit). This is fail-open by design: a rate
-limit protects capacity and fairness, and an outage of its store must not become an outage of
-the whole API. Each change of state is logged once, naming only Redis's host and port.
+If Redis cannot be reached (refused, reset, or silent past `timeout`), the request is not
+refused for it: this replica counts in its own memory, so the limit still holds per replica (N
+replicas then allow up to N times the limit). This is fail-open by design: a rate limit protects
+capacity and fairness, and an outage of its store must not become an outage of the whole API.
+Only the requests in flight when Redis goes away wait for it, at most `timeout`; after that no
+request waits for Redis: one background probe PINGs it every `retry_interval` and puts the
+counters back in Redis once it answers, traffic or not. Each change of state is logged once,
+naming only Redis's host and port.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
-from redis.retry import Retry
 
 from router_core.ratelimit.memory import MemoryWindow
 from router_core.ratelimit.window import SPAN, WINDOW_S, Count, Decision, Limit, decide
 
 logger = logging.getLogger(__name__)
+
+# What "Redis cannot be reached" looks like: its own errors (refused, reset, timed out, loading,
+# read-only replica...) and the socket's.
+UNREACHABLE = (RedisError, OSError, TimeoutError)
 
 # KEYS: one hash per limit (field: bucket second, value: requests); ARGV: each limit's rpm.
 # The same rule as window.count(): admit when every counter has fewer than rpm requests in the
@@ -103,41 +109,57 @@ class RedisWindow:
         self._timeout = timeout
         self._retry_interval = retry_interval
         self._fallback = fallback or MemoryWindow()
-        self._down_until = 0.0
         self._down = False
+        self._probe: asyncio.Task[None] | None = None
         self.location = redis_location(url)
         self.fallbacks = 0  # hits counted in memory while Redis was unreachable
 
+    @property
+    def shared_up(self) -> bool:
+        """Whether counting is shared in Redis now (False: this replica counts alone)."""
+        return not self._down
+
     async def hit(self, limits: Sequence[Limit]) -> Decision:
-        if self._down and time.monotonic() < self._down_until:
+        if self._down:
             self.fallbacks += 1
             return self._fallback.hit_now(limits)
         try:
             async with asyncio.timeout(self._timeout):
                 raw = await self._script(keys=[KEY_PREFIX + lim.name for lim in limits],
                                          args=[lim.rpm for lim in limits])
-        except (RedisError, OSError, TimeoutError) as exc:
+        except UNREACHABLE as exc:
             self._went_down(exc)
             self.fallbacks += 1
             return self._fallback.hit_now(limits)
-        if self._down:
-            self._down = False
-            logger.warning("rate limit store at %s answers again: limits are shared across replicas",
-                           self.location)
         return _decision(raw, limits)
 
-    @property
-    def down(self) -> bool:
-        return self._down
-
     def _went_down(self, exc: BaseException) -> None:
-        self._down_until = time.monotonic() + self._retry_interval
-        if not self._down:
-            self._down = True
-            logger.warning("rate limit store at %s unreachable (%s): limiting on this replica only, "
-                           "in memory, until it answers", self.location, type(exc).__name__)
+        if self._down:  # another request in flight noticed it first
+            return
+        self._down = True
+        logger.warning("rate limit store at %s unreachable (%s): limiting on this replica only, "
+                       "in memory, until it answers", self.location, type(exc).__name__)
+        self._probe = asyncio.get_running_loop().create_task(self._until_up(), name="redis-rate-limit-probe")
+
+    async def _until_up(self) -> None:
+        """PING Redis every retry_interval until it answers, then share the counters again."""
+        while True:
+            await asyncio.sleep(self._retry_interval)
+            try:
+                async with asyncio.timeout(self._timeout):
+                    await self._client.ping()
+            except UNREACHABLE:
+                continue
+            self._down = False
+            self._probe = None
+            logger.warning("rate limit store at %s answers again: limits are shared across replicas",
+                           self.location)
+            return
 
     async def close(self) -> None:
+        if self._probe is not None:
+            self._probe.cancel()
+            await asyncio.gather(self._probe, return_exceptions=True)
         await self._client.aclose()
 
 

@@ -49,6 +49,11 @@ class Decision:
 class WindowStore(Protocol):
     """Where counters live: one process's memory, or a store all replicas share."""
 
+    @property
+    def shared_up(self) -> bool | None:
+        """Whether the counters are shared by all replicas now; None for a store never shared."""
+        ...
+
     async def hit(self, limits: Sequence[Limit]) -> Decision:
         """Admit one request if it fits every limit (counting it in all), atomically."""
         ...

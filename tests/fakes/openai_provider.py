@@ -46,7 +46,8 @@ NEWER = {
 
 @dataclass
 class Behaviour:
-    kind: str = "ok"            # ok | status | html | hang | reset_mid_body | split | slow | no_usage | stream_error
+    # ok | status | html | hang | reset_mid_body | split | slow | no_usage | stream_error | stall | head_stall
+    kind: str = "ok"
     status: int = 200
     body: dict | None = None
     headers: dict[str, str] = field(default_factory=dict)
@@ -55,6 +56,7 @@ class Behaviour:
     usage: dict | None = None
     think: float = 0.0          # a pause after the first event, as a reasoning model takes
     head_pause: float = 0.0     # a pause between a stream's head and its first event
+    stall_after: int = 2        # `stall`: the stream's events sent before it goes silent for good
 
 
 def _words(text: str) -> list[str]:
@@ -277,7 +279,20 @@ class FakeOpenAI:
         if b.kind == "reset":
             request.transport.close()
             raise asyncio.CancelledError
+        if b.kind == "head_stall":  # a 200 head announcing a body that never comes
+            resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json",
+                                                           "Content-Length": "4096"})
+            await resp.prepare(request)
+            await self._silence()
         return None
+
+    async def _silence(self) -> None:
+        """Send nothing more, until the caller goes (the connection stays open meanwhile)."""
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            self.cancelled += 1
+            raise
 
     async def _begin(self, request: web.Request) -> tuple[Received, Behaviour, web.StreamResponse | None]:
         """Record the request; an early answer when the key is wrong or the behaviour decides."""
@@ -389,6 +404,8 @@ class FakeOpenAI:
                     if b.kind == "reset_mid_body" and i == 2:
                         request.transport.close()
                         return resp
+                    if b.kind == "stall" and i == b.stall_after:
+                        await asyncio.sleep(3600)  # silent until the caller goes
                     await resp.write(piece)
                     if b.think and i == 0:
                         await asyncio.sleep(b.think)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 
 import pytest
 
 from router_core.ratelimit.redis_store import KEY_PREFIX, RedisWindow, redis_location
 from router_core.ratelimit.window import Limit
+from tests.fakes.fault_proxy import FaultProxy
 from tests.procs import free_port
 
 pytestmark = pytest.mark.redis
@@ -94,57 +96,42 @@ async def test_unreachable_redis_counts_in_memory_and_logs_without_secrets(caplo
     assert "s3cret" not in caplog.text
 
 
-class Proxy:
-    """A TCP pass-through to Redis that a test can cut and restore (a Redis outage)."""
-
-    def __init__(self, target_port: int) -> None:
-        self.target_port = target_port
-        self.port = free_port()
-        self._server: asyncio.Server | None = None
-        self._writers: set[asyncio.StreamWriter] = set()
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
-
-    async def stop(self) -> None:
-        self._server.close()
-        for w in list(self._writers):
-            w.close()
-        await self._server.wait_closed()
-
-    async def _handle(self, reader, writer) -> None:
-        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
-        self._writers |= {writer, up_writer}
-
-        async def pipe(src, dst):
-            try:
-                while data := await src.read(65536):
-                    dst.write(data)
-                    await dst.drain()
-            except (ConnectionError, asyncio.CancelledError):
-                pass
-            finally:
-                dst.close()
-
-        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+def windows_via(proxy: FaultProxy, redis_url: str, **kw) -> RedisWindow:
+    return RedisWindow(proxy.url_for(redis_url), **kw)
 
 
-async def test_back_to_shared_counting_when_redis_answers_again(redis_url, caplog):
+async def until(predicate, within: float) -> bool:
+    """Wait until predicate() holds (True), or `within` seconds pass (False)."""
+    deadline = time.monotonic() + within
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.05)
+    return True
+
+
+@pytest.fixture
+def proxy(redis_url):
     from urllib.parse import urlsplit
 
-    proxy = Proxy(urlsplit(redis_url).port or 6379)
-    await proxy.start()
-    window = RedisWindow(f"redis://127.0.0.1:{proxy.port}{urlsplit(redis_url).path or '/0'}",
-                         timeout=0.5, retry_interval=0.1)
+    with FaultProxy("127.0.0.1", urlsplit(redis_url).port or 6379) as p:
+        yield p
+
+
+async def test_back_to_shared_counting_when_redis_answers_again(redis_url, proxy, caplog):
+    window = windows_via(proxy, redis_url, timeout=0.5, retry_interval=0.1)
     shared = RedisWindow(redis_url, timeout=2.0)
     limit = fresh(100)
     try:
         with caplog.at_level(logging.WARNING, logger="router_core.ratelimit.redis_store"):
             assert (await window.hit([limit])).remaining == 99
-            await proxy.stop()
+            assert window.shared_up is True
+            await asyncio.to_thread(proxy.set, "cut")
             assert (await window.hit([limit])).remaining == 99  # counted in memory: its first
-            await proxy.start()
-            await asyncio.sleep(0.15)
+            assert window.shared_up is False
+            await asyncio.to_thread(proxy.set, "pass")
+            # No request is needed to notice: the probe does.
+            assert await until(lambda: window.shared_up, within=10)
             assert (await window.hit([limit])).remaining == 98  # back on the shared counter
         assert (await shared.hit([limit])).remaining == 97
         messages = [r.getMessage() for r in caplog.records]
@@ -152,4 +139,70 @@ async def test_back_to_shared_counting_when_redis_answers_again(redis_url, caplo
     finally:
         await window.close()
         await shared.close()
-        await proxy.stop()
+
+
+async def test_a_silent_redis_costs_one_timeout_then_nothing(redis_url, proxy):
+    """A partition (no bytes move): the requests in flight wait out `timeout`, the next ones
+    count in memory at once, and none is refused for it."""
+    window = windows_via(proxy, redis_url, timeout=0.3, retry_interval=0.1)
+    limit = fresh(3)
+    try:
+        assert (await window.hit([fresh(5)])).allowed  # a pooled connection, as in steady use
+        await asyncio.to_thread(proxy.set, "hold")
+        started = time.monotonic()
+        first = await asyncio.gather(*(window.hit([limit]) for _ in range(3)))  # in flight together
+        waited = time.monotonic() - started
+        assert window.shared_up is False and 0.3 <= waited < 3.0
+        assert [d.allowed for d in first] == [True, True, True]
+        started = time.monotonic()
+        later = [await window.hit([limit]) for _ in range(5)]
+        assert time.monotonic() - started < 0.3, "no request waits for Redis once it is known down"
+        assert not any(d.allowed for d in later), "the limit still holds, in memory"
+        await asyncio.to_thread(proxy.set, "pass")
+        assert await until(lambda: window.shared_up, within=10)
+    finally:
+        await window.close()
+
+
+async def test_refused_connections_are_an_outage_too(redis_url):
+    """Nothing listening (a Redis restarting): memory at once, and the probe keeps trying."""
+    window = RedisWindow(f"redis://127.0.0.1:{free_port()}/0", timeout=0.3, retry_interval=0.05)
+    try:
+        assert (await window.hit([fresh(1)])).allowed
+        assert window.shared_up is False
+        await asyncio.sleep(0.3)  # several probes fail meanwhile, without a word
+        assert window.shared_up is False and window.fallbacks == 1
+    finally:
+        await window.close()
+    assert window._probe is None or window._probe.done(), "close() stops the probe"
+
+
+async def test_the_limiter_says_whether_its_store_is_shared_now(redis_url):
+    from router_core.keys import KeyIdentity
+    from router_core.ratelimit import RateLimiter, create_store
+    from router_core.ratelimit.memory import MemoryWindow
+
+    assert RateLimiter(MemoryWindow()).shared_store_up is None  # nothing shared: neither up nor down
+    shared = RateLimiter(create_store(redis_url, 2.0))
+    gone = RateLimiter(create_store(f"redis://127.0.0.1:{free_port()}/0", 0.3))
+    try:
+        assert shared.shared_store_up is True and gone.shared_store_up is True  # until a hit says otherwise
+        identity = KeyIdentity(project_id=f"test-{uuid.uuid4().hex}", key_id="k", key_rpm=5)
+        assert await shared.admit(identity) and await gone.admit(identity)  # both admit, with headers
+        assert shared.shared_store_up is True and gone.shared_store_up is False
+    finally:
+        await shared.close()
+        await gone.close()
+
+
+async def test_closing_while_redis_is_silent_does_not_hang(redis_url, proxy):
+    """A core stopping during a partition: the limiter lets go within its timeout."""
+    window = windows_via(proxy, redis_url, timeout=0.3, retry_interval=0.05)
+    assert (await window.hit([fresh(5)])).allowed
+    await asyncio.to_thread(proxy.set, "hold")
+    await window.hit([fresh(5)])
+    assert window.shared_up is False
+    await asyncio.sleep(0.2)  # a probe is waiting on the silent connection meanwhile
+    started = time.monotonic()
+    await asyncio.wait_for(window.close(), 5)
+    assert time.monotonic() - started < 2.0
