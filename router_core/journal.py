@@ -60,6 +60,10 @@ def _encode(value: object) -> str:
     raise TypeError(type(value).__name__)
 
 
+# One encoder for every line (json.dumps with arguments builds a new one per call).
+_ENCODE = json.JSONEncoder(separators=(",", ":"), default=_encode, check_circular=False).encode
+
+
 class Journal:
     """This core's journal: appends events, seals segments, drops what the store has."""
 
@@ -82,7 +86,7 @@ class Journal:
 
     def append(self, event: dict) -> None:
         """One event, as one line, with one write(2): in the kernel before this returns."""
-        line = json.dumps(event, default=_encode, separators=(",", ":")).encode() + b"\n"
+        line = _ENCODE(event).encode() + b"\n"
         os.write(self._fd, line)
         self.bytes += len(line)
         if self._fsync_each:
