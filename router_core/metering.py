@@ -186,13 +186,17 @@ class UsageRecorder:
                     self._journal.drop(batch.segment)
                 self._committed.set()
                 self._committed = asyncio.Event()  # the next waiters wait for the next write
-            if self._guard is not None and self._guard.outages != self._outages_seen and self._credits is not None:
-                # Every charge of the outage is written: the leases in the store are exact now.
+            if self._guard is not None and self._guard.outages != self._outages_seen:
+                # Every charge of the outage is written: the store's leases and holds can be
+                # set against what this replica knows it holds.
                 try:
-                    await self._credits.refresh()
+                    if self._credits is not None:
+                        await self._credits.refresh()
+                    if self._spend is not None:
+                        await self._spend.refresh()
                     self._outages_seen = self._guard.outages
                 except Exception as exc:
-                    logger.warning("reading leases again after an outage failed: %s", type(exc).__name__)
+                    logger.warning("reading leases and holds again after an outage failed: %s", type(exc).__name__)
             return True
 
     async def _bounded(self, write) -> None:

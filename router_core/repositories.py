@@ -473,6 +473,19 @@ class KeySpendRepository:
                 reclaimed.append((holder, key_id, int(amount)))
         return reclaimed
 
+    async def held(self, holder: str) -> dict[str, int]:
+        """What this holder holds of each key's limit, as the store has it."""
+        h = tables.KeySpendHold
+        rows = await self.session.execute(select(h.key_id, h.amount_micro_usd).where(h.holder == holder))
+        return {key_id: int(amount) for key_id, amount in rows}
+
+    async def correct_hold(self, holder: str, key_id: str, delta: int) -> None:
+        """Move this holder's hold on a key, and the key's total held, by `delta`."""
+        k = tables.ApiKey
+        await self.session.execute(
+            update(k).where(k.id == key_id).values(spend_held_micro_usd=k.spend_held_micro_usd + delta))
+        await self._add_to_hold(holder, key_id, delta)
+
     async def _add_to_hold(self, holder: str, key_id: str, delta: int) -> None:
         h = tables.KeySpendHold
         result = await self.session.execute(
