@@ -16,6 +16,7 @@ from aiohttp import web
 
 from edge.body import BodyError
 from edge.core import CoreCallError
+from edge.errors import CORE_HEADER_PREFIX
 from edge.handlers import OpenAIShape, bearer_token, clean_key, forward
 
 logger = logging.getLogger(__name__)
@@ -84,9 +85,14 @@ class AnthropicShape(OpenAIShape):
             return error_response(503, "api_error", "The OneKey routing core is unreachable; try again shortly.",
                                   ids)
         status, type_ = STATUS_TABLE.get(code, INTERNAL)
+        # Headers the core asks the client to see (retry-after, x-ratelimit-*), as on the OpenAI routes.
+        ids = {**ids, **{k[len(CORE_HEADER_PREFIX):]: v for k, v in trailing.items()
+                         if k.startswith(CORE_HEADER_PREFIX)}}
         if trailing.get("onekey-error-code") == "server_overloaded":
             status, type_ = 529, "overloaded_error"  # OneKey's own in-flight bound, as Anthropic says it
-        if status >= 500 and trailing.get("onekey-error-code"):
+        if trailing.get("onekey-error-code") in ("server_overloaded", "store_unavailable"):
+            ids = {**ids, "retry-after": "1"}  # a passing state: worth a retry after a pause
+        elif status >= 500 and trailing.get("onekey-error-code"):
             ids = {**ids, "x-should-retry": "false"}  # the core's own verdict: a retry cannot help
         message = (err.details() or "request failed") if (status, type_) != INTERNAL else "internal error"
         return error_response(status, type_, message, ids)

@@ -28,7 +28,7 @@ from router_core.keys import KeyIdentity, KeyValidator
 from router_core.metering import UsageRecorder
 from router_core.providers import REGISTRY, Provider, UpstreamCall, UpstreamError, UpstreamResponse
 from router_core.providers.anthropic_messages import COUNT_TOKENS, COUNT_TOKENS_WIRE, MESSAGES, MESSAGES_WIRE
-from router_core.providers.base import OPENAI_WIRE, UpstreamFailure, Wire, openai_error
+from router_core.providers.base import OPENAI_WIRE, UpstreamFailure, Wire, ends_stream, openai_error
 from router_core.response_owners import ResponseOwners
 from router_core.ratelimit import RateLimiter
 from router_core.requests import ENDPOINTS, ClientRequest, decode, with_model
@@ -113,6 +113,7 @@ class _Meter:
     answered: bool = False  # a successful head went to the client: output may have been produced
     delivered: bool = False  # every byte of a stream was passed on: only its trailer was left
     cancelled: bool = False
+    seq: int = 0  # the usage event's sequence number, once recorded (recorded once, see _record)
     # The answer's bytes, kept in memory only while the request runs, for a token estimate
     # when the provider's usage never arrives. Never logged, never written anywhere.
     output: list[bytes] = field(default_factory=list)
@@ -194,15 +195,16 @@ class Forwarder:
         finally:
             try:
                 await items.aclose()  # closes the upstream response now, not when collected
-                if self._estimating(meter):
+                if not meter.seq and self._estimating(meter):
                     await self.tokens.ready()  # loaded in a thread, off the event loop
             finally:
-                seq = self._record(meter, request_id)
+                if not meter.seq:  # not recorded before the answer's end went out (a failure, a cut)
+                    self._record(meter, request_id)
         if self.durable_charges and meter.reservation.kind == "credit":
             # The answer ends (the call's status) only once its charge is committed, so a core
             # killed after this point has lost nothing; a store that does not answer in time
             # keeps the event pending in memory rather than holding the client.
-            if not await self.recorder.written(seq, self.durable_wait):
+            if not await self.recorder.written(meter.seq, self.durable_wait):
                 logger.warning("charge not yet durable at answer end: request_id=%s", request_id)
 
     async def _admit(self, call: ForwardInput, request_id: str, refusal: _Refusal
@@ -347,11 +349,16 @@ class Forwarder:
                 if type(meter.wire) is TranslatedWire:
                     _translate_whole(meter.wire, head, meter)
                 meter.answered = True
+                # On record (journaled) before the answer leaves: a core killed once the client
+                # has it has not lost its charge.
+                if meter.usage is None and meter.wire.billable:
+                    await self.tokens.ready()
+                self._record(meter, request_id)
                 yield head
             else:
                 meter.answered = True
                 yield head
-                async with aclosing(self._stream(resp, meter, drop_usage_chunk, channel)) as pieces:
+                async with aclosing(self._stream(resp, meter, drop_usage_chunk, channel, request_id)) as pieces:
                     async for piece in pieces:
                         yield piece
                 meter.delivered = True
@@ -378,8 +385,9 @@ class Forwarder:
                       request_id=request_id)
 
     async def _stream(self, resp: UpstreamResponse, meter: _Meter, drop_usage_chunk: bool,
-                      channel: ChannelSettings) -> AsyncIterator[bytes]:
+                      channel: ChannelSettings, request_id: str) -> AsyncIterator[bytes]:
         scanner = meter.wire.scanner(drop_usage_chunk)
+        last_event = meter.wire.last_event_lines
         try:
             async for data in resp.chunks():
                 if not meter.ttfb:
@@ -387,6 +395,14 @@ class Forwarder:
                 meter.output.append(data)
                 out = scanner.feed(data)
                 if out:
+                    if not meter.seq and ends_stream(out, last_event):
+                        # The answer's last event: its charge goes on record (journaled) before
+                        # the event leaves, so a core killed once the client has it loses nothing.
+                        meter.usage, meter.partial = scanner.usage, scanner.partial
+                        meter.status = scanner.failure_status or meter.status
+                        if meter.usage is None and meter.wire.billable:
+                            await self.tokens.ready()
+                        self._record(meter, request_id)
                     yield out
             rest = scanner.finish()
             if rest:
@@ -404,15 +420,19 @@ class Forwarder:
             meter.error_code = exc.code or "upstream_error"
             yield meter.wire.stream_error(exc.message, exc.code)
         finally:
-            meter.usage, meter.partial = scanner.usage, scanner.partial
+            if not meter.seq:  # recorded at the last event: its usage stands
+                meter.usage, meter.partial = scanner.usage, scanner.partial
 
     def _record(self, meter: _Meter, request_id: str) -> int:
-        """Settle the reservation and queue the usage event (metadata only); its sequence number."""
+        """Settle the reservation and queue the usage event (metadata only, journaled); once per
+        request, whichever comes first: the answer's last bytes, or its end. Its sequence number."""
+        if meter.seq:
+            return meter.seq
         now = time.monotonic()
         if meter.usage is not None:
             usage = meter.usage
         elif meter.answered:
-            usage = self._estimate(meter)  # cut stream, or usage missing or unbelievable
+            usage = meter.usage = self._estimate(meter)  # cut stream, or usage missing or unbelievable
         else:
             usage = Usage()  # refused or failed before anything was produced
         cost = cost_micro_usd(meter.model, usage)
@@ -423,7 +443,7 @@ class Forwarder:
         status = 499 if meter.cancelled else (meter.status or 502)
         error_code = "client_closed" if meter.cancelled else (
             meter.error_code or ("" if status < 400 else "upstream_error"))
-        return self.recorder.record({
+        meter.seq = self.recorder.record({
             "request_id": request_id, "time": utcnow(), "project_id": meter.identity.project_id,
             "key_id": meter.identity.key_id, "model": meter.model.id, "provider": meter.model.provider,
             "channel": meter.channel, "endpoint": meter.endpoint, "stream": meter.stream,
@@ -435,6 +455,7 @@ class Forwarder:
             "ttfb_ms": int(((meter.ttfb or now) - meter.started) * 1000),
             "error_code": error_code, "requested_model": meter.requested_model,
         })
+        return meter.seq
 
     def _record_refusal(self, refusal: _Refusal, exc: CoreError, request_id: str) -> None:
         """A usage event for a request refused before any provider was asked, when a project is known.

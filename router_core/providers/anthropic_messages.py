@@ -143,6 +143,7 @@ class MessagesWire:
     """POST /v1/messages: Anthropic's answers and errors, as Anthropic's SDKs expect them."""
 
     billable = True
+    last_event_lines = (b"event: message_stop",)
 
     def scanner(self, drop_usage_chunk: bool) -> MessagesStreamReader:
         return MessagesStreamReader()

@@ -90,6 +90,9 @@ class Wire(Protocol):
     """
 
     billable: bool  # False: the endpoint is free (e.g. counting tokens): no reservation, no cost
+    # Lines that only a stream's last event starts with: a piece ending with one ends the answer,
+    # so its charge goes on record (the journal) before the piece leaves (Forwarder._stream).
+    last_event_lines: tuple[bytes, ...]
 
     def scanner(self, drop_usage_chunk: bool) -> StreamReader:
         """A reader for one streamed answer."""
@@ -114,6 +117,8 @@ class OpenAIWire:
     """OpenAI's chat completions and Responses API: the shape the gateway speaks by default."""
 
     billable = True
+    last_event_lines = (b"data: [DONE]", b"event: response.completed", b"event: response.incomplete",
+                        b"event: response.failed")
 
     def scanner(self, drop_usage_chunk: bool) -> StreamScanner:
         return StreamScanner(drop_usage_chunk)
@@ -136,6 +141,14 @@ class OpenAIWire:
 
 
 OPENAI_WIRE = OpenAIWire()
+
+
+def ends_stream(piece: bytes, lines: tuple[bytes, ...]) -> bool:
+    """Whether a piece of a stream ends with its last event: the event after the piece's last
+    blank line begins with one of `lines`. A line of JSON data cannot (a newline inside a string
+    is escaped), so content never looks like an end. Two C calls per piece."""
+    cut = piece.rfind(b"\n\n", 0, len(piece) - 2)
+    return piece.startswith(lines, cut + 2 if cut >= 0 else 0)
 
 
 class Provider(Protocol):

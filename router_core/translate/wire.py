@@ -62,6 +62,7 @@ class TranslatedWire:
         self.client_model = client_model
         self._client = client_wire      # the client endpoint's native shape (token counts, fallbacks)
         self._upstream = upstream_wire  # the upstream endpoint's shape (usage, output text)
+        self.last_event_lines = client_wire.last_event_lines  # what the client is sent is its own format
         self._stream: TranslatedStream | None = None
 
     def scanner(self, drop_usage_chunk: bool) -> TranslatedStream:

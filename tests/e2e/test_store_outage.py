@@ -22,6 +22,7 @@ import urllib.request
 import time
 from dataclasses import dataclass
 
+import anthropic
 import openai
 import pytest
 from sqlalchemy import create_engine as create_sync_engine
@@ -146,6 +147,7 @@ def test_a_store_outage_is_never_a_500_and_loses_no_charge(tmp_path, pg, fake):
             project, key = procs.new_key(usd="50")
             # Keys never used before the fault: not in the core's cache, so only the store can say.
             unseen = {mode: procs.onekey("key", "create", "--project", project) for mode in ("refuse", "cut", "hold")}
+            unseen_anthropic = procs.onekey("key", "create", "--project", project)
             trickle = Trickle(procs.base_url, key)
             readyz = procs.base_url.removesuffix("/v1") + "/readyz"
             assert _readyz(readyz)[0] == 200
@@ -158,7 +160,14 @@ def test_a_store_outage_is_never_a_500_and_loses_no_charge(tmp_path, pg, fake):
                 with openai.OpenAI(base_url=procs.base_url, api_key=unseen[mode], max_retries=0) as fresh:
                     first = _one(fresh)
                 firsts.append(first)
-                trickle.run(7.0)
+                if mode == "cut":  # the Messages API's clients get its own shape of the same refusal
+                    with anthropic.Anthropic(base_url=procs.base_url.removesuffix("/v1"), api_key=unseen_anthropic,
+                                             max_retries=0) as claude:
+                        with pytest.raises(anthropic.APIStatusError) as refused:
+                            claude.messages.create(model=MODEL, max_tokens=20, messages=MSGS)
+                    assert refused.value.status_code == 503 and refused.value.response.headers["retry-after"]
+                    assert refused.value.body["type"] == "error" and refused.value.body["error"]["type"] == "api_error"
+                trickle.run(5.0)
                 status, state = _readyz(readyz)
                 down = (status, state.get("store"))
                 proxy.set("pass")
