@@ -200,10 +200,11 @@ class Forwarder:
             finally:
                 if not meter.seq:  # not recorded before the answer's end went out (a failure, a cut)
                     self._record(meter, request_id)
-        if self.durable_charges and meter.reservation.kind == "credit":
+        if self.durable_charges and meter.reservation.kind == "credit" and self.recorder.store_up:
             # The answer ends (the call's status) only once its charge is committed, so a core
-            # killed after this point has lost nothing; a store that does not answer in time
-            # keeps the event pending in memory rather than holding the client.
+            # killed after this point has lost nothing; a store that does not answer within the
+            # store's bound (or is known down) keeps the event in the backlog and the journal
+            # rather than holding the client.
             if not await self.recorder.written(meter.seq, self.durable_wait):
                 logger.warning("charge not yet durable at answer end: request_id=%s", request_id)
 

@@ -98,6 +98,11 @@ class UsageRecorder:
         return len(self._pending) + self._sealed_events
 
     @property
+    def store_up(self) -> bool:
+        """Whether the store answered last time it was asked (True when nobody watches it)."""
+        return self._guard is None or self._guard.up
+
+    @property
     def journal_bytes(self) -> int:
         return self._journal.bytes if self._journal is not None else 0
 

@@ -161,7 +161,8 @@ async def create_server(settings: CoreSettings, *, providers: Mapping[str, Provi
     limiter = RateLimiter(create_store(settings.redis_url.reveal(), settings.redis_timeout), settings.rate_limit_rpm)
     forwarder = Forwarder(catalog, pool, keys, http, recorder, credits, tokens, providers, settings.max_attempts,
                           owners=owners, max_retry_wait=settings.max_retry_wait, limiter=limiter, spend=spend,
-                          durable_charges=settings.durable_charges, on_model_gone=sync.mark_gone)
+                          durable_charges=settings.durable_charges, durable_wait=settings.store_timeout,
+                          on_model_gone=sync.mark_gone)
 
     server = grpc.aio.server(
         interceptors=[ServiceTokenInterceptor(settings.service_token)],
