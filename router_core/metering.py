@@ -154,7 +154,8 @@ class UsageRecorder:
             self._wake.set()
             await self._task
             self._task = None
-        for _ in range(10):
+        # With a journal the events are safe on disk: a store that is down does not hold the stop.
+        for _ in range(2 if self._journal is not None else 10):
             if await self.flush():
                 break
             await asyncio.sleep(0.5)

@@ -4,6 +4,7 @@ retried after a commit whose answer was lost is not written twice; a journal hol
 from __future__ import annotations
 
 import json
+import time
 import pathlib
 import stat
 import subprocess
@@ -162,3 +163,20 @@ async def test_a_journal_holds_metadata_never_content(tmp_path):
     text = (tmp_path / "h.0.jsonl").read_text()
     assert set(json.loads(text)) == set(event("x", "p")), "the usage event's fields, nothing else"
     assert "content" not in text and "messages" not in text
+
+
+async def test_a_stop_while_the_store_is_down_keeps_the_journal_and_does_not_hang(tmp_path):
+    engine = create_engine("postgresql://127.0.0.1:1/none")  # nothing listens: refused at once
+    journal = Journal(tmp_path / "j", "h")
+    journal.open()
+    recorder = UsageRecorder(session_factory(engine), journal=journal, interval=60)
+    recorder.record(event("req_kept", "p", 5))
+    started = time.monotonic()
+    await recorder.stop()
+    assert time.monotonic() - started < 10
+    assert [e["request_id"] for p in sorted((tmp_path / "j").glob("*.jsonl")) for e in read_events(p)] == ["req_kept"]
+    found = orphans(tmp_path / "j")
+    assert [o.name for o in found] == ["h"], "left for the next core to replay"
+    for orphan in found:
+        orphan.leave()
+    await engine.dispose()
