@@ -131,6 +131,11 @@ class Journal:
                 (self.folder / f"{self.name}.lock").unlink(missing_ok=True)
             os.close(self._lock_fd)
             self._lock_fd = -1
+        if not keep:
+            try:
+                self.folder.rmdir()  # the store's folder, once no core's files are left in it
+            except OSError:
+                pass
 
     def _path(self, segment: int) -> pathlib.Path:
         return self.folder / f"{self.name}.{segment}.jsonl"
