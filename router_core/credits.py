@@ -187,14 +187,6 @@ class Credits:
             if wallet is not None:
                 wallet.returning -= max(0, from_lease - spent)
 
-    def restore_debits(self, debits: dict[str, tuple[int, int]]) -> None:
-        """Undo take_debits after a failed write; the next batch carries them."""
-        for project_id, (spent, from_lease) in debits.items():
-            wallet = self._wallets.setdefault(project_id, _Wallet())
-            wallet.spent += spent
-            wallet.lease += from_lease
-            wallet.returning = max(0, wallet.returning - max(0, from_lease - spent))
-
     async def write_debits(self, session: AsyncSession, debits: dict[str, tuple[int, int]]) -> None:
         repo = LeaseRepository(session)
         for project_id, (spent, from_lease) in debits.items():

@@ -150,12 +150,6 @@ class KeySpend:
             if lock is not None and not lock.locked() and key_id not in self._pending:
                 del self._locks[key_id]
 
-    def restore_debits(self, debits: dict[str, tuple[int, int]]) -> None:
-        """Undo take_debits after a failed write; the next batch carries them."""
-        for key_id, (charged, released) in debits.items():
-            spent, held = self._pending.get(key_id, (0, 0))
-            self._pending[key_id] = (spent + charged, held + released)
-
     async def refresh(self) -> None:
         """After an outage: this replica's hold rows made to match its requests in flight (and
         the releases not yet written). A hold whose answer was lost (its request was refused

@@ -71,16 +71,18 @@ async def test_settled_charges_reach_the_keys_row_with_the_usage_write(db):
     assert "monthly spend limit of $0.05" in refused.value.message
 
 
-async def test_a_failed_write_keeps_the_release_for_the_next(db):
+async def test_a_failed_write_keeps_the_release_for_the_next(db, tmp_path):
     sessions, admin = db
     project = await admin.create_project("p", 0, 0)
     key, _ = await admin.create_key(project.id, "k", spend_limit_micro_usd=50_000)
     spend = KeySpend(sessions, "r1")
     hold = await spend.hold(key.id, 20_000)
     spend.settle(hold, 5_000)
-    debits = spend.take_debits()
-    spend.restore_debits(debits)  # as the recorder does when its write fails
-    recorder = UsageRecorder(sessions, spend=spend, interval=60)
+    away = create_engine(f"sqlite:///{tmp_path}/missing/dir/x.db?mode=ro")  # a store that cannot be reached
+    recorder = UsageRecorder(session_factory(away), spend=spend, interval=60)
+    assert not await recorder.flush()  # the batch, sealed with its charge and release, is kept
+    await away.dispose()
+    recorder._sessions = sessions  # the store is back
     assert await recorder.flush()
     row = await _row(sessions, key.id)
     assert (row.month_spend_micro_usd, row.spend_held_micro_usd) == (5_000, 0)
