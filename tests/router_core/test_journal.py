@@ -4,34 +4,22 @@ retried after a commit whose answer was lost is not written twice; a journal hol
 from __future__ import annotations
 
 import json
-import time
 import pathlib
 import stat
 import subprocess
 import sys
 import textwrap
+import time
 
-import pytest
-from sqlalchemy import func, select
+
+from sqlalchemy import select
 
 from router_core import tables
-from router_core.admin import AdminService
 from router_core.credits import Credits
 from router_core.db import create_engine, session_factory
 from router_core.journal import Journal, folder_for, orphans, read_events
-from router_core.keys import KeyValidator
 from router_core.metering import UsageRecorder, replay_orphans
-from tests.router_core.test_metering import event
-from tests.stores import build
-
-
-@pytest.fixture
-async def db(database_url):
-    build(database_url, "core")
-    engine = create_engine(database_url)
-    sessions = session_factory(engine)
-    yield sessions, AdminService(sessions, KeyValidator(sessions))
-    await engine.dispose()
+from tests.router_core.test_metering import db, event  # noqa: F401 (db: the store fixture)
 
 
 async def _events(sessions) -> dict[str, int]:
@@ -88,7 +76,7 @@ async def test_a_killed_cores_events_are_written_once_by_the_next_core(db, datab
         from router_core.db import create_engine, session_factory
         from router_core.journal import Journal
         from router_core.metering import UsageRecorder
-        from tests.router_core.test_metering import event
+        from tests.router_core.test_metering import db, event  # noqa: F401 (db: the store fixture)
 
         async def main():
             engine = create_engine({database_url!r})

@@ -3,29 +3,15 @@ a lease or a spend-limit hold whose write committed after the request gave up on
 guard's bound passed) is neither lost credit nor a limit held for good. Against a real store."""
 from __future__ import annotations
 
-import pytest
 from sqlalchemy import select
 
 from router_core import tables
-from router_core.admin import AdminService
 from router_core.credits import Credits
-from router_core.db import create_engine, session_factory
 from router_core.key_spend import KeySpend, _month
-from router_core.keys import KeyValidator
 from router_core.metering import UsageRecorder
 from router_core.repositories import KeySpendRepository, LeaseRepository
 from router_core.store_guard import StoreGuard
-from tests.router_core.test_metering import event
-from tests.stores import build
-
-
-@pytest.fixture
-async def db(database_url):
-    build(database_url, "core")
-    engine = create_engine(database_url)
-    sessions = session_factory(engine)
-    yield sessions, AdminService(sessions, KeyValidator(sessions))
-    await engine.dispose()
+from tests.router_core.test_metering import db, event  # noqa: F401 (db: the store fixture)
 
 
 async def _late_write(sessions, write) -> None:
